@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: MIT
+# `make run` serves the bundled zones; `make test` runs the whole suite. Both set up what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= zones/fastdns.yaml
+EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxd ext/*.pxi ext/includes/*) setup.py pyproject.toml
+
+.PHONY: run test build deps-run deps-test clean debug
+
+run: deps-run build
+	$(BIN)/fastdns serve -c $(CONFIG)
+
+test: deps-test build
+	$(BIN)/python -m pytest -q tests
+
+build: $(VENV)/.built
+
+deps-run:
+	@scripts/install-deps.sh run
+
+deps-test:
+	@scripts/install-deps.sh test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.deps: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q "setuptools>=68" wheel "Cython>=3.1,<3.3" "dnspython>=2.6" "PyYAML>=6" "pytest>=8"
+	touch $@
+
+$(VENV)/.built: $(EXT_SOURCES) $(VENV)/.deps
+	$(BIN)/pip install -q --no-build-isolation --no-deps -e .
+	$(BIN)/python setup.py -q build_ext --inplace
+	touch $@
+
+debug: $(VENV)/.deps
+	FASTDNS_DEBUG=1 $(BIN)/python setup.py -q build_ext --inplace --force
+	rm -f $(VENV)/.built
+
+clean:
+	rm -rf build $(VENV) fastdns/*.so ext/*.c ext/*.html *.egg-info

@@ -1,0 +1,255 @@
+# SPDX-License-Identifier: MIT
+# cython: language_level=3
+"""fastdns data plane: the answering engine and the kernel-socket worker loop.
+
+The files included below each do one job and compile as one C unit, so the per-packet
+helpers inline into the loop (the uvloop layout).  The Python classes at the bottom only
+map files, allocate, and run the loop without the GIL; nothing they do is per packet.
+"""
+
+from libc.errno cimport errno, EINTR
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memcmp, memset
+from posix.fcntl cimport open as c_open, O_RDONLY, O_RDWR
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
+from posix.stat cimport struct_stat, fstat
+from posix.unistd cimport close as c_close
+
+from compat cimport (fastdns_install_stop_handler, fastdns_stop_requested,
+                     fastdns_set_pdeathsig, fastdns_load_acquire, fastdns_get16,
+                     fastdns_put16)
+from net cimport (iovec, mmsghdr, sockaddr_storage, recvmmsg, sendmmsg, MSG_DONTWAIT,
+                  MSG_TRUNC, pollfd, poll, POLLIN)
+
+include "consts.pxi"
+include "counters.pxi"
+include "wire.pxi"
+include "image.pxi"
+include "respond.pxi"
+include "udp_loop.pxi"
+
+COUNTER_COUNT = N_COUNTERS
+STOP = RUN_STOP
+IDLE = RUN_IDLE
+NEW_GENERATION = RUN_NEW_GENERATION
+
+
+cdef class Image:
+    """A compiled image mapped read-only; shared page cache, one copy for all workers."""
+
+    cdef image_t img
+    cdef void* addr
+    cdef size_t length
+    cdef readonly str path
+
+    def __cinit__(self, str path not None):
+        cdef struct_stat st
+        cdef int fd
+        cdef bytes bpath = path.encode()
+        self.addr = NULL
+        self.path = path
+        fd = c_open(bpath, O_RDONLY)
+        if fd < 0:
+            raise OSError(errno, f"cannot open image {path}")
+        try:
+            if fstat(fd, &st) != 0:
+                raise OSError(errno, f"cannot stat image {path}")
+            if st.st_size < <long>sizeof(img_header):
+                raise ValueError(f"{path}: image shorter than its header")
+            self.length = <size_t>st.st_size
+            self.addr = mmap(NULL, self.length, PROT_READ, MAP_SHARED, fd, 0)
+            if self.addr == MAP_FAILED:
+                self.addr = NULL
+                raise OSError(errno, f"cannot map image {path}")
+        finally:
+            c_close(fd)
+        self._check(path)
+
+    cdef _check(self, str path):
+        """The header and section bounds; the body was checked before publication."""
+        cdef const img_header* h = <const img_header*>self.addr
+        if memcmp(h.magic, b"FDNSIMG\0", 8) != 0:
+            raise ValueError(f"{path}: not a fastdns image")
+        if h.version != IMAGE_VERSION or h.header_size != sizeof(img_header):
+            raise ValueError(f"{path}: unsupported image version {h.version}")
+        if h.total_size != self.length:
+            raise ValueError(f"{path}: {self.length} bytes, header says {h.total_size}")
+        if (h.bucket_count == 0 or h.bucket_count & (h.bucket_count - 1)
+                or <uint64_t>h.buckets_off + <uint64_t>h.bucket_count * sizeof(img_bucket) > self.length
+                or <uint64_t>h.nodes_off + <uint64_t>h.node_count * sizeof(img_node) > self.length
+                or <uint64_t>h.refused_off + sizeof(img_record) > self.length):
+            raise ValueError(f"{path}: section outside the image")
+        self.img.base = <const uint8_t*>self.addr
+        self.img.size = self.length
+        self.img.buckets = <const img_bucket*>(self.img.base + h.buckets_off)
+        self.img.mask = h.bucket_count - 1
+        self.img.nodes = <const img_node*>(self.img.base + h.nodes_off)
+        self.img.refused = record_at(&self.img, h.refused_off)
+
+    def __dealloc__(self):
+        if self.addr != NULL:
+            munmap(self.addr, self.length)
+
+    @property
+    def size(self) -> int:
+        return self.length
+
+
+cdef class Engine:
+    """The answering core, callable from Python: tests and the TCP path use it."""
+
+    cdef Image image
+    cdef query_t q
+    cdef uint64_t tallies[N_COUNTERS]
+    cdef int payload_max
+
+    def __cinit__(self, Image image not None, int udp_payload=1232):
+        self.image = image
+        self.payload_max = clamp_payload(udp_payload)
+        memset(self.tallies, 0, sizeof(self.tallies))
+
+    def set_image(self, Image image not None):
+        self.image = image
+
+    def answer(self, const uint8_t[::1] query not None, bint tcp=False):
+        """The reply to one DNS message, or None when it must be dropped.
+
+        :param tcp: answer as over TCP: up to 65535 bytes, no truncation to a UDP size.
+        """
+        cdef int cap = MAX_TCP_MESSAGE if tcp else PKT_BUF_SIZE
+        cdef int length = <int>query.shape[0]
+        cdef bytearray buf
+        cdef int n
+        if length > cap:
+            self.tallies[C_DROPPED] += 1
+            return None
+        buf = bytearray(cap)
+        cdef uint8_t* p = buf
+        if length:
+            memcpy(p, &query[0], length)
+        with nogil:
+            n = answer_query(p, length, cap, &self.image.img, self.payload_max, tcp,
+                             &self.q, self.tallies)
+        return bytes(buf[:n]) if n else None
+
+    def counters(self) -> list:
+        return [self.tallies[i] for i in range(N_COUNTERS)]
+
+
+cdef int clamp_payload(int payload) noexcept:
+    if payload < MIN_UDP_PAYLOAD:
+        return MIN_UDP_PAYLOAD
+    return payload if payload < MAX_UDP_PAYLOAD else MAX_UDP_PAYLOAD
+
+
+cdef class UdpWorker:
+    """One worker's UDP sockets, batch buffers and view of the control block."""
+
+    cdef udp_ctx_t* ctx
+    cdef Image image
+    cdef void* control
+    cdef size_t control_len
+
+    def __cinit__(self, list fds not None, int udp_payload, str control_path not None,
+                  int slot, int control_len, int counters_off):
+        cdef int i, fd
+        self.ctx = NULL
+        self.control = NULL
+        if not 0 < len(fds) <= MAX_FDS:
+            raise ValueError(f"a worker serves 1 to {MAX_FDS} sockets, not {len(fds)}")
+        self.ctx = <udp_ctx_t*>malloc(sizeof(udp_ctx_t))
+        if self.ctx == NULL:
+            raise MemoryError()
+        udp_ctx_init(self.ctx)
+        self.ctx.payload_max = clamp_payload(udp_payload)
+        self.ctx.nfds = len(fds)
+        for i in range(self.ctx.nfds):
+            self.ctx.pfds[i].fd = fds[i]
+            self.ctx.pfds[i].events = POLLIN
+            self.ctx.ready[i] = 1
+        fd = c_open(control_path.encode(), O_RDWR)
+        if fd < 0:
+            raise OSError(errno, f"cannot open control block {control_path}")
+        self.control_len = <size_t>control_len
+        self.control = mmap(NULL, self.control_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        c_close(fd)
+        if self.control == MAP_FAILED:
+            self.control = NULL
+            raise OSError(errno, f"cannot map control block {control_path}")
+        self.ctx.generation_word = <const uint64_t*>(<uint8_t*>self.control + 8)
+        self.ctx.shm_counters = <uint64_t*>(<uint8_t*>self.control + counters_off)
+
+    def __dealloc__(self):
+        if self.control != NULL:
+            munmap(self.control, self.control_len)
+        free(self.ctx)
+
+    @property
+    def published_generation(self) -> int:
+        return fastdns_load_acquire(self.ctx.generation_word)
+
+    @property
+    def generation(self) -> int:
+        return self.ctx.generation
+
+    def set_image(self, Image image not None, unsigned long long generation):
+        """Answer from image from the next batch on; called between runs only."""
+        self.image = image
+        self.ctx.img = image.img
+        if self.ctx.generation != 0:
+            self.ctx.shm_counters[C_IMAGE_SWITCHES] += 1
+        self.ctx.generation = generation
+
+    def run(self, int max_batches=4096) -> int:
+        """Serve without the GIL; returns STOP, IDLE or NEW_GENERATION."""
+        cdef run_status rc
+        if self.image is None:
+            raise RuntimeError("no image mapped")
+        with nogil:
+            rc = udp_run(self.ctx, max_batches)
+        if rc == RUN_ERROR:
+            raise OSError(errno, "poll failed")
+        return rc
+
+
+def install_stop_handler() -> None:
+    """SIGTERM/SIGINT set a flag the loop checks once per batch (and interrupt its poll)."""
+    if fastdns_install_stop_handler() != 0:
+        raise OSError(errno, "sigaction failed")
+
+
+def stop_requested() -> bool:
+    return fastdns_stop_requested() != 0
+
+
+def set_parent_death_signal(int sig) -> None:
+    """Ask the kernel to send sig when the control process dies: no orphaned workers."""
+    if fastdns_set_pdeathsig(sig) != 0:
+        raise OSError(errno, "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def layout() -> dict:
+    """Sizes and field offsets of the image structs as compiled here, for the layout test."""
+    cdef img_node n
+    cdef img_record r
+    cdef img_header h
+    cdef char* b
+    b = <char*>&n
+    node = {"size": sizeof(img_node), "hash": <char*>&n.hash - b, "name_off": <char*>&n.name_off - b,
+            "name_len": <char*>&n.name_len - b, "flags": <char*>&n.flags - b,
+            "zone": <char*>&n.zone - b, "entries_off": <char*>&n.entries_off - b,
+            "n_entries": <char*>&n.n_entries - b, "other_off": <char*>&n.other_off - b,
+            "below_off": <char*>&n.below_off - b, "wildcard": <char*>&n.wildcard - b}
+    b = <char*>&r
+    record = {"size": sizeof(img_record), "flags": <char*>&r.flags - b,
+              "ancount": <char*>&r.ancount - b, "tail_len": <char*>&r.tail_len - b,
+              "n_reloc": <char*>&r.n_reloc - b, "qname_len": <char*>&r.qname_len - b,
+              "smaller_off": <char*>&r.smaller_off - b}
+    b = <char*>&h
+    header = {"size": sizeof(img_header), "total_size": <char*>&h.total_size - b,
+              "bucket_count": <char*>&h.bucket_count - b, "nodes_off": <char*>&h.nodes_off - b,
+              "refused_off": <char*>&h.refused_off - b}
+    return {"header": header, "node": node, "record": record,
+            "bucket": {"size": sizeof(img_bucket)}, "entry": {"size": sizeof(img_entry)},
+            "zone": {"size": sizeof(img_zone)}}

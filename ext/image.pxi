@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: MIT
+# The compiled image as the data plane sees it: structs mirroring fastdns/image.py
+# (docs/image-format.md), the suffix hashes of a query name, and the lookup.
+#
+# The image was checked by the control process before it was published (checksum and
+# structure), so offsets read from it are trusted here; only the header is re-checked
+# when a worker maps it.
+
+cdef enum:
+    IMAGE_VERSION = 1
+    FNV_OFFSET = 0x811C9DC5
+    FNV_PRIME = 0x01000193
+
+cdef packed struct img_header:
+    char magic[8]
+    uint32_t version
+    uint32_t header_size
+    uint32_t total_size            # bytes, the whole image
+    uint32_t checksum              # CRC-32 of everything after the header
+    uint32_t bucket_count          # a power of two
+    uint32_t buckets_off
+    uint32_t node_count
+    uint32_t nodes_off
+    uint32_t zone_count
+    uint32_t zones_off
+    uint32_t refused_off           # the record for names outside every zone
+    uint32_t flags
+    uint64_t reserved
+
+cdef packed struct img_bucket:
+    uint32_t hash                  # name_hash of the node's name
+    uint32_t node                  # node index + 1; 0 marks an empty bucket
+
+cdef packed struct img_node:
+    uint32_t hash
+    uint32_t name_off              # lower-cased wire name
+    uint8_t name_len
+    uint8_t flags                  # NODE_* in fastdns/image.py
+    uint16_t zone
+    uint32_t entries_off           # img_entry[n_entries], sorted by qtype
+    uint16_t n_entries
+    uint16_t reserved
+    uint32_t other_off             # record for every qtype not in entries
+    uint32_t below_off             # record for missing names below, when no wildcard
+    uint32_t wildcard              # node index + 1 of "*.<name>", 0 = none
+
+cdef packed struct img_entry:
+    uint16_t qtype
+    uint16_t reserved
+    uint32_t record_off
+
+cdef packed struct img_zone:
+    uint32_t name_off
+    uint8_t name_len
+    uint8_t reserved1
+    uint16_t reserved2
+    uint32_t serial
+    uint32_t apex                  # node index
+
+cdef packed struct img_record:
+    uint16_t flags                 # AA and RCODE bits ORed into the reply header
+    uint16_t ancount
+    uint16_t nscount
+    uint16_t arcount
+    uint16_t tail_len              # bytes of sections after the relocation table
+    uint16_t n_reloc               # uint16 offsets in the tail of pointers to shift
+    uint8_t qname_len              # QNAME length the tail was compiled against
+    uint8_t reserved1
+    uint16_t reserved2
+    uint32_t smaller_off           # next smaller variant of this reply, 0 = none
+
+ctypedef struct image_t:
+    const uint8_t* base
+    size_t size
+    const img_bucket* buckets
+    uint32_t mask                  # bucket_count - 1
+    const img_node* nodes
+    const img_record* refused
+
+
+cdef inline const img_record* record_at(const image_t* img, uint32_t off) noexcept nogil:
+    return <const img_record*>(img.base + off)
+
+
+cdef inline const uint8_t* record_relocs(const img_record* rec) noexcept nogil:
+    return <const uint8_t*>rec + sizeof(img_record)
+
+
+cdef inline const uint8_t* record_tail(const img_record* rec) noexcept nogil:
+    return <const uint8_t*>rec + sizeof(img_record) + 2 * rec.n_reloc
+
+
+cdef inline void hash_suffixes(query_t* q) noexcept nogil:
+    """FNV-1a from the last byte back: the running hash at each label start is the hash
+    of that suffix, so one pass serves the exact lookup and the whole encloser walk."""
+    cdef uint32_t h = FNV_OFFSET
+    cdef int end = q.qname_len
+    cdef int k, i, start
+    for k in range(q.nlabels - 1, -1, -1):
+        start = q.label_off[k]
+        for i in range(end - 1, start - 1, -1):
+            h = (h ^ q.lname[i]) * FNV_PRIME
+        q.suffix_hash[k] = h
+        end = start
+
+
+cdef inline const img_node* find_node(const image_t* img, const uint8_t* name, int length,
+                                      uint32_t h) noexcept nogil:
+    cdef uint32_t slot = h & img.mask
+    cdef const img_bucket* b
+    cdef const img_node* n
+    while True:
+        b = &img.buckets[slot]
+        if b.node == 0:
+            return NULL
+        if b.hash == h:
+            n = &img.nodes[b.node - 1]
+            if n.name_len == length and memcmp(img.base + n.name_off, name, length) == 0:
+                return n
+        slot = (slot + 1) & img.mask
+
+
+cdef inline const img_record* node_record(const image_t* img, const img_node* n,
+                                          uint16_t qtype) noexcept nogil:
+    cdef const img_entry* e = <const img_entry*>(img.base + n.entries_off)
+    cdef int i
+    for i in range(n.n_entries):
+        if e[i].qtype == qtype:
+            return record_at(img, e[i].record_off)
+    return record_at(img, n.other_off)
+
+
+cdef inline const img_record* image_find(const image_t* img, query_t* q) noexcept nogil:
+    """The record answering q: exact node, else the closest encloser's wildcard child or
+    its 'below' record (NXDOMAIN, or the referral of a cut), else REFUSED."""
+    cdef const img_node* n
+    cdef int k, off
+    hash_suffixes(q)
+    n = find_node(img, q.lname, q.qname_len, q.suffix_hash[0])
+    if n != NULL:
+        return node_record(img, n, q.qtype)
+    for k in range(1, q.nlabels):
+        off = q.label_off[k]
+        n = find_node(img, q.lname + off, q.qname_len - off, q.suffix_hash[k])
+        if n != NULL:
+            if n.wildcard:
+                return node_record(img, &img.nodes[n.wildcard - 1], q.qtype)
+            return record_at(img, n.below_off)
+    return img.refused

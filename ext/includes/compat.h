@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* What Cython cannot express: atomics, a signal flag, prctl, big-endian 16-bit access. */
+#ifndef FASTDNS_COMPAT_H
+#define FASTDNS_COMPAT_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#ifndef FASTDNS_DEBUG
+#define FASTDNS_DEBUG 0
+#endif
+
+/* Set from the SIGTERM/SIGINT handler; the loop reads it once per batch. */
+static volatile sig_atomic_t fastdns_stop_flag = 0;
+
+static void fastdns_on_stop(int sig) { (void)sig; fastdns_stop_flag = 1; }
+
+/* No SA_RESTART: a blocking poll/recvmmsg returns EINTR so the loop sees the flag at once. */
+static int fastdns_install_stop_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fastdns_on_stop;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+static inline int fastdns_stop_requested(void) { return fastdns_stop_flag; }
+
+static inline int fastdns_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+
+/* The generation word is written by the control process and read by workers. */
+static inline uint64_t fastdns_load_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+/* Network byte order, unaligned. */
+static inline uint16_t fastdns_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline void fastdns_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+#endif

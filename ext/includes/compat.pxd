@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: MIT
+from libc.stdint cimport uint8_t, uint16_t, uint64_t
+
+cdef extern from "compat.h" nogil:
+    int FASTDNS_DEBUG
+    int fastdns_install_stop_handler()
+    int fastdns_stop_requested()
+    int fastdns_set_pdeathsig(int sig)
+    uint64_t fastdns_load_acquire(const uint64_t* p)
+    uint16_t fastdns_get16(const uint8_t* p)
+    void fastdns_put16(uint8_t* p, uint16_t v)

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: MIT
+# The answering core shared by every transport: the query in the buffer becomes the reply
+# in the same buffer.  The question stays where it is, with the client's letter case; the
+# precompiled tail is copied after it and its compression pointers moved if the question
+# is longer or shorter than the name it was compiled against.
+
+
+cdef inline int write_opt(uint8_t* p, uint16_t payload, uint8_t ext_rcode,
+                          bint dnssec_ok) noexcept nogil:
+    """An OPT RR with no options (RFC 6891 6.1.2); returns its size."""
+    p[0] = 0                                    # owner: the root
+    fastdns_put16(p + 1, DNS_TYPE_OPT)
+    fastdns_put16(p + 3, payload)               # our UDP payload size
+    p[5] = ext_rcode
+    p[6] = 0                                    # EDNS version 0
+    fastdns_put16(p + 7, DNS_EDNS_DO if dnssec_ok else 0)
+    fastdns_put16(p + 9, 0)                     # RDLEN
+    return OPT_RR_SIZE
+
+
+cdef inline void write_header(uint8_t* pkt, const query_t* q, uint16_t flags, uint16_t qdcount,
+                              uint16_t ancount, uint16_t nscount,
+                              uint16_t arcount) noexcept nogil:
+    # ID stays; opcode, RD and CD come from the query (RFC 1035 4.1.1, RFC 4035 3.1.6).
+    fastdns_put16(pkt + 2, DNS_QR | (q.flags & (DNS_OPCODE_MASK | DNS_RD | DNS_CD)) | flags)
+    fastdns_put16(pkt + 4, qdcount)
+    fastdns_put16(pkt + 6, ancount)
+    fastdns_put16(pkt + 8, nscount)
+    fastdns_put16(pkt + 10, arcount)
+
+
+cdef inline int reply_without_records(uint8_t* pkt, const query_t* q, uint16_t flags,
+                                      uint8_t ext_rcode, uint16_t payload) noexcept nogil:
+    """Header, the question when it could be read, and OPT when the query had one."""
+    cdef int end = q.question_end
+    cdef int arcount = 0
+    if q.edns:
+        end += write_opt(pkt + end, payload, ext_rcode, q.edns_do)
+        arcount = 1
+    write_header(pkt, q, flags, 1 if q.question_end > DNS_HEADER_SIZE else 0, 0, 0, arcount)
+    return end
+
+
+cdef inline int udp_limit(const query_t* q, int payload_max) noexcept nogil:
+    """RFC 6891 6.2.5: the requestor's size, at least 512, at most ours; 512 without EDNS."""
+    if not q.edns:
+        return MIN_UDP_PAYLOAD
+    if q.edns_payload < MIN_UDP_PAYLOAD:
+        return MIN_UDP_PAYLOAD
+    return q.edns_payload if q.edns_payload < payload_max else payload_max
+
+
+cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* img,
+                             int payload_max, bint tcp, query_t* q,
+                             uint64_t* counters) noexcept nogil:
+    """Turn the query in pkt[0:length] into its reply in place.
+
+    :param cap: bytes available in pkt for the reply.
+    :param payload_max: our UDP payload size (advertised in OPT, caps UDP replies).
+    :returns: the reply's length, or 0 when the datagram must be dropped.
+    """
+    cdef parse_result parsed = parse_query(pkt, length, q)
+    cdef const img_record* rec
+    cdef const img_record* full
+    cdef const uint8_t* relocs
+    cdef int limit, end, delta, i, ptr, arcount
+    cdef uint16_t flags
+    if parsed == PARSE_DROP:
+        counters[C_DROPPED] += 1
+        return 0
+    if q.edns:
+        counters[C_EDNS] += 1
+    if parsed == PARSE_FORMERR:
+        q.edns = 0                  # RFC 6891 7: no OPT in a reply to a malformed OPT
+        counters[C_FORMERR] += 1
+        return reply_without_records(pkt, q, DNS_RCODE_FORMERR, 0, <uint16_t>payload_max)
+    if parsed == PARSE_NOTIMP:
+        counters[C_NOTIMP] += 1
+        return reply_without_records(pkt, q, DNS_RCODE_NOTIMP, 0, <uint16_t>payload_max)
+    if q.edns and q.edns_version > 0:
+        counters[C_BADVERS] += 1
+        return reply_without_records(pkt, q, 0, DNS_EXT_RCODE_BADVERS, <uint16_t>payload_max)
+    if q.qclass != DNS_CLASS_IN or q.qtype == DNS_TYPE_AXFR or q.qtype == DNS_TYPE_IXFR:
+        counters[C_REFUSED] += 1    # no other classes, no zone transfers (yet)
+        return reply_without_records(pkt, q, DNS_RCODE_REFUSED, 0, <uint16_t>payload_max)
+
+    full = image_find(img, q)
+    rec = full
+    limit = MAX_TCP_MESSAGE if tcp else udp_limit(q, payload_max)
+    if limit > cap:
+        limit = cap
+    end = q.question_end + (OPT_RR_SIZE if q.edns else 0)
+    while rec != NULL and end + rec.tail_len > limit:
+        rec = record_at(img, rec.smaller_off) if rec.smaller_off else NULL
+    if rec == NULL:
+        counters[C_TRUNCATED] += 1  # RFC 2181 9: no partial RRsets; the client retries on TCP
+        counters[C_NOERROR + (full.flags & DNS_RCODE_MASK)] += 1
+        return reply_without_records(pkt, q, (full.flags & (DNS_AA | DNS_RCODE_MASK)) | DNS_TC,
+                                     0, <uint16_t>payload_max)
+
+    end = q.question_end
+    memcpy(pkt + end, record_tail(rec), rec.tail_len)
+    delta = q.qname_len - rec.qname_len
+    if delta != 0:
+        relocs = record_relocs(rec)
+        for i in range(rec.n_reloc):
+            ptr = end + (relocs[2 * i] | (relocs[2 * i + 1] << 8))
+            fastdns_put16(pkt + ptr, <uint16_t>(fastdns_get16(pkt + ptr) + delta))
+    end += rec.tail_len
+    arcount = rec.arcount
+    if q.edns:
+        end += write_opt(pkt + end, <uint16_t>payload_max, 0, q.edns_do)
+        arcount += 1
+    write_header(pkt, q, rec.flags, 1, rec.ancount, rec.nscount, <uint16_t>arcount)
+    counters[C_NOERROR + (rec.flags & DNS_RCODE_MASK)] += 1
+    return end

@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: MIT
+# The kernel-socket backend: batches in with recvmmsg, answered in place, batches out with
+# sendmmsg.  Everything it touches is allocated once per worker in udp_ctx_t.
+
+cdef enum run_status:
+    RUN_STOP = 0                # SIGTERM/SIGINT arrived
+    RUN_IDLE = 1                # nothing to do for a while, or enough batches: back to Python
+    RUN_NEW_GENERATION = 2      # a new image was published; a received batch waits for it
+    RUN_ERROR = 3               # poll failed: errno says why
+
+ctypedef struct udp_ctx_t:
+    int nfds
+    pollfd pfds[MAX_FDS]
+    bint ready[MAX_FDS]         # worth another recvmmsg without polling first
+    int payload_max             # our EDNS UDP payload size, bytes
+    int pending_fd              # index of the fd whose batch waits for a new image, or -1
+    int pending_n
+    const uint64_t* generation_word   # in the control block, written by the control process
+    uint64_t generation         # generation of the image mapped now
+    uint64_t* shm_counters      # this worker's slot in the control block
+    image_t img
+    query_t q
+    uint64_t counters[N_COUNTERS]     # this batch's counts, added to shm_counters after it
+    mmsghdr rx[BATCH]
+    mmsghdr tx[BATCH]
+    iovec rx_iov[BATCH]
+    iovec tx_iov[BATCH]
+    sockaddr_storage addrs[BATCH]
+    uint8_t bufs[BATCH][PKT_BUF_SIZE]
+
+
+cdef void udp_ctx_init(udp_ctx_t* c) noexcept nogil:
+    cdef int j
+    memset(c, 0, sizeof(udp_ctx_t))
+    c.pending_fd = -1
+    for j in range(BATCH):
+        c.rx_iov[j].iov_base = c.bufs[j]
+        c.rx[j].msg_hdr.msg_iov = &c.rx_iov[j]
+        c.rx[j].msg_hdr.msg_iovlen = 1
+        c.rx[j].msg_hdr.msg_name = &c.addrs[j]
+        c.tx[j].msg_hdr.msg_iovlen = 1
+
+
+cdef inline void flush_counters(udp_ctx_t* c) noexcept nogil:
+    cdef int i
+    for i in range(N_COUNTERS):
+        c.shm_counters[i] += c.counters[i]
+        c.counters[i] = 0
+
+
+cdef inline int recv_batch(udp_ctx_t* c, int fd) noexcept nogil:
+    cdef int j
+    for j in range(BATCH):
+        c.rx_iov[j].iov_len = PKT_BUF_SIZE
+        c.rx[j].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+    return recvmmsg(fd, c.rx, BATCH, MSG_DONTWAIT, NULL)
+
+
+cdef inline int answer_batch(udp_ctx_t* c, int n) noexcept nogil:
+    """Answer n received datagrams in place; returns how many replies tx holds."""
+    cdef int j, length
+    cdef int m = 0
+    for j in range(n):
+        if c.rx[j].msg_hdr.msg_flags & MSG_TRUNC:
+            c.counters[C_DROPPED] += 1      # larger than any query we would answer
+            continue
+        length = answer_query(c.bufs[j], <int>c.rx[j].msg_len, PKT_BUF_SIZE, &c.img,
+                              c.payload_max, 0, &c.q, c.counters)
+        if length == 0:
+            continue
+        c.tx_iov[m].iov_base = c.bufs[j]
+        c.tx_iov[m].iov_len = length
+        c.tx[m].msg_hdr.msg_iov = &c.tx_iov[m]
+        c.tx[m].msg_hdr.msg_name = &c.addrs[j]
+        c.tx[m].msg_hdr.msg_namelen = c.rx[j].msg_hdr.msg_namelen
+        m += 1
+    return m
+
+
+cdef inline void send_batch(udp_ctx_t* c, int fd, int m) noexcept nogil:
+    cdef int sent = 0
+    cdef int rc
+    while sent < m:
+        rc = sendmmsg(fd, &c.tx[sent], m - sent, 0)
+        if rc < 0:
+            if errno == EINTR:
+                continue
+            c.counters[C_SEND_ERRORS] += 1  # this reply is lost; go on with the rest
+            sent += 1
+        else:
+            c.counters[C_TX] += rc
+            sent += rc
+
+
+cdef inline void process(udp_ctx_t* c, int i, int n) noexcept nogil:
+    c.counters[C_RX] += n
+    c.counters[C_BATCHES] += 1
+    send_batch(c, c.pfds[i].fd, answer_batch(c, n))
+    flush_counters(c)
+
+
+cdef run_status udp_run(udp_ctx_t* c, int max_batches) noexcept nogil:
+    """Serve until stopped, idle, a new image is published, or max_batches are done."""
+    cdef int i, n, rc, got
+    cdef int batches = 0
+    if c.pending_fd >= 0:
+        process(c, c.pending_fd, c.pending_n)
+        c.pending_fd = -1
+    while batches < max_batches:
+        if fastdns_stop_requested():
+            return RUN_STOP
+        got = 0
+        for i in range(c.nfds):
+            if not c.ready[i]:
+                continue
+            n = recv_batch(c, c.pfds[i].fd)
+            if n <= 0:
+                c.ready[i] = 0              # EAGAIN (or a socket error: poll will say)
+                continue
+            got += n
+            batches += 1
+            if fastdns_load_acquire(c.generation_word) != c.generation:
+                c.pending_fd = i            # answer this batch from the new image
+                c.pending_n = n
+                return RUN_NEW_GENERATION
+            process(c, i, n)
+        if got:
+            continue
+        rc = poll(c.pfds, c.nfds, POLL_TIMEOUT_MS)
+        if rc == 0:
+            return RUN_IDLE
+        if rc < 0:
+            if errno == EINTR:
+                continue
+            return RUN_ERROR
+        for i in range(c.nfds):
+            c.ready[i] = c.pfds[i].revents != 0
+    return RUN_IDLE

@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: MIT
+# DNS header constants and the query parser: header and question read in place.
+#
+# Nothing upstream has validated a byte of the DNS message (the kernel vouches only for
+# the UDP datagram, the AF_XDP filter only for Ethernet/IP/UDP), so every read below is
+# bounds-checked against the datagram length.
+
+cdef enum:
+    DNS_HEADER_SIZE = 12
+    DNS_QR = 0x8000                 # header flags word, RFC 1035 4.1.1
+    DNS_OPCODE_MASK = 0x7800
+    DNS_AA = 0x0400
+    DNS_TC = 0x0200
+    DNS_RD = 0x0100
+    DNS_CD = 0x0010                 # RFC 4035 3.1.6: copied from query to response
+    DNS_RCODE_MASK = 0x000F
+    DNS_RCODE_NOERROR = 0
+    DNS_RCODE_FORMERR = 1
+    DNS_RCODE_SERVFAIL = 2
+    DNS_RCODE_NXDOMAIN = 3
+    DNS_RCODE_NOTIMP = 4
+    DNS_RCODE_REFUSED = 5
+    DNS_EXT_RCODE_BADVERS = 1       # upper 8 bits of 16 (BADVERS), RFC 6891 6.1.3
+    DNS_TYPE_OPT = 41
+    DNS_TYPE_IXFR = 251
+    DNS_TYPE_AXFR = 252
+    DNS_CLASS_IN = 1
+    DNS_EDNS_DO = 0x8000            # in the OPT TTL's low 16 bits, RFC 3225
+
+cdef enum parse_result:
+    PARSE_OK = 0
+    PARSE_DROP = 1                  # not a query we may answer at all (short, or QR=1)
+    PARSE_FORMERR = 2
+    PARSE_NOTIMP = 3
+
+ctypedef struct query_t:
+    uint16_t flags                  # the query's header flags word
+    int question_end                # offset just past QCLASS; DNS_HEADER_SIZE if unparsed
+    int qname_len                   # wire length of QNAME, root label included
+    int nlabels                     # labels in QNAME, root included
+    uint16_t qtype
+    uint16_t qclass
+    bint edns                       # an OPT RR was present
+    bint edns_do                    # its DO bit
+    uint8_t edns_version
+    uint16_t edns_payload           # requestor's UDP payload size, RFC 6891 6.2.3
+    uint8_t lname[MAX_NAME]         # QNAME lower-cased, wire format
+    uint8_t label_off[MAX_LABELS]   # offset in lname of each label's length byte
+    uint32_t suffix_hash[MAX_LABELS]  # name_hash of the suffix starting at each label
+
+
+cdef inline int parse_question(const uint8_t* pkt, int length, query_t* q) noexcept nogil:
+    """Read QNAME/QTYPE/QCLASS at offset 12; 0 on success, -1 when malformed."""
+    cdef int pos = DNS_HEADER_SIZE
+    cdef int n = 0
+    cdef int nl = 0
+    cdef int i
+    cdef uint8_t l, c
+    while True:
+        if pos >= length:
+            return -1
+        l = pkt[pos]
+        if l & 0xC0:
+            return -1               # no compression (nothing to point at) or extended labels
+        if n + l + 1 > MAX_NAME or pos + 1 + l > length:
+            return -1
+        q.label_off[nl] = <uint8_t>n
+        nl += 1
+        q.lname[n] = l
+        for i in range(1, l + 1):
+            c = pkt[pos + i]
+            q.lname[n + i] = c + 32 if 65 <= c <= 90 else c
+        n += l + 1
+        pos += l + 1
+        if l == 0:
+            break
+    if pos + 4 > length:
+        return -1
+    q.qname_len = n
+    q.nlabels = nl
+    q.qtype = fastdns_get16(pkt + pos)
+    q.qclass = fastdns_get16(pkt + pos + 2)
+    q.question_end = pos + 4
+    return 0
+
+
+cdef inline int skip_name(const uint8_t* pkt, int length, int pos) noexcept nogil:
+    """Offset after a possibly compressed name, or -1."""
+    cdef uint8_t l
+    while pos < length:
+        l = pkt[pos]
+        if l == 0:
+            return pos + 1
+        if (l & 0xC0) == 0xC0:
+            return pos + 2 if pos + 2 <= length else -1
+        if l & 0xC0:
+            return -1
+        pos += l + 1
+    return -1
+
+
+cdef inline int parse_additional(const uint8_t* pkt, int length, int pos, int count,
+                                 query_t* q) noexcept nogil:
+    """Walk the additional section for the OPT RR (RFC 6891 6.1.1); -1 when malformed."""
+    cdef int start, rdlen, i
+    cdef uint16_t rtype
+    for i in range(count):
+        start = pos
+        pos = skip_name(pkt, length, pos)
+        if pos < 0 or pos + 10 > length:
+            return -1
+        rtype = fastdns_get16(pkt + pos)
+        rdlen = fastdns_get16(pkt + pos + 8)
+        if pos + 10 + rdlen > length:
+            return -1
+        if rtype == DNS_TYPE_OPT:
+            if q.edns or pos != start + 1 or pkt[start] != 0:
+                return -1           # a second OPT, or one not owned by the root
+            q.edns = 1
+            q.edns_payload = fastdns_get16(pkt + pos + 2)
+            q.edns_version = pkt[pos + 5]
+            q.edns_do = (fastdns_get16(pkt + pos + 6) & DNS_EDNS_DO) != 0
+        pos += 10 + rdlen
+    return 0
+
+
+cdef inline parse_result parse_query(const uint8_t* pkt, int length, query_t* q) noexcept nogil:
+    """Classify and read a query in place; fills q for the lookup and the reply."""
+    q.question_end = DNS_HEADER_SIZE
+    q.edns = 0
+    q.edns_do = 0
+    q.edns_version = 0
+    if length < DNS_HEADER_SIZE:
+        return PARSE_DROP           # not even a header to answer with
+    q.flags = fastdns_get16(pkt + 2)
+    if q.flags & DNS_QR:
+        return PARSE_DROP           # a response: answering it invites reflection loops
+    if fastdns_get16(pkt + 4) != 1:
+        return PARSE_FORMERR if (q.flags & DNS_OPCODE_MASK) == 0 else PARSE_NOTIMP
+    if parse_question(pkt, length, q) < 0:
+        q.question_end = DNS_HEADER_SIZE
+        return PARSE_FORMERR
+    if q.flags & DNS_OPCODE_MASK:
+        return PARSE_NOTIMP
+    if fastdns_get16(pkt + 6) != 0 or fastdns_get16(pkt + 8) != 0:
+        return PARSE_FORMERR        # a query carries no answer or authority records
+    if parse_additional(pkt, length, q.question_end, fastdns_get16(pkt + 10), q) < 0:
+        return PARSE_FORMERR
+    return PARSE_OK

@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: MIT
+"""Compiling served zones into an image: every answer rendered ahead of time.
+
+For each name in the hash table the compiler asks fastdns.lookup every question whose
+answer can differ (each qtype present along the name's CNAME chain, ANY, and one "other"
+qtype standing for all the rest) and renders the reply with dnspython's to_wire, as it
+will sit behind the question in the data plane's buffer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from dataclasses import dataclass
+
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+from fastdns import image
+from fastdns.lookup import (ANY, DS, WILDCARD_LABEL, IndexedZone, Response, ZoneSet,
+                            negative_response)
+from fastdns.zone import LoadedZone
+
+#: The owner the compiler gives records synthesised from a wildcard; it is rendered as a
+#: fixed pointer to the question (offset 12).  It only has to differ from every name in
+#: the response being rendered, and no zone file holds a top-level label like this one.
+_SYNTHESISED_OWNER = dns.name.Name((b"\x00fastdns-synthesised-owner", b""))
+QUESTION_OFFSET = 12
+
+
+@dataclass
+class CompileResult:
+    image: bytes
+    node_count: int
+    record_count: int
+    seconds: float
+
+
+def compile_zones(zones: list[LoadedZone]) -> CompileResult:
+    """Compile the served zones into one image (see docs/image-format.md)."""
+    started = time.monotonic()
+    zone_set = ZoneSet(zones)
+    other = _unused_qtype(zones)
+    nodes: list[image.Node] = []
+    infos: list[image.ZoneInfo] = []
+    for index, zone in enumerate(sorted(zone_set.zones.values(), key=lambda z: z.origin)):
+        infos.append(image.ZoneInfo(_wire(zone.origin), zone.loaded.serial))
+        nxdomain = _render(negative_response(zone, dns.rcode.NXDOMAIN), zone.origin)
+        for name in _table_names(zone_set, zone):
+            nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain))
+    refused = _render(Response(rcode=dns.rcode.REFUSED, aa=False), None)
+    writer = image.ImageWriter(nodes, infos, refused)
+    data = writer.build()
+    return CompileResult(data, len(nodes), len(writer._records), time.monotonic() - started)
+
+
+def _table_names(zone_set: ZoneSet, zone: IndexedZone) -> list[dns.name.Name]:
+    """Names the data plane must find: everything at or above the cuts, empty
+    non-terminals included, that no more specific served zone owns."""
+    names = [
+        name for name in zone.existing
+        if not zone.is_occluded(name) and zone_set.zone_for(name) is zone
+    ]
+    return sorted(names)
+
+
+def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: dns.name.Name,
+                  other: int, nxdomain: image.Record) -> image.Node:
+    flags = 0
+    if name == zone.origin:
+        flags |= image.NODE_APEX
+    if name in zone.cuts:
+        flags |= image.NODE_CUT
+    if zone.zone.get_node(name) is None:
+        flags |= image.NODE_ENT
+    wildcard = name.labels[0] == WILDCARD_LABEL
+    if wildcard:
+        flags |= image.NODE_WILDCARD
+
+    def render(qtype: int) -> image.Record:
+        return _render(zone_set.lookup(name, qtype), name, synthesised=wildcard)
+
+    if flags & image.NODE_CUT:
+        referral = render(other)
+        # Below a cut nothing exists for us but the referral; DS belongs to the parent.
+        return image.Node(_wire(name), flags, zone_index, ((DS, render(DS)),), referral, referral)
+    default = zone_set.lookup(name, other)
+    qtypes = {ANY} | _qtypes_along(zone_set, default)
+    if name in zone.existing and zone.zone.get_node(name) is not None:
+        qtypes |= {rds.rdtype for rds in zone.zone.get_node(name)}
+    entries = tuple((qtype, render(qtype)) for qtype in sorted(qtypes))
+    return image.Node(_wire(name), flags, zone_index, entries,
+                      _render(default, name, synthesised=wildcard), nxdomain)
+
+
+def _qtypes_along(zone_set: ZoneSet, response: Response) -> set[int]:
+    """Every rdtype present on the nodes a lookup consulted (its CNAME chain)."""
+    qtypes: set[int] = set()
+    for origin, owner in response.consulted:
+        node = zone_set.zones[origin].zone.get_node(owner)
+        if node is not None:
+            qtypes |= {rds.rdtype for rds in node}
+    return qtypes
+
+
+def _unused_qtype(zones: list[LoadedZone]) -> int:
+    """A private-use qtype (RFC 6895) present in no zone: it stands for 'any other qtype'."""
+    used = {rds.rdtype for z in zones for _, node in z.zone.items() for rds in node}
+    return next(t for t in range(0xFEFF, 0xFF00 - 256, -1) if t not in used)
+
+
+def _wire(name: dns.name.Name) -> bytes:
+    return name.canonicalize().to_wire()
+
+
+class _Compress(dict):
+    """A dnspython compression table that notes where each pointer was written.
+
+    dnspython's Name.to_wire asks compress.get(suffix) and, on a hit, writes the pointer at
+    the file's current position; recording that position lets the data plane move the
+    pointer when the question it answers is longer or shorter than the one compiled here.
+    """
+
+    def __init__(self, out: io.BytesIO) -> None:
+        super().__init__()
+        self.out = out
+        self.pointer_sites: list[int] = []  #: positions of pointers to relocate
+
+    def get(self, key, default=None):  # noqa: ANN001 - dict signature
+        target = super().get(key, default)
+        if target is not None and key != _SYNTHESISED_OWNER:
+            self.pointer_sites.append(self.out.tell())
+        return target
+
+    def __setitem__(self, key, value) -> None:  # noqa: ANN001
+        if value <= image.MAX_POINTER_TARGET:
+            super().__setitem__(key, value)
+
+
+def _render(response: Response, qname: dns.name.Name | None,
+            synthesised: bool = False) -> image.Record:
+    """Render a response's sections as they will follow a question for qname.
+
+    :param qname: the question the tail is compiled against; the data plane shifts the
+        recorded pointers by the difference between the real question's length and this.
+    :param synthesised: owners equal to qname stand for "whatever the question was"
+        (wildcard synthesis): they become fixed pointers to offset 12, never shifted.
+    """
+    record = _render_sections(response, qname, synthesised, response.additional)
+    if response.additional and not response.glue_required:
+        # Additional data is optional (RFC 2181 9): a reply that does not fit can drop it.
+        smaller = _render_sections(response, qname, synthesised, [])
+        record = dataclasses.replace(record, smaller=smaller)
+    return record
+
+
+def _render_sections(response: Response, qname: dns.name.Name | None, synthesised: bool,
+                     additional: list[dns.rrset.RRset]) -> image.Record:
+    out = io.BytesIO()
+    out.seek(QUESTION_OFFSET)
+    compress = _Compress(out)
+    qname_len = 0
+    if qname is not None:
+        qname_len = len(_wire(qname))
+        labels = qname.labels
+        start = 0 if not synthesised else 1  # "*.<x>" itself is never a compression target
+        offset = QUESTION_OFFSET + sum(len(label) + 1 for label in labels[:start])
+        for i in range(start, len(labels) - 1):
+            compress[dns.name.Name(labels[i:])] = offset
+            offset += len(labels[i]) + 1
+        if synthesised:
+            compress[_SYNTHESISED_OWNER] = QUESTION_OFFSET
+    tail_start = QUESTION_OFFSET + qname_len + 4
+    out.seek(tail_start)
+    counts = []
+    for section in (response.answer, response.authority, additional):
+        count = 0
+        for rrset in section:
+            if synthesised and qname is not None and rrset.name == qname:
+                rrset = _renamed(rrset, _SYNTHESISED_OWNER)
+            count += rrset.to_wire(out, compress, want_shuffle=False)
+        counts.append(count)
+    tail = out.getvalue()[tail_start:]
+    flags = int(response.rcode) & image.RCODE_MASK
+    if response.aa:
+        flags |= image.FLAG_AA
+    relocs = tuple(site - tail_start for site in compress.pointer_sites)
+    return image.Record(flags, counts[0], counts[1], counts[2], tail, qname_len, relocs)
+
+
+def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:
+    renamed = dns.rrset.RRset(owner, rrset.rdclass, rrset.rdtype)
+    renamed.update(rrset)
+    renamed.ttl = rrset.ttl
+    return renamed
+

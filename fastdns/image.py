@@ -1,0 +1,243 @@
+# SPDX-License-Identifier: MIT
+"""The compiled image: the one contract between the control plane and the data plane.
+
+The layout is documented in docs/image-format.md and mirrored field by field in
+ext/image.pxi; tests/unit/test_image_layout.py asserts the two agree.  All integers
+are little-endian; every offset is counted from the start of the image.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+MAGIC = b"FDNSIMG\0"
+VERSION = 1
+
+#: magic, version, header_size, total_size, checksum, bucket_count, buckets_off,
+#: node_count, nodes_off, zone_count, zones_off, refused_off, flags, reserved
+HEADER = struct.Struct("<8sIIIIIIIIIIIIQ")
+#: hash, node index + 1 (0 = empty bucket)
+BUCKET = struct.Struct("<II")
+#: hash, name_off, name_len, flags, zone, entries_off, n_entries, reserved,
+#: other_off, below_off, wildcard (node index + 1 of "*.<name>", 0 = none)
+NODE = struct.Struct("<IIBBHIHHIII")
+#: qtype, reserved, record_off
+ENTRY = struct.Struct("<HHI")
+#: name_off, name_len, reserved, reserved, serial, apex node index
+ZONE = struct.Struct("<IBBHII")
+#: flags, ancount, nscount, arcount, tail_len, n_reloc, qname_len, reserved,
+#: reserved, smaller_off
+RECORD = struct.Struct("<HHHHHHBBHI")
+RELOC = struct.Struct("<H")
+
+# Node flags.
+NODE_APEX = 0x01  #: the node is a zone apex
+NODE_CUT = 0x02  #: a delegation point (NS below the apex): referral for everything but DS
+NODE_ENT = 0x04  #: an empty non-terminal: exists, owns no data
+NODE_WILDCARD = 0x08  #: the owner's first label is "*"
+
+# Header bits a record ORs into the response's flags word (RFC 1035 4.1.1).
+FLAG_AA = 0x0400
+FLAG_TC = 0x0200
+RCODE_MASK = 0x000F
+
+FNV_OFFSET = 0x811C9DC5
+FNV_PRIME = 0x01000193
+
+#: The furthest a compression pointer may point before relocation; relocation adds at
+#: most 255 (the longest name), and a pointer holds 14 bits.
+MAX_POINTER_TARGET = 0x3FFF - 255
+MAX_TAIL = 0xFFFF
+
+
+def name_hash(wire_lower: bytes) -> int:
+    """FNV-1a (32 bit) over the lower-cased wire name, read from its last byte to its first.
+
+    Hashing backwards lets the data plane get the hash of every suffix of the query name in
+    one pass, which makes the closest-encloser walk cost one probe per label.
+    """
+    h = FNV_OFFSET
+    for byte in reversed(wire_lower):
+        h = ((h ^ byte) * FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+@dataclass(frozen=True)
+class Record:
+    """A precomputed response tail and the header fields that go with it."""
+
+    flags: int  #: AA and RCODE bits to OR into the header
+    ancount: int
+    nscount: int
+    arcount: int
+    tail: bytes  #: answer, authority and additional sections in wire format
+    qname_len: int  #: wire length of the question name the tail was compiled against
+    relocs: tuple[int, ...] = ()  #: offsets in tail of compression pointers to shift
+    smaller: Record | None = None  #: the next smaller variant, for size limits
+
+
+@dataclass(frozen=True)
+class Node:
+    """One name in the hash table, with its per-qtype records."""
+
+    name: bytes  #: lower-cased wire name
+    flags: int
+    zone: int
+    entries: tuple[tuple[int, Record], ...]  #: (qtype, record), sorted by qtype
+    other: Record  #: for qtypes not in entries
+    below: Record  #: for names below this one that do not exist (no wildcard child)
+
+
+@dataclass(frozen=True)
+class ZoneInfo:
+    name: bytes  #: lower-cased wire name of the apex
+    serial: int
+
+
+class ImageWriter:
+    """Lays out nodes, zones and records into one flat image (see docs/image-format.md)."""
+
+    def __init__(self, nodes: list[Node], zones: list[ZoneInfo], refused: Record) -> None:
+        self._nodes = nodes
+        self._zones = zones
+        self._refused = refused
+        self.bucket_count = _bucket_count(len(nodes))
+        self.buckets_off = HEADER.size
+        self.nodes_off = self.buckets_off + self.bucket_count * BUCKET.size
+        self.zones_off = self.nodes_off + len(nodes) * NODE.size
+        self.data_off = _align4(self.zones_off + len(zones) * ZONE.size)
+        self._data = bytearray()
+        self._records: dict[Record, int] = {}
+        self._blobs: dict[bytes, int] = {}
+
+    def _put(self, blob: bytes, dedup: bool = True) -> int:
+        if dedup and blob in self._blobs:
+            return self._blobs[blob]
+        off = self.data_off + len(self._data)
+        self._data += blob
+        self._data += b"\0" * (_align4(len(blob)) - len(blob))
+        if dedup:
+            self._blobs[blob] = off
+        return off
+
+    def _put_record(self, rec: Record) -> int:
+        off = self._records.get(rec)
+        if off is not None:
+            return off
+        smaller_off = self._put_record(rec.smaller) if rec.smaller is not None else 0
+        if len(rec.tail) > MAX_TAIL:
+            raise ValueError(f"response of {len(rec.tail)} bytes exceeds {MAX_TAIL}")
+        blob = RECORD.pack(
+            rec.flags, rec.ancount, rec.nscount, rec.arcount, len(rec.tail),
+            len(rec.relocs), rec.qname_len, 0, 0, smaller_off,
+        )
+        blob += b"".join(RELOC.pack(r) for r in rec.relocs) + rec.tail
+        off = self._put(blob)
+        self._records[rec] = off
+        return off
+
+    def build(self) -> bytes:
+        """Return the finished image, checksum included."""
+        index = {node.name: i for i, node in enumerate(self._nodes)}
+        refused_off = self._put_record(self._refused)
+        node_blobs = []
+        for node in self._nodes:
+            entries = b"".join(ENTRY.pack(qt, 0, self._put_record(r)) for qt, r in node.entries)
+            entries_off = self._put(entries) if entries else 0
+            wildcard = index.get(b"\x01*" + node.name)
+            node_blobs.append(NODE.pack(
+                name_hash(node.name), self._put(node.name), len(node.name), node.flags,
+                node.zone, entries_off, len(node.entries), 0,
+                self._put_record(node.other), self._put_record(node.below),
+                0 if wildcard is None else wildcard + 1,
+            ))
+        zone_blobs = [
+            ZONE.pack(self._put(z.name), len(z.name), 0, 0, z.serial, index[z.name])
+            for z in self._zones
+        ]
+        buckets = bytearray(self.bucket_count * BUCKET.size)
+        mask = self.bucket_count - 1
+        for i, node in enumerate(self._nodes):
+            h = name_hash(node.name)
+            slot = h & mask
+            while BUCKET.unpack_from(buckets, slot * BUCKET.size)[1]:
+                slot = (slot + 1) & mask
+            BUCKET.pack_into(buckets, slot * BUCKET.size, h, i + 1)
+        body = bytearray()
+        body += buckets
+        body += b"".join(node_blobs)
+        body += b"".join(zone_blobs)
+        body += b"\0" * (self.data_off - HEADER.size - len(body))
+        body += self._data
+        total = HEADER.size + len(body)
+        if total > 0xFFFFFFFF:
+            raise ValueError("compiled image exceeds 4 GiB")
+        header = HEADER.pack(
+            MAGIC, VERSION, HEADER.size, total, zlib.crc32(body), self.bucket_count,
+            self.buckets_off, len(self._nodes), self.nodes_off, len(self._zones),
+            self.zones_off, refused_off, 0, 0,
+        )
+        return header + bytes(body)
+
+
+def _bucket_count(n_nodes: int) -> int:
+    """A power of two at least twice the node count: linear probes stay short."""
+    count = 8
+    while count < 2 * n_nodes:
+        count *= 2
+    return count
+
+
+class ImageError(Exception):
+    """The image is not a valid fastdns image."""
+
+
+@dataclass(frozen=True)
+class Header:
+    version: int
+    total_size: int
+    checksum: int
+    bucket_count: int
+    buckets_off: int
+    node_count: int
+    nodes_off: int
+    zone_count: int
+    zones_off: int
+    refused_off: int
+
+
+def read_header(image: bytes) -> Header:
+    """Parse and check the header: magic, version, sizes and the body checksum.
+
+    :raises ImageError: when any of them is wrong.
+    """
+    if len(image) < HEADER.size:
+        raise ImageError("image shorter than its header")
+    (magic, version, header_size, total, checksum, bucket_count, buckets_off, node_count,
+     nodes_off, zone_count, zones_off, refused_off, _flags, _res) = HEADER.unpack_from(image)
+    if magic != MAGIC:
+        raise ImageError("bad magic")
+    if version != VERSION or header_size != HEADER.size:
+        raise ImageError(f"unsupported image version {version}")
+    if total != len(image):
+        raise ImageError(f"image is {len(image)} bytes, header says {total}")
+    if zlib.crc32(memoryview(image)[HEADER.size:]) != checksum:
+        raise ImageError("checksum mismatch")
+    return Header(version, total, checksum, bucket_count, buckets_off, node_count, nodes_off,
+                  zone_count, zones_off, refused_off)
+
+
+def read_zones(image: bytes) -> list[tuple[bytes, int]]:
+    """Return (apex wire name, serial) for every zone in a checked image."""
+    hdr = read_header(image)
+    zones = []
+    for i in range(hdr.zone_count):
+        name_off, name_len, _, _, serial, _ = ZONE.unpack_from(image, hdr.zones_off + i * ZONE.size)
+        zones.append((bytes(image[name_off:name_off + name_len]), serial))
+    return zones
