@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: MIT
+"""The `fastdns` command: serve, reload, check, status, stats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+from fastdns.config import DEFAULT_CONFIG, load_config
+from fastdns.errors import ControlError, FastDNSError, ZoneError
+
+CONTROL_TIMEOUT_S = 120.0  #: a reload of a large zone may take this long
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except FastDNSError as e:
+        print(f"fastdns: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastdns", description="Authoritative DNS appliance.")
+    sub = parser.add_subparsers(dest="command")
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        p.add_argument("-c", "--config", help=f"configuration file (default: {DEFAULT_CONFIG})")
+        return p
+
+    add("serve", _serve, "Serve the configured zones until SIGTERM/SIGINT.")
+    p = add("reload", _reload, "Re-read zone files and publish the changes to the workers.")
+    p.add_argument("zones", nargs="*", help="zones to reload (default: all)")
+    p.add_argument("--socket", help="control socket (default: from the configuration)")
+    p = add("check", _check, "Validate the configuration and zones, or zone files, without serving.")
+    p.add_argument("files", nargs="*", help="zone files to check instead of the configuration")
+    p.add_argument("-o", "--origin", help="zone name for the files (default: from the file name)")
+    p = add("status", _status, "Show the running server's zones and workers.")
+    p.add_argument("--socket", help="control socket (default: from the configuration)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    p = add("stats", _stats, "Show the workers' counters.")
+    p.add_argument("--socket", help="control socket (default: from the configuration)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from fastdns.server import Server
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s fastdns[%(process)d]: %(message)s")
+    server = Server(load_config(args.config))
+    server.prepare()
+    return server.run()
+
+
+def _reload(args: argparse.Namespace) -> int:
+    from fastdns.server import reload_report
+
+    reply = control_request(_socket_path(args), {"command": "reload", "zones": args.zones})
+    for line in reload_report(reply):
+        print(line, file=sys.stdout if reply.get("ok") else sys.stderr)
+    return 0 if reply.get("ok") else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    from fastdns.compiler import compile_zones
+    from fastdns.zone import load_zone
+
+    if args.files:
+        targets = [(args.origin or _origin_from_filename(f), f) for f in args.files]
+    else:
+        config = load_config(args.config)
+        targets = [(z.name, z.file) for z in config.zones]
+        print(f"{config.path}: configuration OK")
+    loaded, failed = [], 0
+    for origin, filename in targets:
+        try:
+            zone = load_zone(origin, filename)
+        except ZoneError as e:
+            print(e, file=sys.stderr)
+            failed += 1
+            continue
+        loaded.append(zone)
+        records = sum(len(rds) for _, node in zone.zone.items() for rds in node)
+        print(f"{filename}: zone {zone.origin.to_text(True)} OK, serial {zone.serial}, "
+              f"{records} records")
+    if failed:
+        return 1
+    result = compile_zones(loaded)
+    print(f"compiled {result.node_count} names into a {len(result.image)}-byte image "
+          f"in {result.seconds:.3f} s")
+    return 0
+
+
+def _origin_from_filename(filename: str) -> str:
+    name = Path(filename).name
+    for suffix in (".zone", ".db", ".txt"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _status(args: argparse.Namespace) -> int:
+    reply = control_request(_socket_path(args), {"command": "status"})
+    if args.json:
+        print(json.dumps(reply, indent=2))
+        return 0
+    print(f"fastdns pid {reply['pid']}, up {reply['uptime']:.0f} s, image generation "
+          f"{reply['generation']}, listening on {', '.join(reply['listen'])}")
+    for z in reply["zones"]:
+        print(f"  zone {z['zone']:<30} serial {z['serial']:<12} {z['file']}")
+    for w in reply["workers"]:
+        state = "running" if w["alive"] else "down"
+        print(f"  worker {w['slot']:<3} CPU {w['cpu']:<3} pid {w['pid']:<8} {state}, "
+              f"up {w['uptime']:.0f} s, {w['restarts']} restarts")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    reply = control_request(_socket_path(args), {"command": "stats"})
+    if args.json:
+        print(json.dumps(reply, indent=2))
+        return 0
+    names = list(reply["total"])
+    print(f"{'counter':<16}{'total':>14}" + "".join(f"{'w' + str(i):>12}" for i in range(len(reply["workers"]))))
+    for name in names:
+        print(f"{name:<16}{reply['total'][name]:>14}"
+              + "".join(f"{w[name]:>12}" for w in reply["workers"]))
+    return 0
+
+
+def _socket_path(args: argparse.Namespace) -> str:
+    if args.socket:
+        return args.socket
+    return load_config(args.config).control_socket
+
+
+def control_request(path: str, request: dict) -> dict:
+    """Send one request to a running server's control socket and return its reply.
+
+    :raises ControlError: when no server answers there.
+    """
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CONTROL_TIMEOUT_S)
+            sock.connect(path)
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except FileNotFoundError:
+        raise ControlError(f"{path}: no control socket (is fastdns serve running?)") from None
+    except ConnectionRefusedError:
+        raise ControlError(f"{path}: nothing listening (is fastdns serve running?)") from None
+    except OSError as e:
+        raise ControlError(f"{path}: {e.strerror or e}") from None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ControlError(f"{path}: the server sent no valid reply") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: MIT
+"""The configuration file (YAML): what to serve, where, on which CPUs."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.exception
+import dns.name
+import yaml
+
+from fastdns.errors import ConfigError
+
+#: The ready-to-run configuration for the bundled zones, used when no -c is given.
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "zones" / "fastdns.yaml"
+DEFAULT_PORT = 53
+DEFAULT_UDP_PAYLOAD = 1232  # RFC 6891 6.2.5 guidance as of DNS Flag Day 2020
+KNOWN_KEYS = {"listen", "workers", "cpus", "udp_payload", "run_dir", "control_socket", "zones"}
+ZONE_KEYS = {"name", "file"}
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    @property
+    def family(self) -> socket.AddressFamily:
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    def __str__(self) -> str:
+        return f"{self.host}@{self.port}"
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    name: str  #: the apex, as written in the configuration
+    file: str  #: absolute path of the master file
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    listen: tuple[ListenAddress, ...]
+    cpus: tuple[int, ...]  #: one worker per CPU, pinned to it
+    udp_payload: int
+    run_dir: str
+    control_socket: str
+    zones: tuple[ZoneConfig, ...]
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a configuration file.
+
+    :param path: the YAML file; the bundled zones/fastdns.yaml when None.
+    :raises ConfigError: naming the file, the key and what is wrong with it.
+    """
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read configuration: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, path: Path) -> Config:
+    def fail(key: str, reason: str) -> ConfigError:
+        return ConfigError(f"{path}: {key}: {reason}")
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown setting (known: {', '.join(sorted(KNOWN_KEYS))})")
+    base = path.resolve().parent
+
+    listen_raw = data.get("listen", ["127.0.0.1@5300"])
+    if isinstance(listen_raw, str):
+        listen_raw = [listen_raw]
+    if not isinstance(listen_raw, list) or not listen_raw:
+        raise fail("listen", "expected a list of addresses like 127.0.0.1@5300 or ::1@5300")
+    listen = tuple(_parse_listen(item, fail) for item in listen_raw)
+    if len(set(listen)) != len(listen):
+        raise fail("listen", "an address is listed twice")
+
+    cpus = _parse_cpus(data.get("workers", "auto"), data.get("cpus"), fail)
+
+    udp_payload = data.get("udp_payload", DEFAULT_UDP_PAYLOAD)
+    if not isinstance(udp_payload, int) or isinstance(udp_payload, bool) or not 512 <= udp_payload <= 4096:
+        raise fail("udp_payload", f"expected a number of bytes from 512 to 4096, not {udp_payload!r}")
+
+    run_dir = data.get("run_dir", "/run/fastdns")
+    if not isinstance(run_dir, str) or not run_dir:
+        raise fail("run_dir", "expected a directory path")
+    run_dir = str(base / run_dir)
+    control_socket = data.get("control_socket", os.path.join(run_dir, "control.sock"))
+    if not isinstance(control_socket, str) or not control_socket:
+        raise fail("control_socket", "expected a path")
+    control_socket = str(base / control_socket)
+    if len(control_socket.encode()) > 107:
+        raise fail("control_socket", "path longer than a unix socket allows (107 bytes)")
+
+    zones_raw = data.get("zones")
+    if not isinstance(zones_raw, list) or not zones_raw:
+        raise fail("zones", "expected a list of zones, each with a name and a file")
+    zones = tuple(_parse_zone(i, item, base, fail) for i, item in enumerate(zones_raw))
+    names = [dns.name.from_text(z.name) for z in zones]
+    if len(set(names)) != len(names):
+        raise fail("zones", "a zone is listed twice")
+    return Config(str(path), listen, cpus, udp_payload, run_dir, control_socket, zones)
+
+
+def _parse_listen(item: Any, fail: Any) -> ListenAddress:
+    if not isinstance(item, str):
+        raise fail("listen", f"expected an address like 127.0.0.1@5300, not {item!r}")
+    host, sep, port_text = item.rpartition("@")
+    if not sep:
+        host, port_text = item, str(DEFAULT_PORT)
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise fail("listen", f"'{host}' is not an IPv4 or IPv6 address") from None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise fail("listen", f"'{port_text}' is not a port number")
+    return ListenAddress(str(address), int(port_text))
+
+
+def _parse_cpus(workers: Any, cpus: Any, fail: Any) -> tuple[int, ...]:
+    allowed = sorted(os.sched_getaffinity(0))
+    if cpus is not None:
+        if (not isinstance(cpus, list) or not cpus
+                or not all(isinstance(c, int) and not isinstance(c, bool) for c in cpus)):
+            raise fail("cpus", "expected a list of CPU numbers")
+        missing = [c for c in cpus if c not in allowed]
+        if missing:
+            raise fail("cpus", f"CPU {missing[0]} is not available (allowed: {allowed})")
+        if len(set(cpus)) != len(cpus):
+            raise fail("cpus", "a CPU is listed twice: each worker owns its CPU")
+        if workers not in ("auto", len(cpus)):
+            raise fail("workers", "give either workers or cpus, or make them agree")
+        return tuple(cpus)
+    if workers == "auto":
+        return tuple(allowed)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise fail("workers", f"expected 'auto' or a positive number, not {workers!r}")
+    if workers > len(allowed):
+        raise fail("workers", f"{workers} workers but only {len(allowed)} CPUs: one worker per CPU")
+    return tuple(allowed[:workers])
+
+
+def _parse_zone(index: int, item: Any, base: Path, fail: Any) -> ZoneConfig:
+    key = f"zones[{index}]"
+    if not isinstance(item, dict):
+        raise fail(key, "expected a mapping with name and file")
+    unknown = sorted(set(item) - ZONE_KEYS)
+    if unknown:
+        raise fail(f"{key}.{unknown[0]}", "unknown setting (known: file, name)")
+    name, file = item.get("name"), item.get("file")
+    if not isinstance(name, str) or not name:
+        raise fail(f"{key}.name", "expected the zone's name, like example.com")
+    try:
+        dns.name.from_text(name)
+    except dns.exception.DNSException as e:
+        raise fail(f"{key}.name", f"'{name}' is not a domain name: {e}") from None
+    if not isinstance(file, str) or not file:
+        raise fail(f"{key}.file", "expected the path of the zone file")
+    return ZoneConfig(name, str(base / file))

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: MIT
+"""The control block: a small shared file holding the image generation and the workers'
+counters.  Layout (little-endian), mirrored by ext/dataplane.pyx and ext/counters.pxi:
+
+    0   magic "FDNSCTL1"
+    8   generation (u64): the image workers must answer from, written by the control process
+    16  slot count (u32), slot size in bytes (u32)
+    64  one slot per worker, SLOT_SIZE bytes: u64 counters in the order of COUNTERS
+
+Each worker writes only its own slot; the control process only reads them.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+
+MAGIC = b"FDNSCTL1"
+HEADER = struct.Struct("<8sQII")
+HEADER_SIZE = 64
+GENERATION_OFFSET = 8
+SLOT_SIZE = 256  # 32 counters; a multiple of the cache line, so slots share no line
+
+#: Counter names in slot order (ext/counters.pxi).
+COUNTERS = (
+    "rx", "tx", "noerror", "formerr", "servfail", "nxdomain", "notimp", "refused",
+    "badvers", "dropped", "truncated", "edns", "batches", "send_errors", "image_switches",
+)
+
+
+class ControlBlock:
+    """The control process's handle on the shared control block."""
+
+    def __init__(self, path: str, slots: int) -> None:
+        self.path = path
+        self.slots = slots
+        self.size = HEADER_SIZE + slots * SLOT_SIZE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.ftruncate(fd, self.size)
+            self._map = mmap.mmap(fd, self.size)
+        finally:
+            os.close(fd)
+        HEADER.pack_into(self._map, 0, MAGIC, 0, slots, SLOT_SIZE)
+
+    @staticmethod
+    def counters_offset(slot: int) -> int:
+        return HEADER_SIZE + slot * SLOT_SIZE
+
+    @property
+    def generation(self) -> int:
+        return struct.unpack_from("<Q", self._map, GENERATION_OFFSET)[0]
+
+    def publish(self, generation: int) -> None:
+        """Make generation the image workers answer from; they switch before their next batch."""
+        struct.pack_into("<Q", self._map, GENERATION_OFFSET, generation)
+
+    def counters(self, slot: int) -> dict[str, int]:
+        values = struct.unpack_from(f"<{len(COUNTERS)}Q", self._map, self.counters_offset(slot))
+        return dict(zip(COUNTERS, values))
+
+    def reset_slot(self, slot: int) -> None:
+        off = self.counters_offset(slot)
+        self._map[off:off + SLOT_SIZE] = bytes(SLOT_SIZE)
+
+    def totals(self) -> dict[str, int]:
+        total = dict.fromkeys(COUNTERS, 0)
+        for slot in range(self.slots):
+            for key, value in self.counters(slot).items():
+                total[key] += value
+        return total
+
+    def close(self) -> None:
+        self._map.close()

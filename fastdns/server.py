@@ -1,0 +1,345 @@
+# SPDX-License-Identifier: MIT
+"""The control process: loads and compiles zones, publishes images, starts and supervises
+the workers, and answers the control socket (reload, status, stats).
+
+It never touches a DNS packet: the workers answer from the image it publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from fastdns import _dataplane, image
+from fastdns.compiler import compile_zones
+from fastdns.config import Config
+from fastdns.controlblock import ControlBlock
+from fastdns.errors import FastDNSError, ZoneError
+from fastdns.sockets import open_udp_group
+from fastdns.worker import image_path
+from fastdns.zone import LoadedZone, load_zone
+
+log = logging.getLogger("fastdns")
+
+RESTART_POLL_S = 0.1  #: how often dead workers are looked for: restarts well within 1 s
+STOP_GRACE_S = 5.0  #: how long workers get to finish their batch before SIGKILL
+MAX_REQUEST = 64 * 1024  #: bytes of one control request
+
+
+@dataclass
+class WorkerHandle:
+    slot: int
+    cpu: int
+    process: subprocess.Popen[bytes]
+    started: float
+    restarts: int = 0
+
+
+class Server:
+    """One fastdns appliance instance, as configured."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.zones: dict[str, LoadedZone] = {}
+        self.generation = 0
+        self.workers: list[WorkerHandle] = []
+        self.groups: list[list[socket.socket]] = []
+        self.control: ControlBlock | None = None
+        self.started = time.time()
+        self._lock_fd: int | None = None
+        self._stopping = False
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Everything that can fail on bad input, before any worker starts.
+
+        :raises FastDNSError: a zone does not load, the run directory is taken, or a listen
+            address cannot be bound.
+        """
+        cfg = self.config
+        os.makedirs(cfg.run_dir, exist_ok=True)
+        self._lock_run_dir()
+        zones, errors = {}, []
+        for zc in cfg.zones:
+            try:
+                zones[zc.name] = load_zone(zc.name, zc.file)
+            except ZoneError as e:
+                errors.append(str(e))
+        if errors:
+            raise FastDNSError("\n".join(errors))
+        self.control = ControlBlock(os.path.join(cfg.run_dir, "control.block"), len(cfg.cpus))
+        self._publish(zones)
+        self.zones = zones
+        self.groups = [open_udp_group(address, cfg.cpus) for address in cfg.listen]
+
+    def _lock_run_dir(self) -> None:
+        fd = os.open(os.path.join(self.config.run_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise FastDNSError(f"{self.config.run_dir}: another fastdns is running with this "
+                               "run_dir (stop it, or set a different run_dir)") from None
+        self._lock_fd = fd
+
+    def _publish(self, zones: dict[str, LoadedZone]) -> float:
+        """Compile zones into a new image beside the old one, check it, then publish it.
+
+        :returns: the compile time in seconds.
+        """
+        assert self.control is not None
+        result = compile_zones(list(zones.values()))
+        generation = self.generation + 1
+        path = image_path(self.config.run_dir, generation)
+        with open(path + ".tmp", "wb") as f:
+            f.write(result.image)
+        os.replace(path + ".tmp", path)
+        self._check_image(path, zones)
+        self.control.publish(generation)
+        self.generation = generation
+        stale = image_path(self.config.run_dir, generation - 2)
+        if os.path.exists(stale):
+            os.unlink(stale)  # workers that mapped it keep their mapping until they switch
+        return result.seconds
+
+    def _check_image(self, path: str, zones: dict[str, LoadedZone]) -> None:
+        """Read the file back as a worker will: checksum, header, and each zone's SOA."""
+        import dns.message
+        import dns.rcode
+
+        with open(path, "rb") as f:
+            image.read_header(f.read())
+        engine = _dataplane.Engine(_dataplane.Image(path), self.config.udp_payload)
+        for zone in zones.values():
+            query = dns.message.make_query(zone.origin, "SOA", use_edns=False)
+            reply = engine.answer(query.to_wire())
+            if reply is None or dns.message.from_wire(reply).rcode() != dns.rcode.NOERROR:
+                raise FastDNSError(f"compiled image {path} does not answer {zone.origin} SOA")
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; returns the exit code."""
+        try:
+            asyncio.run(self._main())
+        finally:
+            self._cleanup()
+        return 0
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        self._reload_lock = asyncio.Lock()
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_logged()))
+        if os.path.exists(self.config.control_socket):
+            os.unlink(self.config.control_socket)  # left by a crash: the run_dir lock is ours
+        control = await asyncio.start_unix_server(
+            self._serve_client, path=self.config.control_socket, limit=MAX_REQUEST)
+        for slot, cpu in enumerate(self.config.cpus):
+            self.workers.append(WorkerHandle(slot, cpu, self._spawn(slot), time.time()))
+        supervisor = loop.create_task(self._supervise())
+        log.info("serving %s on %s with %d workers (CPUs %s)",
+                 ", ".join(f"{z.origin.to_text(True)} serial {z.serial}" for z in self.zones.values()),
+                 ", ".join(map(str, self.config.listen)), len(self.workers),
+                 ", ".join(map(str, self.config.cpus)))
+        await stop.wait()
+        log.info("stopping")
+        self._stopping = True
+        supervisor.cancel()
+        control.close()
+        await self._stop_workers()
+
+    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
+        assert self.control is not None
+        fds = [group[slot].fileno() for group in self.groups]
+        cmd = [
+            sys.executable, "-m", "fastdns.worker", "--slot", str(slot),
+            "--cpu", str(self.config.cpus[slot]), "--run-dir", self.config.run_dir,
+            "--control-block", self.control.path, "--control-size", str(self.control.size),
+            "--counters-offset", str(self.control.counters_offset(slot)),
+            "--udp-payload", str(self.config.udp_payload), "--parent", str(os.getpid()),
+        ]
+        for fd in fds:
+            cmd += ["--fd", str(fd)]
+        return subprocess.Popen(cmd, pass_fds=fds)
+
+    async def _supervise(self) -> None:
+        """Restart a worker that died, on the same CPU with the same sockets."""
+        while True:
+            await asyncio.sleep(RESTART_POLL_S)
+            for worker in self.workers:
+                code = worker.process.poll()
+                if code is None or self._stopping:
+                    continue
+                worker.restarts += 1
+                log.warning("worker %d (CPU %d, pid %d) exited with %s; restarting (restart %d)",
+                            worker.slot, worker.cpu, worker.process.pid, _exit_text(code),
+                            worker.restarts)
+                worker.process = self._spawn(worker.slot)
+                worker.started = time.time()
+
+    async def _stop_workers(self) -> None:
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < deadline and any(w.process.poll() is None for w in self.workers):
+            await asyncio.sleep(0.02)
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                log.warning("worker %d did not stop in %.0f s; killing it", worker.slot, STOP_GRACE_S)
+                worker.process.kill()
+                worker.process.wait()
+
+    def _cleanup(self) -> None:
+        for group in self.groups:
+            for sock in group:
+                sock.close()
+        run_dir = self.config.run_dir
+        for generation in (self.generation - 1, self.generation):
+            _unlink_quietly(image_path(run_dir, generation))
+        _unlink_quietly(self.config.control_socket)
+        if self.control is not None:
+            self.control.close()
+            _unlink_quietly(self.control.path)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+
+    # -- control socket --------------------------------------------------------------------
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            try:
+                request = json.loads(line)
+                command = request["command"]
+            except (ValueError, KeyError, TypeError):
+                reply = {"ok": False, "errors": ["bad request: expected a JSON object with a command"]}
+            else:
+                reply = await self._dispatch(command, request)
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def _dispatch(self, command: str, request: dict) -> dict:
+        if command == "reload":
+            return await self.reload(request.get("zones") or None)
+        if command == "status":
+            return self.status()
+        if command == "stats":
+            return self.stats()
+        return {"ok": False, "errors": [f"unknown command '{command}' (reload, status, stats)"]}
+
+    async def reload(self, names: list[str] | None) -> dict:
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, self._reload_sync, names)
+
+    async def _reload_logged(self) -> None:
+        reply = await self.reload(None)
+        for line in reload_report(reply):
+            (log.info if reply["ok"] else log.error)("reload: %s", line)
+
+    def _reload_sync(self, names: list[str] | None) -> dict:
+        """Re-read zone files and publish what changed; a zone that fails keeps serving."""
+        started = time.monotonic()
+        wanted = self.config.zones
+        if names is not None:
+            known = {_canonical(z.name): z for z in self.config.zones}
+            unknown = [n for n in names if _canonical(n) not in known]
+            if unknown:
+                return {"ok": False, "errors": [f"{unknown[0]}: no such zone in {self.config.path}"],
+                        "changes": []}
+            wanted = tuple(known[_canonical(n)] for n in names)
+        zones = dict(self.zones)
+        changes, errors = [], []
+        for zc in wanted:
+            old = self.zones[zc.name]
+            try:
+                new = load_zone(zc.name, zc.file)
+            except ZoneError as e:
+                errors.append(f"{e} ({zc.name} keeps serving serial {old.serial})")
+                continue
+            changed = new.zone != old.zone
+            changes.append({"zone": zc.name, "old_serial": old.serial, "new_serial": new.serial,
+                            "changed": changed})
+            if changed:
+                zones[zc.name] = new
+        if any(c["changed"] for c in changes):
+            try:
+                self._publish(zones)
+            except (FastDNSError, ValueError) as e:
+                return {"ok": False, "errors": errors + [f"compile failed, nothing changed: {e}"],
+                        "changes": []}
+            self.zones = zones
+        return {"ok": not errors, "changes": changes, "errors": errors,
+                "generation": self.generation, "seconds": round(time.monotonic() - started, 3)}
+
+    def status(self) -> dict:
+        now = time.time()
+        return {
+            "ok": True,
+            "pid": os.getpid(),
+            "uptime": round(now - self.started, 1),
+            "generation": self.generation,
+            "listen": [str(a) for a in self.config.listen],
+            "zones": [{"zone": z.origin.to_text(True), "serial": z.serial, "file": z.filename}
+                      for z in self.zones.values()],
+            "workers": [{"slot": w.slot, "cpu": w.cpu, "pid": w.process.pid,
+                         "alive": w.process.poll() is None, "restarts": w.restarts,
+                         "uptime": round(now - w.started, 1)} for w in self.workers],
+        }
+
+    def stats(self) -> dict:
+        assert self.control is not None
+        return {"ok": True, "total": self.control.totals(),
+                "workers": [self.control.counters(w.slot) for w in self.workers]}
+
+
+def reload_report(reply: dict) -> list[str]:
+    """Human-readable lines for a reload reply: one per zone, then the errors."""
+    lines = []
+    for c in reply.get("changes", []):
+        if not c["changed"]:
+            lines.append(f"{c['zone']}: serial {c['new_serial']}, unchanged")
+        elif c["new_serial"] == c["old_serial"]:
+            lines.append(f"{c['zone']}: serial {c['old_serial']} -> {c['new_serial']} "
+                         "(content changed but the serial did not increase)")
+        else:
+            lines.append(f"{c['zone']}: serial {c['old_serial']} -> {c['new_serial']}")
+    if "seconds" in reply and any(c["changed"] for c in reply.get("changes", [])):
+        lines.append(f"published generation {reply['generation']} in {reply['seconds']:.3f} s")
+    lines += [f"error: {e}" for e in reply.get("errors", [])]
+    return lines
+
+
+def _canonical(name: str) -> str:
+    return name.lower().rstrip(".")
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        return f"signal {signal.Signals(-code).name}"
+    return f"status {code}"
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: MIT
+"""A worker process: pinned to one CPU, it serves its sockets from the published image.
+
+Started by the control process as `python -m fastdns.worker ...` with its sockets passed
+as inherited file descriptors.  All per-packet work happens inside UdpWorker.run, without
+the GIL; this module only maps images when the generation changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from fastdns import _dataplane
+
+
+def image_path(run_dir: str, generation: int) -> str:
+    return os.path.join(run_dir, f"image.{generation}")
+
+
+def _map_published(worker: _dataplane.UdpWorker, run_dir: str) -> None:
+    # The control process keeps the previous image file too, so the generation read here
+    # still has its file unless two reloads overtook us: then read the generation again.
+    for _ in range(100):
+        generation = worker.published_generation
+        try:
+            image = _dataplane.Image(image_path(run_dir, generation))
+        except FileNotFoundError:
+            continue
+        worker.set_image(image, generation)
+        return
+    raise RuntimeError(f"no image file for the published generation in {run_dir}")
+
+
+def serve(args: argparse.Namespace) -> int:
+    os.sched_setaffinity(0, {args.cpu})
+    _dataplane.install_stop_handler()
+    _dataplane.set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != args.parent:
+        return 0  # the control process died before the death signal was armed
+    worker = _dataplane.UdpWorker(args.fd, args.udp_payload, args.control_block,
+                                  args.slot, args.control_size, args.counters_offset)
+    _map_published(worker, args.run_dir)
+    while True:
+        status = worker.run()
+        if status == _dataplane.STOP:
+            return 0
+        if worker.published_generation != worker.generation:
+            _map_published(worker, args.run_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastdns.worker")
+    parser.add_argument("--slot", type=int, required=True, help="worker index")
+    parser.add_argument("--cpu", type=int, required=True)
+    parser.add_argument("--fd", type=int, action="append", required=True)
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--control-block", required=True)
+    parser.add_argument("--control-size", type=int, required=True)
+    parser.add_argument("--counters-offset", type=int, required=True)
+    parser.add_argument("--udp-payload", type=int, required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    return serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
