@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -18,6 +18,7 @@ CONTROL_TIMEOUT_S = 120.0  #: a reload of a large zone may take this long
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `fastdns stats | head` ends quietly
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:

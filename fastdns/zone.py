@@ -61,60 +61,72 @@ def load_zone(origin: str | dns.name.Name, filename: str) -> LoadedZone:
     return LoadedZone(origin, zone, filename, mtime_ns)
 
 
+class _Tokenizer(dns.tokenizer.Tokenizer):
+    """dnspython's tokenizer, remembering the line of the last token that was not an end
+    of line: the line an error belongs to, whether it is found mid-record or after the
+    record's newline was read (rdata parsing, checks made as the record is added)."""
+
+    token_line = 1
+
+    def get(self, want_leading: bool = False, want_comment: bool = False) -> dns.tokenizer.Token:
+        token = super().get(want_leading, want_comment)
+        if not token.is_eol_or_eof():
+            # A token ended by a newline has already counted it (and pushed it back).
+            self.token_line = self.line_number - (self.ungotten_char == "\n")
+        return token
+
+
+class _Reader(dns.zonefile.Reader):
+    """dnspython's zone file reader, refusing what it would silently skip."""
+
+    def _eat_line(self) -> None:
+        # dnspython calls this only to skip a record whose owner is outside the zone.
+        raise ValueError(f"{self.last_name} is outside the zone {self.zone_origin}")
+
+
 class _LineRecorder:
-    """Remembers the line each (owner, type) was first read from.
+    """Remembers the line each (owner, type) was first read from, for later checks."""
 
-    dnspython calls the check hook as a record is added, after the tokenizer has consumed
-    the record's final newline; the record therefore ended on the line before.
-    """
-
-    def __init__(self, tok: dns.tokenizer.Tokenizer) -> None:
+    def __init__(self, tok: _Tokenizer) -> None:
         self.tok = tok
         self.lines: dict[tuple[dns.name.Name, int], int] = {}
 
-    def current(self) -> int:
-        return max(1, self.tok.where()[1] - 1)
-
     def check(self, txn: object, name: dns.name.Name, rdataset: object) -> None:
-        origin = txn.manager.origin  # type: ignore[attr-defined]
-        if not name.is_subdomain(origin):
-            raise ValueError(f"{name} is outside the zone {origin}")
-        self.lines.setdefault((name, rdataset.rdtype), self.current())  # type: ignore[attr-defined]
+        self.lines.setdefault((name, rdataset.rdtype), self.tok.token_line)  # type: ignore[attr-defined]
 
 
 def _read(origin: dns.name.Name, filename: str, text: str) -> tuple[dns.zone.Zone, _LineRecorder]:
     """Run dnspython's zone file reader, keeping hold of its tokenizer so that every
-    error, not only syntax errors, can name the line it was found on."""
-    if not text.endswith("\n"):
-        text += "\n"  # so that the last record's line is counted like every other
+    error, not only syntax errors, names the line it was found on."""
     zone = dns.zone.Zone(origin, dns.rdataclass.IN, relativize=False)
-    tok = dns.tokenizer.Tokenizer(text, filename)
+    tok = _Tokenizer(text, filename)
     lines = _LineRecorder(tok)
     try:
         with zone.writer(True) as txn:
-            reader = dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_include=False)
+            reader = _Reader(tok, dns.rdataclass.IN, txn, allow_include=False)
             txn.check_put_rdataset(lines.check)
             reader.read()
-    except dns.exception.SyntaxError as e:
-        # dnspython already prefixes "file:line: "; split it back apart.
-        raise _from_prefixed(filename, str(e)) from None
     except (dns.exception.DNSException, KeyError, ValueError) as e:
         reason = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        raise ZoneError(filename, lines.current(), reason or "invalid record") from None
+        raise ZoneError(filename, tok.token_line, _without_location(filename, reason)) from None
     return zone, lines
 
 
-def _from_prefixed(filename: str, message: str) -> ZoneError:
-    head, sep, reason = message.partition(": ")
-    fname, _, line = head.rpartition(":")
-    if sep and fname == filename and line.isdigit():
-        return ZoneError(filename, int(line), reason)
-    return ZoneError(filename, None, message)
+def _without_location(filename: str, message: str) -> str:
+    """dnspython prefixes syntax errors with "file:line: " (the line after the newline was
+    read, sometimes one too far); we give our own, so drop its."""
+    prefix = f"{filename}:"
+    if message.startswith(prefix):
+        _, _, rest = message[len(prefix):].partition(": ")
+        return rest or message
+    return message or "invalid record"
 
 
 def _validate(origin: dns.name.Name, zone: dns.zone.Zone, filename: str,
               lines: dict[tuple[dns.name.Name, int], int]) -> None:
-    """Checks dnspython leaves to us: one SOA, NS at the apex, no DNAME yet."""
+    """Checks dnspython leaves to us: one SOA and NS at the apex, no DNAME yet.
+
+    dnspython itself rejects CNAME beside other data and SOA away from the apex."""
     soa = zone.get_rdataset(origin, SOA)
     if soa is None:
         raise ZoneError(filename, None, f"no SOA record at the zone apex {origin}")
@@ -124,9 +136,6 @@ def _validate(origin: dns.name.Name, zone: dns.zone.Zone, filename: str,
         raise ZoneError(filename, None, f"no NS records at the zone apex {origin}")
     for name, node in zone.items():
         for rdataset in node:
-            if rdataset.rdtype == SOA and name != origin:
-                raise ZoneError(filename, lines.get((name, SOA)),
-                                f"SOA record at {name}, which is not the zone apex")
             if rdataset.rdtype == DNAME:
                 raise ZoneError(filename, lines.get((name, DNAME)),
                                 f"DNAME at {name} is not supported yet")

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: MIT
+"""`fastdns check` and the client commands without a server."""
+
+from tests.conftest import ROOT, ZONES, fastdns_cli
+
+
+def test_check_bundled_configuration():
+    result = fastdns_cli("check")
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK" in result.stdout
+    assert "zone example.com OK, serial 2026112201" in result.stdout
+
+
+def test_check_zone_files_with_origin_from_the_file_name():
+    result = fastdns_cli("check", str(ZONES / "example.com.zone"), str(ZONES / "example.net.zone"))
+    assert result.returncode == 0, result.stderr
+    assert "zone example.net OK" in result.stdout
+
+
+def test_check_broken_zone_prints_file_line_reason(tmp_path):
+    path = tmp_path / "example.com.zone"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n"
+                    "www IN A 192.0.2.2\nwww IN CNAME ns1\n")
+    result = fastdns_cli("check", str(path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{path}:6: ")
+    assert "CNAME" in result.stderr
+
+
+def test_check_with_explicit_origin(tmp_path):
+    path = tmp_path / "db.test"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n")
+    result = fastdns_cli("check", "-o", "test.example", str(path))
+    assert result.returncode == 0 and "zone test.example OK" in result.stdout
+
+
+def test_reload_without_a_server_says_so(tmp_path):
+    result = fastdns_cli("reload", "--socket", str(tmp_path / "none.sock"))
+    assert result.returncode == 1
+    assert "no control socket (is fastdns serve running?)" in result.stderr
