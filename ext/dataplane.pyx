@@ -20,7 +20,7 @@ from compat cimport (fastdns_install_stop_handler, fastdns_stop_requested,
                      fastdns_set_pdeathsig, fastdns_load_acquire, fastdns_get16,
                      fastdns_put16)
 from net cimport (iovec, mmsghdr, sockaddr_storage, recvmmsg, sendmmsg, MSG_DONTWAIT,
-                  MSG_TRUNC, pollfd, poll, POLLIN)
+                  MSG_TRUNC, MSG_WAITFORONE, pollfd, poll, POLLIN)
 
 include "consts.pxi"
 include "counters.pxi"

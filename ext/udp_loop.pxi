@@ -48,12 +48,12 @@ cdef inline void flush_counters(udp_ctx_t* c) noexcept nogil:
         c.counters[i] = 0
 
 
-cdef inline int recv_batch(udp_ctx_t* c, int fd) noexcept nogil:
+cdef inline int recv_batch(udp_ctx_t* c, int fd, int flags) noexcept nogil:
     cdef int j
     for j in range(BATCH):
         c.rx_iov[j].iov_len = PKT_BUF_SIZE
         c.rx[j].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
-    return recvmmsg(fd, c.rx, BATCH, MSG_DONTWAIT, NULL)
+    return recvmmsg(fd, c.rx, BATCH, flags, NULL)
 
 
 cdef inline int answer_batch(udp_ctx_t* c, int n) noexcept nogil:
@@ -101,30 +101,67 @@ cdef inline void process(udp_ctx_t* c, int i, int n) noexcept nogil:
 
 cdef run_status udp_run(udp_ctx_t* c, int max_batches) noexcept nogil:
     """Serve until stopped, idle, a new image is published, or max_batches are done."""
-    cdef int i, n, rc, got
-    cdef int batches = 0
     if c.pending_fd >= 0:
         process(c, c.pending_fd, c.pending_n)
         c.pending_fd = -1
+    if c.nfds == 1:
+        return run_one_socket(c, max_batches)
+    return run_polling(c, max_batches)
+
+
+cdef inline bint new_generation(udp_ctx_t* c, int i, int n) noexcept nogil:
+    """True when a newer image was published; the batch then waits for it."""
+    if fastdns_load_acquire(c.generation_word) == c.generation:
+        return 0
+    c.pending_fd = i
+    c.pending_n = n
+    return 1
+
+
+cdef run_status run_one_socket(udp_ctx_t* c, int max_batches) noexcept nogil:
+    """One socket: block in recvmmsg itself (MSG_WAITFORONE returns as soon as one datagram
+    is in, with whatever else is queued): one syscall in, one out, per batch.  The socket's
+    SO_RCVTIMEO bounds the wait; a signal interrupts it."""
+    cdef int n
+    cdef int batches = 0
     while batches < max_batches:
         if fastdns_stop_requested():
             return RUN_STOP
-        got = 0
+        n = recv_batch(c, c.pfds[0].fd, MSG_WAITFORONE)
+        if n <= 0:
+            if n < 0 and errno == EINTR:
+                continue
+            return RUN_IDLE             # timed out (EAGAIN) or a transient socket error
+        batches += 1
+        if new_generation(c, 0, n):
+            return RUN_NEW_GENERATION
+        process(c, 0, n)
+    return RUN_IDLE
+
+
+cdef run_status run_polling(udp_ctx_t* c, int max_batches) noexcept nogil:
+    """Several sockets: poll, then drain the ready ones.  A socket is read again without
+    polling only when its last batch came back full, when more is likely queued."""
+    cdef int i, n, rc
+    cdef bint again
+    cdef int batches = 0
+    while batches < max_batches:
+        if fastdns_stop_requested():
+            return RUN_STOP
+        again = 0
         for i in range(c.nfds):
             if not c.ready[i]:
                 continue
-            n = recv_batch(c, c.pfds[i].fd)
+            n = recv_batch(c, c.pfds[i].fd, MSG_DONTWAIT)
+            c.ready[i] = n == BATCH
+            again = again or c.ready[i]
             if n <= 0:
-                c.ready[i] = 0              # EAGAIN (or a socket error: poll will say)
                 continue
-            got += n
             batches += 1
-            if fastdns_load_acquire(c.generation_word) != c.generation:
-                c.pending_fd = i            # answer this batch from the new image
-                c.pending_n = n
+            if new_generation(c, i, n):
                 return RUN_NEW_GENERATION
             process(c, i, n)
-        if got:
+        if again:
             continue
         rc = poll(c.pfds, c.nfds, POLL_TIMEOUT_MS)
         if rc == 0:

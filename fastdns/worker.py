@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
+import struct
 import sys
 
 from fastdns import _dataplane
@@ -34,12 +36,28 @@ def _map_published(worker: _dataplane.UdpWorker, run_dir: str) -> None:
     raise RuntimeError(f"no image file for the published generation in {run_dir}")
 
 
+#: How long a worker blocked in recvmmsg waits before returning to Python (to notice a new
+#: image while idle); seconds.
+RECEIVE_TIMEOUT_S = 0.25
+
+
+def _set_receive_timeout(fd: int) -> None:
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("@ll", 0, int(RECEIVE_TIMEOUT_S * 1_000_000)))
+    finally:
+        sock.detach()
+
+
 def serve(args: argparse.Namespace) -> int:
     os.sched_setaffinity(0, {args.cpu})
     _dataplane.install_stop_handler()
     _dataplane.set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != args.parent:
         return 0  # the control process died before the death signal was armed
+    for fd in args.fd:
+        _set_receive_timeout(fd)
     worker = _dataplane.UdpWorker(args.fd, args.udp_payload, args.control_block,
                                   args.slot, args.control_size, args.counters_offset)
     _map_published(worker, args.run_dir)
