@@ -86,6 +86,8 @@ cdef class Image:
         self.img.mask = h.bucket_count - 1
         self.img.nodes = <const img_node*>(self.img.base + h.nodes_off)
         self.img.refused = record_at(&self.img, h.refused_off)
+        self.img.chaos_version = record_at(&self.img, h.chaos_version_off) if h.chaos_version_off else NULL
+        self.img.chaos_identity = record_at(&self.img, h.chaos_identity_off) if h.chaos_identity_off else NULL
 
     def __dealloc__(self):
         if self.addr != NULL:

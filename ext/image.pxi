@@ -25,7 +25,8 @@ cdef packed struct img_header:
     uint32_t zones_off
     uint32_t refused_off           # the record for names outside every zone
     uint32_t flags
-    uint64_t reserved
+    uint32_t chaos_version_off     # CH TXT version.bind / version.server, 0 = refused
+    uint32_t chaos_identity_off    # CH TXT id.server / hostname.bind, 0 = refused
 
 cdef packed struct img_bucket:
     uint32_t hash                  # name_hash of the node's name
@@ -76,6 +77,8 @@ ctypedef struct image_t:
     uint32_t mask                  # bucket_count - 1
     const img_node* nodes
     const img_record* refused
+    const img_record* chaos_version     # NULL when not configured
+    const img_record* chaos_identity
 
 
 cdef inline const img_record* record_at(const image_t* img, uint32_t off) noexcept nogil:
@@ -147,3 +150,18 @@ cdef inline const img_record* image_find(const image_t* img, query_t* q) noexcep
                 return node_record(img, &img.nodes[n.wildcard - 1], q.qtype)
             return record_at(img, n.below_off)
     return img.refused
+
+
+cdef inline bint name_is(const query_t* q, const char* wire, int length) noexcept nogil:
+    return q.qname_len == length and memcmp(q.lname, wire, length) == 0
+
+
+cdef inline const img_record* chaos_find(const image_t* img, const query_t* q) noexcept nogil:
+    """CH TXT for the server's version and identity (answered only when configured)."""
+    if q.qtype != DNS_TYPE_TXT:
+        return NULL
+    if name_is(q, b"\x07version\x04bind\x00", 14) or name_is(q, b"\x07version\x06server\x00", 16):
+        return img.chaos_version
+    if name_is(q, b"\x02id\x06server\x00", 11) or name_is(q, b"\x08hostname\x04bind\x00", 15):
+        return img.chaos_identity
+    return NULL

@@ -80,11 +80,21 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
     if q.edns and q.edns_version > 0:
         counters[C_BADVERS] += 1
         return reply_without_records(pkt, q, 0, DNS_EXT_RCODE_BADVERS, <uint16_t>payload_max)
-    if q.qclass != DNS_CLASS_IN or q.qtype == DNS_TYPE_AXFR or q.qtype == DNS_TYPE_IXFR:
-        counters[C_REFUSED] += 1    # no other classes, no zone transfers (yet)
+    if q.qtype == 0 or (q.qtype == DNS_TYPE_AXFR and not tcp):
+        counters[C_NOTIMP] += 1     # type 0 is reserved; AXFR is TCP only (RFC 5936 4.2)
+        return reply_without_records(pkt, q, DNS_RCODE_NOTIMP, 0, <uint16_t>payload_max)
+    if q.qtype == DNS_TYPE_AXFR or q.qtype == DNS_TYPE_IXFR:
+        counters[C_REFUSED] += 1    # no zone transfers (yet)
         return reply_without_records(pkt, q, DNS_RCODE_REFUSED, 0, <uint16_t>payload_max)
-
-    full = image_find(img, q)
+    if q.qclass == DNS_CLASS_IN or q.qclass == DNS_CLASS_ANY:
+        full = image_find(img, q)   # QCLASS * matches our only class, IN (RFC 1035 3.2.5)
+    elif q.qclass == DNS_CLASS_CH:
+        full = chaos_find(img, q)
+    else:
+        full = NULL
+    if full == NULL:
+        counters[C_REFUSED] += 1
+        return reply_without_records(pkt, q, DNS_RCODE_REFUSED, 0, <uint16_t>payload_max)
     rec = full
     limit = MAX_TCP_MESSAGE if tcp else udp_limit(q, payload_max)
     if limit > cap:

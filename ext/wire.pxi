@@ -21,10 +21,13 @@ cdef enum:
     DNS_RCODE_NOTIMP = 4
     DNS_RCODE_REFUSED = 5
     DNS_EXT_RCODE_BADVERS = 1       # upper 8 bits of 16 (BADVERS), RFC 6891 6.1.3
+    DNS_TYPE_TXT = 16
     DNS_TYPE_OPT = 41
     DNS_TYPE_IXFR = 251
     DNS_TYPE_AXFR = 252
     DNS_CLASS_IN = 1
+    DNS_CLASS_CH = 3
+    DNS_CLASS_ANY = 255
     DNS_EDNS_DO = 0x8000            # in the OPT TTL's low 16 bits, RFC 3225
 
 cdef enum parse_result:
@@ -101,7 +104,8 @@ cdef inline int skip_name(const uint8_t* pkt, int length, int pos) noexcept nogi
 
 cdef inline int parse_additional(const uint8_t* pkt, int length, int pos, int count,
                                  query_t* q) noexcept nogil:
-    """Walk the additional section for the OPT RR (RFC 6891 6.1.1); -1 when malformed."""
+    """Walk the additional section for the OPT RR (RFC 6891 6.1.1) up to the end of the
+    message; -1 when malformed.  Other records (TSIG, SIG(0)) are stepped over."""
     cdef int start, rdlen, i
     cdef uint16_t rtype
     for i in range(count):
@@ -121,7 +125,7 @@ cdef inline int parse_additional(const uint8_t* pkt, int length, int pos, int co
             q.edns_version = pkt[pos + 5]
             q.edns_do = (fastdns_get16(pkt + pos + 6) & DNS_EDNS_DO) != 0
         pos += 10 + rdlen
-    return 0
+    return 0 if pos == length else -1   # trailing bytes: not a well-formed message
 
 
 cdef inline parse_result parse_query(const uint8_t* pkt, int length, query_t* q) noexcept nogil:
@@ -136,7 +140,7 @@ cdef inline parse_result parse_query(const uint8_t* pkt, int length, query_t* q)
     if q.flags & DNS_QR:
         return PARSE_DROP           # a response: answering it invites reflection loops
     if fastdns_get16(pkt + 4) != 1:
-        return PARSE_FORMERR if (q.flags & DNS_OPCODE_MASK) == 0 else PARSE_NOTIMP
+        return PARSE_FORMERR
     if parse_question(pkt, length, q) < 0:
         q.question_end = DNS_HEADER_SIZE
         return PARSE_FORMERR

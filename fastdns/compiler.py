@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import dns.name
 import dns.rcode
+import dns.rdataclass
+import dns.rdtypes.ANY.TXT
 import dns.rdatatype
 import dns.rrset
 
@@ -39,8 +41,13 @@ class CompileResult:
     seconds: float
 
 
-def compile_zones(zones: list[LoadedZone]) -> CompileResult:
-    """Compile the served zones into one image (see docs/image-format.md)."""
+def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
+                  chaos_identity: str | None = None) -> CompileResult:
+    """Compile the served zones into one image (see docs/image-format.md).
+
+    :param chaos_version: the TXT answered to CH version.bind/version.server; None refuses.
+    :param chaos_identity: the TXT answered to CH id.server/hostname.bind; None refuses.
+    """
     started = time.monotonic()
     zone_set = ZoneSet(zones)
     other = _unused_qtype(zones)
@@ -52,7 +59,8 @@ def compile_zones(zones: list[LoadedZone]) -> CompileResult:
         for name in _table_names(zone_set, zone):
             nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain))
     refused = _render(Response(rcode=dns.rcode.REFUSED, aa=False), None)
-    writer = image.ImageWriter(nodes, infos, refused)
+    writer = image.ImageWriter(nodes, infos, refused, _chaos_txt("version.bind", chaos_version),
+                               _chaos_txt("id.server", chaos_identity))
     data = writer.build()
     return CompileResult(data, len(nodes), len(writer._records), time.monotonic() - started)
 
@@ -91,9 +99,23 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
     qtypes = {ANY} | _qtypes_along(zone_set, default)
     if name in zone.existing and zone.zone.get_node(name) is not None:
         qtypes |= {rds.rdtype for rds in zone.zone.get_node(name)}
+    if name == zone.origin and zone_set.parent_zone(zone) is not None:
+        qtypes.add(DS)  # answered from the parent zone
     entries = tuple((qtype, render(qtype)) for qtype in sorted(qtypes))
     return image.Node(_wire(name), flags, zone_index, entries,
                       _render(default, name, synthesised=wildcard), nxdomain)
+
+
+def _chaos_txt(name: str, text: str | None) -> image.Record | None:
+    """A CH TXT reply, TTL 0 and no AA like Knot DNS and NSD; its owner is the question."""
+    if text is None:
+        return None
+    owner = dns.name.from_text(name)
+    data = text.encode()
+    strings = [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
+    rrset = dns.rrset.RRset(owner, dns.rdataclass.CH, dns.rdatatype.TXT)
+    rrset.add(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.CH, dns.rdatatype.TXT, strings), 0)
+    return _render(Response(aa=False, answer=[rrset]), owner, synthesised=True)
 
 
 def _qtypes_along(zone_set: ZoneSet, response: Response) -> set[int]:

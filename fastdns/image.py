@@ -16,8 +16,9 @@ MAGIC = b"FDNSIMG\0"
 VERSION = 1
 
 #: magic, version, header_size, total_size, checksum, bucket_count, buckets_off,
-#: node_count, nodes_off, zone_count, zones_off, refused_off, flags, reserved
-HEADER = struct.Struct("<8sIIIIIIIIIIIIQ")
+#: node_count, nodes_off, zone_count, zones_off, refused_off, flags, chaos_version_off,
+#: chaos_identity_off
+HEADER = struct.Struct("<8sIIIIIIIIIIIIII")
 #: hash, node index + 1 (0 = empty bucket)
 BUCKET = struct.Struct("<II")
 #: hash, name_off, name_len, flags, zone, entries_off, n_entries, reserved,
@@ -103,10 +104,13 @@ class ZoneInfo:
 class ImageWriter:
     """Lays out nodes, zones and records into one flat image (see docs/image-format.md)."""
 
-    def __init__(self, nodes: list[Node], zones: list[ZoneInfo], refused: Record) -> None:
+    def __init__(self, nodes: list[Node], zones: list[ZoneInfo], refused: Record,
+                 chaos_version: Record | None = None,
+                 chaos_identity: Record | None = None) -> None:
         self._nodes = nodes
         self._zones = zones
         self._refused = refused
+        self._chaos = (chaos_version, chaos_identity)
         self.bucket_count = _bucket_count(len(nodes))
         self.buckets_off = HEADER.size
         self.nodes_off = self.buckets_off + self.bucket_count * BUCKET.size
@@ -146,6 +150,7 @@ class ImageWriter:
         """Return the finished image, checksum included."""
         index = {node.name: i for i, node in enumerate(self._nodes)}
         refused_off = self._put_record(self._refused)
+        chaos_offs = [self._put_record(r) if r is not None else 0 for r in self._chaos]
         node_blobs = []
         for node in self._nodes:
             entries = b"".join(ENTRY.pack(qt, 0, self._put_record(r)) for qt, r in node.entries)
@@ -181,7 +186,7 @@ class ImageWriter:
         header = HEADER.pack(
             MAGIC, VERSION, HEADER.size, total, zlib.crc32(body), self.bucket_count,
             self.buckets_off, len(self._nodes), self.nodes_off, len(self._zones),
-            self.zones_off, refused_off, 0, 0,
+            self.zones_off, refused_off, 0, *chaos_offs,
         )
         return header + bytes(body)
 
@@ -220,7 +225,7 @@ def read_header(image: bytes) -> Header:
     if len(image) < HEADER.size:
         raise ImageError("image shorter than its header")
     (magic, version, header_size, total, checksum, bucket_count, buckets_off, node_count,
-     nodes_off, zone_count, zones_off, refused_off, _flags, _res) = HEADER.unpack_from(image)
+     nodes_off, zone_count, zones_off, refused_off, _flags, _cv, _ci) = HEADER.unpack_from(image)
     if magic != MAGIC:
         raise ImageError("bad magic")
     if version != VERSION or header_size != HEADER.size:

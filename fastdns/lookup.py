@@ -122,11 +122,20 @@ class ZoneSet:
                 return None
             name = name.parent()
 
+    def parent_zone(self, zone: IndexedZone) -> IndexedZone | None:
+        """The served zone just above zone's apex, if any."""
+        if zone.origin == dns.name.root:
+            return None
+        return self.zone_for(zone.origin.parent())
+
     def lookup(self, qname: dns.name.Name, qtype: int) -> Response:
         """Answer (qname, IN, qtype) as an authoritative server would."""
         zone = self.zone_for(qname)
         if zone is None:
             return Response(rcode=dns.rcode.REFUSED, aa=False)
+        if qtype == DS and qname == zone.origin:
+            # The DS RRset lives on the parent side of the cut (RFC 4035 3.1.4.1).
+            zone = self.parent_zone(zone) or zone
         response = Response()
         _lookup_in(zone, qname, qtype, response, set())
         return response
@@ -153,8 +162,9 @@ def _lookup_in(zone: IndexedZone, qname: dns.name.Name, qtype: int, response: Re
     node = zone.zone.get_node(source)
     assert node is not None
     if qtype == ANY:
-        for rdataset in node:
-            response.answer.append(_as_rrset(qname, rdataset))
+        # RFC 8482 4.1: answer with one RRset, not all; like Knot DNS, the lowest type.
+        rdataset = min(node, key=lambda rds: rds.rdtype)
+        response.answer.append(_as_rrset(qname, rdataset))
         _add_additional(zone, response)
         return
     rdataset = node.get_rdataset(IN, qtype)
@@ -196,7 +206,8 @@ def _referral(zone: IndexedZone, cut: dns.name.Name, response: Response) -> None
     """RFC 1034 4.3.2 step 3b: NS of the cut in authority, glue in additional, AA clear."""
     ns = zone.rrset(cut, NS)
     assert ns is not None
-    response.aa = False
+    # AA describes the first name in the answer: a CNAME we own keeps it (RFC 1034 4.3.2).
+    response.aa = bool(response.answer)
     response.consulted.append((zone.origin, cut))
     response.authority.append(ns)
     response.additional.extend(_addresses(zone, [rd.target for rd in ns], allow_glue=True))

@@ -60,9 +60,40 @@ def test_other_classes_are_refused(bundled_engine):
     assert reply.rcode() == dns.rcode.REFUSED
 
 
-def test_zone_transfers_over_udp_are_refused(bundled_engine):
-    assert ask(bundled_engine, "example.com", "AXFR").rcode() == dns.rcode.REFUSED
+def test_axfr_over_udp_is_notimp_and_transfers_are_refused(bundled_engine):
+    # RFC 5936 4.2: AXFR is TCP only (Knot DNS and NSD answer NOTIMP too).
+    assert ask(bundled_engine, "example.com", "AXFR").rcode() == dns.rcode.NOTIMP
+    assert ask(bundled_engine, "example.com", "AXFR", tcp=True).rcode() == dns.rcode.REFUSED
     assert ask(bundled_engine, "example.com", "IXFR").rcode() == dns.rcode.REFUSED
+
+
+def test_reserved_qtype_zero_is_notimp(bundled_engine):
+    assert ask(bundled_engine, "www.example.com", 0).rcode() == dns.rcode.NOTIMP
+
+
+def test_qclass_any_is_answered_as_in(bundled_engine):
+    reply = ask(bundled_engine, "www.example.com", "A", rdclass="ANY")
+    assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.AA
+
+
+def test_chaos_is_refused_unless_configured(bundled_engine, tmp_path):
+    assert ask(bundled_engine, "version.bind", "TXT", rdclass="CH").rcode() == dns.rcode.REFUSED
+    from fastdns import _dataplane
+    from fastdns.compiler import compile_zones
+    from fastdns.zone import load_zone
+    from tests.conftest import ZONES
+    zone = load_zone("example.com", str(ZONES / "example.com.zone"))
+    path = tmp_path / "chaos.image"
+    path.write_bytes(compile_zones([zone], chaos_version="fastdns 0.1", chaos_identity="ns1").image)
+    engine = _dataplane.Engine(_dataplane.Image(str(path)))
+    for name, text in (("version.bind", "fastdns 0.1"), ("VERSION.server", "fastdns 0.1"),
+                       ("id.server", "ns1"), ("hostname.BIND", "ns1")):
+        reply = ask(engine, name, "TXT", rdclass="CH")
+        assert reply.rcode() == dns.rcode.NOERROR and not reply.flags & dns.flags.AA
+        assert reply.answer[0].name.to_text() == name + "."
+        assert reply.answer[0].ttl == 0 and reply.answer[0][0].strings == (text.encode(),)
+    assert ask(engine, "version.bind", "A", rdclass="CH").rcode() == dns.rcode.REFUSED
+    assert ask(engine, "other.bind", "TXT", rdclass="CH").rcode() == dns.rcode.REFUSED
 
 
 def test_other_opcodes_get_notimp(bundled_engine):
@@ -164,9 +195,9 @@ def test_responses_are_never_answered(bundled_engine):
     assert raw(bundled_engine, reply) is None  # a reflected reply is not answered either
 
 
-@pytest.mark.parametrize("qdcount", [0, 2])
-def test_qdcount_other_than_one_is_formerr(bundled_engine, qdcount):
-    wire = QUERY[:4] + struct.pack("!H", qdcount) + QUERY[6:]
+@pytest.mark.parametrize("qdcount, opcode", [(0, 0), (2, 0), (0, 4)])
+def test_qdcount_other_than_one_is_formerr(bundled_engine, qdcount, opcode):
+    wire = QUERY[:2] + bytes([QUERY[2] | opcode << 3]) + QUERY[3:4] + struct.pack("!H", qdcount) + QUERY[6:]
     reply = raw(bundled_engine, wire)
     assert header(reply)[1] & 0x8000 and header(reply)[1] & 0xF == dns.rcode.FORMERR
     assert header(reply)[2] == 0  # no question echoed when it could not be read
@@ -188,6 +219,10 @@ def test_malformed_question_is_formerr(bundled_engine, question):
 def test_answer_records_in_a_query_are_formerr(bundled_engine):
     wire = QUERY[:6] + struct.pack("!H", 1) + QUERY[8:]
     assert header(raw(bundled_engine, wire))[1] & 0xF == dns.rcode.FORMERR
+
+
+def test_trailing_bytes_are_formerr(bundled_engine):
+    assert header(raw(bundled_engine, QUERY + b"\x00"))[1] & 0xF == dns.rcode.FORMERR
 
 
 def test_truncated_additional_section_is_formerr(bundled_engine):
