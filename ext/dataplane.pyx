@@ -101,7 +101,7 @@ cdef class Image:
 cdef class Engine:
     """The answering core, callable from Python: tests and the TCP path use it."""
 
-    cdef Image image
+    cdef readonly Image image
     cdef query_t q
     cdef uint64_t tallies[N_COUNTERS]
     cdef int payload_max
@@ -133,7 +133,11 @@ cdef class Engine:
         with nogil:
             n = answer_query(p, length, cap, &self.image.img, self.payload_max, tcp,
                              &self.q, self.tallies)
-        return bytes(buf[:n]) if n else None
+        self.tallies[C_RX] += 1
+        if n == 0:
+            return None
+        self.tallies[C_TX] += 1
+        return bytes(buf[:n])
 
     def counters(self) -> list:
         return [self.tallies[i] for i in range(N_COUNTERS)]

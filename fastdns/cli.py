@@ -137,11 +137,14 @@ def _stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(reply, indent=2))
         return 0
-    names = list(reply["total"])
-    print(f"{'counter':<16}{'total':>14}" + "".join(f"{'w' + str(i):>12}" for i in range(len(reply["workers"]))))
-    for name in names:
-        print(f"{name:<16}{reply['total'][name]:>14}"
-              + "".join(f"{w[name]:>12}" for w in reply["workers"]))
+    workers, tcp = reply["workers"], reply.get("tcp", {})
+    print(f"{'counter':<16}{'udp total':>14}" + "".join(f"{'w' + str(i):>12}" for i in range(len(workers)))
+          + f"{'tcp':>12}")
+    for name in reply["total"]:
+        print(f"{name:<16}{reply['total'][name]:>14}" + "".join(f"{w[name]:>12}" for w in workers)
+              + f"{tcp.get(name, 0):>12}")
+    for name in ("connections_open", "connections_accepted", "connections_refused"):
+        print(f"tcp {name:<28}{tcp.get(name, 0):>10}")
     return 0
 
 

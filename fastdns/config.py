@@ -20,7 +20,8 @@ from fastdns.errors import ConfigError
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "zones" / "fastdns.yaml"
 DEFAULT_PORT = 53
 DEFAULT_UDP_PAYLOAD = 1232  # RFC 6891 6.2.5 guidance as of DNS Flag Day 2020
-KNOWN_KEYS = {"listen", "workers", "cpus", "udp_payload", "run_dir", "control_socket", "zones"}
+KNOWN_KEYS = {"listen", "workers", "cpus", "udp_payload", "run_dir", "control_socket", "zones",
+              "tcp_idle_timeout", "tcp_max_connections", "version", "identity"}
 ZONE_KEYS = {"name", "file"}
 
 
@@ -52,6 +53,10 @@ class Config:
     run_dir: str
     control_socket: str
     zones: tuple[ZoneConfig, ...]
+    tcp_idle_timeout: float = 10.0  #: seconds a TCP connection may sit idle (RFC 7766 6.2.3)
+    tcp_max_connections: int = 256
+    version: str | None = None  #: answered to CH TXT version.bind; None refuses
+    identity: str | None = None  #: answered to CH TXT id.server; None refuses
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -116,7 +121,20 @@ def parse_config(data: Any, path: Path) -> Config:
     names = [dns.name.from_text(z.name) for z in zones]
     if len(set(names)) != len(names):
         raise fail("zones", "a zone is listed twice")
-    return Config(str(path), listen, cpus, udp_payload, run_dir, control_socket, zones)
+    idle = data.get("tcp_idle_timeout", 10.0)
+    if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 0 < idle <= 3600:
+        raise fail("tcp_idle_timeout", f"expected seconds from 0 to 3600, not {idle!r}")
+    max_conn = data.get("tcp_max_connections", 256)
+    if isinstance(max_conn, bool) or not isinstance(max_conn, int) or not 1 <= max_conn <= 65536:
+        raise fail("tcp_max_connections", f"expected a number from 1 to 65536, not {max_conn!r}")
+    chaos = {}
+    for key in ("version", "identity"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise fail(key, f"expected text for CH TXT {key} queries, not {value!r}")
+        chaos[key] = value
+    return Config(str(path), listen, cpus, udp_payload, run_dir, control_socket, zones,
+                  float(idle), max_conn, chaos["version"], chaos["identity"])
 
 
 def _parse_listen(item: Any, fail: Any) -> ListenAddress:

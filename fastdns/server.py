@@ -25,6 +25,7 @@ from fastdns.config import Config
 from fastdns.controlblock import ControlBlock
 from fastdns.errors import FastDNSError, ZoneError
 from fastdns.sockets import open_udp_group
+from fastdns.tcp import TcpServer, open_tcp_listener
 from fastdns.worker import image_path
 from fastdns.zone import LoadedZone, load_zone
 
@@ -54,6 +55,9 @@ class Server:
         self.workers: list[WorkerHandle] = []
         self.groups: list[list[socket.socket]] = []
         self.control: ControlBlock | None = None
+        self.tcp_sockets: list[socket.socket] = []
+        self.tcp: TcpServer | None = None
+        self._engine: _dataplane.Engine | None = None
         self.started = time.time()
         self._lock_fd: int | None = None
         self._stopping = False
@@ -81,6 +85,7 @@ class Server:
         self._publish(zones)
         self.zones = zones
         self.groups = [open_udp_group(address, cfg.cpus) for address in cfg.listen]
+        self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
 
     def _lock_run_dir(self) -> None:
         fd = os.open(os.path.join(self.config.run_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -98,13 +103,16 @@ class Server:
         :returns: the compile time in seconds.
         """
         assert self.control is not None
-        result = compile_zones(list(zones.values()))
+        result = compile_zones(list(zones.values()), self.config.version, self.config.identity)
         generation = self.generation + 1
         path = image_path(self.config.run_dir, generation)
         with open(path + ".tmp", "wb") as f:
             f.write(result.image)
         os.replace(path + ".tmp", path)
-        self._check_image(path, zones)
+        engine = self._check_image(path, zones)
+        if self.tcp is not None:
+            self.tcp.engine.set_image(engine.image)  # TCP switches with the workers
+        self._engine = engine
         self.control.publish(generation)
         self.generation = generation
         stale = image_path(self.config.run_dir, generation - 2)
@@ -112,8 +120,11 @@ class Server:
             os.unlink(stale)  # workers that mapped it keep their mapping until they switch
         return result.seconds
 
-    def _check_image(self, path: str, zones: dict[str, LoadedZone]) -> None:
-        """Read the file back as a worker will: checksum, header, and each zone's SOA."""
+    def _check_image(self, path: str, zones: dict[str, LoadedZone]) -> _dataplane.Engine:
+        """Read the file back as a worker will: checksum, header, and each zone's SOA.
+
+        :returns: an engine answering from the image, for the TCP path.
+        """
         import dns.message
         import dns.rcode
 
@@ -125,6 +136,7 @@ class Server:
             reply = engine.answer(query.to_wire())
             if reply is None or dns.message.from_wire(reply).rcode() != dns.rcode.NOERROR:
                 raise FastDNSError(f"compiled image {path} does not answer {zone.origin} SOA")
+        return engine
 
     # -- running ---------------------------------------------------------------------------
 
@@ -147,6 +159,9 @@ class Server:
             os.unlink(self.config.control_socket)  # left by a crash: the run_dir lock is ours
         control = await asyncio.start_unix_server(
             self._serve_client, path=self.config.control_socket, limit=MAX_REQUEST)
+        self.tcp = TcpServer(_dataplane.Engine(self._engine.image, self.config.udp_payload),
+                             self.config.tcp_idle_timeout, self.config.tcp_max_connections)
+        await self.tcp.start(self.tcp_sockets)
         for slot, cpu in enumerate(self.config.cpus):
             self.workers.append(WorkerHandle(slot, cpu, self._spawn(slot), time.time()))
         supervisor = loop.create_task(self._supervise())
@@ -159,6 +174,7 @@ class Server:
         self._stopping = True
         supervisor.cancel()
         control.close()
+        self.tcp.close()
         await self._stop_workers()
 
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
@@ -207,6 +223,8 @@ class Server:
         for group in self.groups:
             for sock in group:
                 sock.close()
+        for sock in self.tcp_sockets:
+            sock.close()
         run_dir = self.config.run_dir
         for generation in (self.generation - 1, self.generation):
             _unlink_quietly(image_path(run_dir, generation))
@@ -308,7 +326,8 @@ class Server:
     def stats(self) -> dict:
         assert self.control is not None
         return {"ok": True, "total": self.control.totals(),
-                "workers": [self.control.counters(w.slot) for w in self.workers]}
+                "workers": [self.control.counters(w.slot) for w in self.workers],
+                "tcp": self.tcp.stats() if self.tcp is not None else {}}
 
 
 def reload_report(reply: dict) -> list[str]:

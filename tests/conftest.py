@@ -88,6 +88,7 @@ class RunningServer:
 
     def __init__(self, directory: Path, zones: dict[str, str] | None, workers: int | str) -> None:
         self.dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.run_dir = directory / "run"
         zone_entries = []
