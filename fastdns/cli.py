@@ -87,8 +87,10 @@ def _check(args: argparse.Namespace) -> int:
     else:
         config = load_config(args.config)
         targets = [(z.name, z.file) for z in config.zones]
+        options = {"chaos_version": config.version, "chaos_identity": config.identity,
+                   "minimal_responses": config.minimal_responses}
         print(f"{config.path}: configuration OK")
-    loaded, failed = [], 0
+    loaded, failed, options = [], 0, {}
     for origin, filename in targets:
         try:
             zone = load_zone(origin, filename)
@@ -102,7 +104,7 @@ def _check(args: argparse.Namespace) -> int:
               f"{records} records")
     if failed:
         return 1
-    result = compile_zones(loaded)
+    result = compile_zones(loaded, **options)
     print(f"compiled {result.node_count} names into a {len(result.image)}-byte image "
           f"in {result.seconds:.3f} s")
     return 0

@@ -42,14 +42,16 @@ class CompileResult:
 
 
 def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
-                  chaos_identity: str | None = None) -> CompileResult:
+                  chaos_identity: str | None = None,
+                  minimal_responses: bool = True) -> CompileResult:
     """Compile the served zones into one image (see docs/image-format.md).
 
     :param chaos_version: the TXT answered to CH version.bind/version.server; None refuses.
     :param chaos_identity: the TXT answered to CH id.server/hostname.bind; None refuses.
+    :param minimal_responses: leave the zone's NS out of positive answers.
     """
     started = time.monotonic()
-    zone_set = ZoneSet(zones)
+    zone_set = ZoneSet(zones, minimal_responses)
     other = _unused_qtype(zones)
     nodes: list[image.Node] = []
     infos: list[image.ZoneInfo] = []

@@ -21,7 +21,8 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "zones" / "fastdns.yam
 DEFAULT_PORT = 53
 DEFAULT_UDP_PAYLOAD = 1232  # RFC 6891 6.2.5 guidance as of DNS Flag Day 2020
 KNOWN_KEYS = {"listen", "workers", "cpus", "udp_payload", "run_dir", "control_socket", "zones",
-              "tcp_idle_timeout", "tcp_max_connections", "version", "identity"}
+              "tcp_idle_timeout", "tcp_max_connections", "version", "identity",
+              "minimal_responses"}
 ZONE_KEYS = {"name", "file"}
 
 
@@ -57,6 +58,7 @@ class Config:
     tcp_max_connections: int = 256
     version: str | None = None  #: answered to CH TXT version.bind; None refuses
     identity: str | None = None  #: answered to CH TXT id.server; None refuses
+    minimal_responses: bool = True  #: no NS RRset in the authority of positive answers
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -133,8 +135,11 @@ def parse_config(data: Any, path: Path) -> Config:
         if value is not None and not isinstance(value, str):
             raise fail(key, f"expected text for CH TXT {key} queries, not {value!r}")
         chaos[key] = value
+    minimal = data.get("minimal_responses", True)
+    if not isinstance(minimal, bool):
+        raise fail("minimal_responses", f"expected true or false, not {minimal!r}")
     return Config(str(path), listen, cpus, udp_payload, run_dir, control_socket, zones,
-                  float(idle), max_conn, chaos["version"], chaos["identity"])
+                  float(idle), max_conn, chaos["version"], chaos["identity"], minimal)
 
 
 def _parse_listen(item: Any, fail: Any) -> ListenAddress:

@@ -110,8 +110,11 @@ def _as_rrset(owner: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrse
 class ZoneSet:
     """All served zones; a name is answered by the most specific zone that contains it."""
 
-    def __init__(self, zones: list[LoadedZone]) -> None:
+    def __init__(self, zones: list[LoadedZone], minimal_responses: bool = True) -> None:
         self.zones: dict[dns.name.Name, IndexedZone] = {z.origin: IndexedZone(z) for z in zones}
+        #: when False, positive answers also carry the zone's NS RRset in authority and the
+        #: addresses of those servers in additional (RFC 1034 4.3.2 step 6, optional)
+        self.minimal_responses = minimal_responses
 
     def zone_for(self, name: dns.name.Name) -> IndexedZone | None:
         while True:
@@ -138,6 +141,8 @@ class ZoneSet:
             zone = self.parent_zone(zone) or zone
         response = Response()
         _lookup_in(zone, qname, qtype, response, set())
+        if not self.minimal_responses:
+            _add_authority_ns(zone, response)
         return response
 
 
@@ -225,6 +230,21 @@ def _add_additional(zone: IndexedZone, response: Response) -> None:
         elif rrset.rdtype == SRV:
             targets += [rd.target for rd in rrset]
     response.additional.extend(_addresses(zone, targets, allow_glue=False))
+
+
+def _add_authority_ns(zone: IndexedZone, response: Response) -> None:
+    """The non-minimal extras: apex NS in authority for a positive authoritative answer."""
+    if response.rcode != dns.rcode.NOERROR or not response.answer or response.authority:
+        return
+    if not response.aa or any(rrset.rdtype == NS and rrset.name == zone.origin
+                              for rrset in response.answer):
+        return
+    ns = zone.rrset(zone.origin, NS)
+    assert ns is not None
+    response.authority.append(ns)
+    present = {(rrset.name, rrset.rdtype) for rrset in response.additional}
+    response.additional.extend(rrset for rrset in _addresses(zone, [rd.target for rd in ns], False)
+                               if (rrset.name, rrset.rdtype) not in present)
 
 
 def _addresses(zone: IndexedZone, targets: list[dns.name.Name],

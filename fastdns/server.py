@@ -103,7 +103,8 @@ class Server:
         :returns: the compile time in seconds.
         """
         assert self.control is not None
-        result = compile_zones(list(zones.values()), self.config.version, self.config.identity)
+        cfg = self.config
+        result = compile_zones(list(zones.values()), cfg.version, cfg.identity, cfg.minimal_responses)
         generation = self.generation + 1
         path = image_path(self.config.run_dir, generation)
         with open(path + ".tmp", "wb") as f:

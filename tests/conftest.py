@@ -86,7 +86,8 @@ def fastdns_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[
 class RunningServer:
     """A `fastdns serve` started as an operator would, on loopback."""
 
-    def __init__(self, directory: Path, zones: dict[str, str] | None, workers: int | str) -> None:
+    def __init__(self, directory: Path, zones: dict[str, str] | None, workers: int | str,
+                 settings: dict | None = None) -> None:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -102,7 +103,7 @@ class RunningServer:
         self.config = directory / "fastdns.yaml"
         self.config.write_text(yaml.safe_dump({
             "listen": [f"127.0.0.1@{self.port}", f"::1@{self.port}"],
-            "workers": workers, "run_dir": "run", "zones": zone_entries,
+            "workers": workers, "run_dir": "run", "zones": zone_entries, **(settings or {}),
         }))
         self.log = open(directory / "serve.log", "w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "fastdns", "serve", "-c", str(self.config)],
@@ -156,8 +157,9 @@ def serve(tmp_path):
     """Start `fastdns serve` (bundled zones by default); stopped after the test."""
     servers: list[RunningServer] = []
 
-    def start(zones: dict[str, str] | None = None, workers: int | str = "auto") -> RunningServer:
-        server = RunningServer(tmp_path, zones, workers)
+    def start(zones: dict[str, str] | None = None, workers: int | str = "auto",
+              **settings) -> RunningServer:
+        server = RunningServer(tmp_path, zones, workers, settings)
         servers.append(server)
         return server
 
