@@ -7,26 +7,9 @@ helpers inline into the loop (the uvloop layout).  The Python classes at the bot
 map files, allocate, and run the loop without the GIL; nothing they do is per packet.
 """
 
-from libc.errno cimport errno, EINTR
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, memcmp, memset
-from posix.fcntl cimport open as c_open, O_RDONLY, O_RDWR
-from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
-from posix.stat cimport struct_stat, fstat
-from posix.unistd cimport close as c_close
+from cpython.pycapsule cimport PyCapsule_New
 
-from compat cimport (fastdns_install_stop_handler, fastdns_stop_requested,
-                     fastdns_set_pdeathsig, fastdns_load_acquire, fastdns_get16,
-                     fastdns_put16)
-from net cimport (iovec, mmsghdr, sockaddr_storage, recvmmsg, sendmmsg, MSG_DONTWAIT,
-                  MSG_TRUNC, MSG_WAITFORONE, pollfd, poll, POLLIN)
-
-include "consts.pxi"
-include "counters.pxi"
-include "wire.pxi"
-include "image.pxi"
-include "respond.pxi"
+include "core.pxi"
 include "udp_loop.pxi"
 
 COUNTER_COUNT = N_COUNTERS
@@ -97,6 +80,10 @@ cdef class Image:
     def size(self) -> int:
         return self.length
 
+    def capsule(self):
+        """The mapped image_t for fastdns._xdp; valid while this Image is alive."""
+        return PyCapsule_New(&self.img, IMAGE_CAPSULE, NULL)
+
 
 cdef class Engine:
     """The answering core, callable from Python: tests and the TCP path use it."""
@@ -159,7 +146,7 @@ cdef class UdpWorker:
 
     def __cinit__(self, list fds not None, int udp_payload, str control_path not None,
                   int slot, int control_len, int counters_off):
-        cdef int i, fd
+        cdef int i
         self.ctx = NULL
         self.control = NULL
         if not 0 < len(fds) <= MAX_FDS:
@@ -174,15 +161,8 @@ cdef class UdpWorker:
             self.ctx.pfds[i].fd = fds[i]
             self.ctx.pfds[i].events = POLLIN
             self.ctx.ready[i] = 1
-        fd = c_open(control_path.encode(), O_RDWR)
-        if fd < 0:
-            raise OSError(errno, f"cannot open control block {control_path}")
         self.control_len = <size_t>control_len
-        self.control = mmap(NULL, self.control_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-        c_close(fd)
-        if self.control == MAP_FAILED:
-            self.control = NULL
-            raise OSError(errno, f"cannot map control block {control_path}")
+        self.control = map_control_block(control_path, self.control_len)
         self.ctx.generation_word = <const uint64_t*>(<uint8_t*>self.control + 8)
         self.ctx.shm_counters = <uint64_t*>(<uint8_t*>self.control + counters_off)
 
@@ -217,22 +197,6 @@ cdef class UdpWorker:
         if rc == RUN_ERROR:
             raise OSError(errno, "poll failed")
         return rc
-
-
-def install_stop_handler() -> None:
-    """SIGTERM/SIGINT set a flag the loop checks once per batch (and interrupt its poll)."""
-    if fastdns_install_stop_handler() != 0:
-        raise OSError(errno, "sigaction failed")
-
-
-def stop_requested() -> bool:
-    return fastdns_stop_requested() != 0
-
-
-def set_parent_death_signal(int sig) -> None:
-    """Ask the kernel to send sig when the control process dies: no orphaned workers."""
-    if fastdns_set_pdeathsig(sig) != 0:
-        raise OSError(errno, "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def layout() -> dict:

@@ -2,12 +2,6 @@
 # The kernel-socket backend: batches in with recvmmsg, answered in place, batches out with
 # sendmmsg.  Everything it touches is allocated once per worker in udp_ctx_t.
 
-cdef enum run_status:
-    RUN_STOP = 0                # SIGTERM/SIGINT arrived
-    RUN_IDLE = 1                # nothing to do for a while, or enough batches: back to Python
-    RUN_NEW_GENERATION = 2      # a new image was published; a received batch waits for it
-    RUN_ERROR = 3               # poll failed: errno says why
-
 ctypedef struct udp_ctx_t:
     int nfds
     pollfd pfds[MAX_FDS]
@@ -39,13 +33,6 @@ cdef void udp_ctx_init(udp_ctx_t* c) noexcept nogil:
         c.rx[j].msg_hdr.msg_iovlen = 1
         c.rx[j].msg_hdr.msg_name = &c.addrs[j]
         c.tx[j].msg_hdr.msg_iovlen = 1
-
-
-cdef inline void flush_counters(udp_ctx_t* c) noexcept nogil:
-    cdef int i
-    for i in range(N_COUNTERS):
-        c.shm_counters[i] += c.counters[i]
-        c.counters[i] = 0
 
 
 cdef inline int recv_batch(udp_ctx_t* c, int fd, int flags) noexcept nogil:
@@ -96,7 +83,7 @@ cdef inline void process(udp_ctx_t* c, int i, int n) noexcept nogil:
     c.counters[C_RX] += n
     c.counters[C_BATCHES] += 1
     send_batch(c, c.pfds[i].fd, answer_batch(c, n))
-    flush_counters(c)
+    add_counters(c.shm_counters, c.counters)
 
 
 cdef run_status udp_run(udp_ctx_t* c, int max_batches) noexcept nogil:

@@ -21,9 +21,12 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "zones" / "fastdns.yam
 DEFAULT_PORT = 53
 DEFAULT_UDP_PAYLOAD = 1232  # RFC 6891 6.2.5 guidance as of DNS Flag Day 2020
 KNOWN_KEYS = {"listen", "workers", "cpus", "udp_payload", "run_dir", "control_socket", "zones",
+              "backend", "xdp",
               "tcp_idle_timeout", "tcp_max_connections", "version", "identity",
               "minimal_responses"}
 ZONE_KEYS = {"name", "file"}
+XDP_KEYS = {"interface", "queues", "mode", "busy_poll"}
+SYS_NET = Path("/sys/class/net")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,15 @@ class ZoneConfig:
 
 
 @dataclass(frozen=True)
+class XdpConfig:
+    interface: str
+    queues: tuple[int, ...]  #: RX queues served, one worker each, in CPU order
+    mode: str  #: "native" (driver) or "generic" (SKB) XDP
+    busy_poll: bool  #: spin on the rings instead of sleeping when idle
+    mtu: int  #: of the interface, bytes: replies beyond it are truncated
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     listen: tuple[ListenAddress, ...]
@@ -59,6 +71,8 @@ class Config:
     version: str | None = None  #: answered to CH TXT version.bind; None refuses
     identity: str | None = None  #: answered to CH TXT id.server; None refuses
     minimal_responses: bool = True  #: no NS RRset in the authority of positive answers
+    backend: str = "udp"  #: "udp" (kernel sockets) or "xdp" (AF_XDP)
+    xdp: XdpConfig | None = None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -99,7 +113,22 @@ def parse_config(data: Any, path: Path) -> Config:
     if len(set(listen)) != len(listen):
         raise fail("listen", "an address is listed twice")
 
+    backend = data.get("backend", "udp")
+    if backend not in ("udp", "xdp"):
+        raise fail("backend", f"expected udp or xdp, not {backend!r}")
+    xdp = None
+    if backend == "xdp":
+        xdp = _parse_xdp(data.get("xdp"), fail)
+        if len({a.port for a in listen}) != 1:
+            raise fail("listen", "with backend xdp every address must use the same port")
+    elif "xdp" in data:
+        raise fail("xdp", "set backend: xdp to use these settings")
     cpus = _parse_cpus(data.get("workers", "auto"), data.get("cpus"), fail)
+    if xdp is not None:
+        if len(cpus) < len(xdp.queues):
+            raise fail("cpus", f"{len(xdp.queues)} queues on {xdp.interface} need as many CPUs, "
+                               f"only {len(cpus)} available: list fewer xdp.queues")
+        cpus = cpus[:len(xdp.queues)]
 
     udp_payload = data.get("udp_payload", DEFAULT_UDP_PAYLOAD)
     if not isinstance(udp_payload, int) or isinstance(udp_payload, bool) or not 512 <= udp_payload <= 4096:
@@ -139,7 +168,40 @@ def parse_config(data: Any, path: Path) -> Config:
     if not isinstance(minimal, bool):
         raise fail("minimal_responses", f"expected true or false, not {minimal!r}")
     return Config(str(path), listen, cpus, udp_payload, run_dir, control_socket, zones,
-                  float(idle), max_conn, chaos["version"], chaos["identity"], minimal)
+                  float(idle), max_conn, chaos["version"], chaos["identity"], minimal,
+                  backend, xdp)
+
+
+def rx_queue_count(interface: str) -> int:
+    """RX queues (channels) of an interface, from sysfs."""
+    return len(list((SYS_NET / interface / "queues").glob("rx-*")))
+
+
+def _parse_xdp(data: Any, fail: Any) -> XdpConfig:
+    if not isinstance(data, dict):
+        raise fail("xdp", "expected a mapping with at least interface:")
+    unknown = sorted(set(data) - XDP_KEYS)
+    if unknown:
+        raise fail(f"xdp.{unknown[0]}", f"unknown setting (known: {', '.join(sorted(XDP_KEYS))})")
+    interface = data.get("interface")
+    if not isinstance(interface, str) or not (SYS_NET / interface).exists():
+        raise fail("xdp.interface", f"no network interface named {interface!r}")
+    available = rx_queue_count(interface)
+    queues = data.get("queues", "auto")
+    if queues == "auto":
+        queues = list(range(available))
+    if (not isinstance(queues, list) or not queues
+            or not all(isinstance(q, int) and not isinstance(q, bool) and 0 <= q < available
+                       for q in queues) or len(set(queues)) != len(queues)):
+        raise fail("xdp.queues", f"expected 'auto' or distinct queue numbers below {available}")
+    mode = data.get("mode", "native")
+    if mode not in ("native", "generic"):
+        raise fail("xdp.mode", f"expected native or generic, not {mode!r}")
+    busy_poll = data.get("busy_poll", False)
+    if not isinstance(busy_poll, bool):
+        raise fail("xdp.busy_poll", "expected true or false")
+    mtu = int((SYS_NET / interface / "mtu").read_text())
+    return XdpConfig(interface, tuple(queues), mode, busy_poll, mtu)
 
 
 def _parse_listen(item: Any, fail: Any) -> ListenAddress:

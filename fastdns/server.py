@@ -58,6 +58,7 @@ class Server:
         self.control: ControlBlock | None = None
         self.tcp_sockets: list[socket.socket] = []
         self.tcp: TcpServer | None = None
+        self.xdp_program = None  # fastdns._xdp.XdpProgram with backend xdp
         self._engine: _dataplane.Engine | None = None
         self.started = time.time()
         self._lock_fd: int | None = None
@@ -85,7 +86,14 @@ class Server:
         self.control = ControlBlock(os.path.join(cfg.run_dir, "control.block"), len(cfg.cpus))
         self._publish(zones)
         self.zones = zones
-        self.groups = [open_udp_group(address, cfg.cpus) for address in cfg.listen]
+        if cfg.backend == "xdp":
+            # One plain socket per address answers, from the control process, whatever
+            # the XDP program passes to the kernel (fragments, IP options, a queue whose
+            # worker is restarting).
+            self.groups = [open_udp_group(address, (0,)) for address in cfg.listen]
+            self.xdp_program = attach_xdp(cfg)
+        else:
+            self.groups = [open_udp_group(address, cfg.cpus) for address in cfg.listen]
         self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
 
     def _lock_run_dir(self) -> None:
@@ -164,9 +172,15 @@ class Server:
         self.tcp = TcpServer(_dataplane.Engine(self._engine.image, self.config.udp_payload),
                              self.config.tcp_idle_timeout, self.config.tcp_max_connections)
         await self.tcp.start(self.tcp_sockets)
+        if self.xdp_program is not None:
+            await self._serve_udp_fallback()
         for slot, cpu in enumerate(self.config.cpus):
             self.workers.append(WorkerHandle(slot, cpu, self._spawn(slot), time.time()))
         supervisor = loop.create_task(self._supervise())
+        if self.config.xdp is not None:
+            xdp = self.config.xdp
+            log.info("AF_XDP on %s (%s XDP, MTU %d): %s", xdp.interface, self.xdp_program.mode, xdp.mtu,
+                     ", ".join(f"queue {q} -> CPU {c}" for q, c in zip(xdp.queues, self.config.cpus)))
         log.info("serving %s on %s with %d workers (CPUs %s)",
                  ", ".join(f"{z.origin.to_text(True)} serial {z.serial}" for z in self.zones.values()),
                  ", ".join(map(str, self.config.listen)), len(self.workers),
@@ -179,18 +193,36 @@ class Server:
         self.tcp.close()
         await self._stop_workers()
 
+    async def _serve_udp_fallback(self) -> None:
+        loop = asyncio.get_running_loop()
+        for group in self.groups:
+            await loop.create_datagram_endpoint(lambda: UdpFallback(self.tcp.engine), sock=group[0])
+
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
         assert self.control is not None
+        if self.xdp_program is not None:
+            return self._spawn_worker(slot, [], self._xdp_args(slot))
         fds = [group[slot].fileno() for group in self.groups]
+        return self._spawn_worker(slot, fds, [arg for fd in fds for arg in ("--fd", str(fd))])
+
+    def _xdp_args(self, slot: int) -> list[str]:
+        xdp = self.config.xdp
+        assert xdp is not None and self.xdp_program is not None
+        args = ["--backend", "xdp", "--ifname", xdp.interface, "--queue", str(xdp.queues[slot]),
+                "--xsks-map-fd", str(self.xdp_program.xsks_map_fd), "--mtu", str(xdp.mtu)]
+        return args + (["--busy-poll"] if xdp.busy_poll else [])
+
+    def _spawn_worker(self, slot: int, fds: list[int], backend_args: list[str]) -> subprocess.Popen[bytes]:
+        assert self.control is not None
+        if self.xdp_program is not None:
+            fds = [self.xdp_program.xsks_map_fd]
         cmd = [
             sys.executable, "-m", "fastdns.worker", "--slot", str(slot),
             "--cpu", str(self.config.cpus[slot]), "--run-dir", self.config.run_dir,
             "--control-block", self.control.path, "--control-size", str(self.control.size),
             "--counters-offset", str(self.control.counters_offset(slot)),
             "--udp-payload", str(self.config.udp_payload), "--parent", str(os.getpid()),
-        ]
-        for fd in fds:
-            cmd += ["--fd", str(fd)]
+        ] + backend_args
         # A profiling hook, e.g. FASTDNS_WORKER_WRAPPER="valgrind --tool=callgrind" for the
         # benchmark's instruction counts; never set in normal operation.
         wrapper = shlex.split(os.environ.get("FASTDNS_WORKER_WRAPPER", ""))
@@ -230,6 +262,8 @@ class Server:
                 sock.close()
         for sock in self.tcp_sockets:
             sock.close()
+        if self.xdp_program is not None:
+            self.xdp_program.detach()  # after the workers: the interface is as we found it
         run_dir = self.config.run_dir
         for generation in (self.generation - 1, self.generation):
             _unlink_quietly(image_path(run_dir, generation))
@@ -333,6 +367,48 @@ class Server:
         return {"ok": True, "total": self.control.totals(),
                 "workers": [self.control.counters(w.slot) for w in self.workers],
                 "tcp": self.tcp.stats() if self.tcp is not None else {}}
+
+
+def attach_xdp(config: Config):  # -> fastdns._xdp.XdpProgram
+    """Load the XDP program and attach it to the configured interface.
+
+    :raises FastDNSError: when the extension is missing or the kernel refuses.
+    """
+    import ipaddress
+
+    try:
+        from fastdns import _xdp
+    except ImportError:
+        raise FastDNSError("backend xdp needs the AF_XDP extension: install libxdp-dev, "
+                           "libbpf-dev and clang, then rebuild (make build)") from None
+    xdp = config.xdp
+    assert xdp is not None
+    addresses = [ipaddress.ip_address(a.host) for a in config.listen]
+    unspecified = any(a.is_unspecified for a in addresses)
+    v4 = [] if unspecified else [a.packed for a in addresses if a.version == 4]
+    v6 = [] if unspecified else [a.packed for a in addresses if a.version == 6]
+    obj = os.path.join(os.path.dirname(__file__), "xdp_dns.bpf.o")
+    try:
+        return _xdp.XdpProgram(xdp.interface, obj, config.listen[0].port, v4, v6,
+                               generic=xdp.mode == "generic")
+    except (OSError, ValueError) as e:
+        raise FastDNSError(str(e)) from None
+
+
+class UdpFallback(asyncio.DatagramProtocol):
+    """Answers, in the control process, datagrams the XDP program leaves to the kernel."""
+
+    def __init__(self, engine: _dataplane.Engine) -> None:
+        self.engine = engine
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        reply = self.engine.answer(data)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
 
 
 def reload_report(reply: dict) -> list[str]:

@@ -50,20 +50,43 @@ def _set_receive_timeout(fd: int) -> None:
         sock.detach()
 
 
-def serve(args: argparse.Namespace) -> int:
-    os.sched_setaffinity(0, {args.cpu})
-    _dataplane.install_stop_handler()
-    _dataplane.set_parent_death_signal(signal.SIGTERM)
-    if os.getppid() != args.parent:
-        return 0  # the control process died before the death signal was armed
+def _backend_module(name: str):  # -> the fastdns._dataplane or fastdns._xdp module
+    if name == "xdp":
+        from fastdns import _xdp
+
+        return _xdp
+    return _dataplane
+
+
+def _open_backend(args: argparse.Namespace):  # -> UdpWorker | XdpWorker
+    if args.backend == "xdp":
+        from fastdns import _xdp
+
+        worker = _xdp.XdpWorker(args.ifname, args.queue, args.xsks_map_fd, args.mtu,
+                                args.udp_payload, args.control_block, args.control_size,
+                                args.counters_offset, args.busy_poll)
+        mode = "zero-copy" if worker.zero_copy else "copy"
+        print(f"fastdns worker {args.slot}: {args.ifname} queue {args.queue} on CPU {args.cpu}, "
+              f"AF_XDP {mode} mode", file=sys.stderr, flush=True)
+        return worker
     for fd in args.fd:
         _set_receive_timeout(fd)
-    worker = _dataplane.UdpWorker(args.fd, args.udp_payload, args.control_block,
-                                  args.slot, args.control_size, args.counters_offset)
+    return _dataplane.UdpWorker(args.fd, args.udp_payload, args.control_block, args.slot,
+                                args.control_size, args.counters_offset)
+
+
+def serve(args: argparse.Namespace) -> int:
+    os.sched_setaffinity(0, {args.cpu})
+    backend = _backend_module(args.backend)
+    backend.install_stop_handler()  # the flag lives in the module whose loop runs
+    backend.set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != args.parent:
+        return 0  # the control process died before the death signal was armed
+    worker = _open_backend(args)
     _map_published(worker, args.run_dir)
     while True:
         status = worker.run()
-        if status == _dataplane.STOP:
+        if status == backend.STOP:
             return 0
         if worker.published_generation != worker.generation:
             _map_published(worker, args.run_dir)
@@ -73,7 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastdns.worker")
     parser.add_argument("--slot", type=int, required=True, help="worker index")
     parser.add_argument("--cpu", type=int, required=True)
-    parser.add_argument("--fd", type=int, action="append", required=True)
+    parser.add_argument("--backend", choices=("udp", "xdp"), default="udp")
+    parser.add_argument("--fd", type=int, action="append", default=[], help="udp: sockets")
+    parser.add_argument("--ifname", help="xdp: interface")
+    parser.add_argument("--queue", type=int, help="xdp: RX queue")
+    parser.add_argument("--xsks-map-fd", type=int, help="xdp: the XSKMAP to register in")
+    parser.add_argument("--mtu", type=int, default=1500, help="xdp: interface MTU")
+    parser.add_argument("--busy-poll", action="store_true", help="xdp: spin when idle")
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--control-block", required=True)
     parser.add_argument("--control-size", type=int, required=True)

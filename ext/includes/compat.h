@@ -40,4 +40,41 @@ static inline uint64_t fastdns_load_acquire(const uint64_t *p) { return __atomic
 static inline uint16_t fastdns_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static inline void fastdns_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
+/* Internet checksum (RFC 1071) partial sum of len bytes, added to sum.  Summed in the
+ * CPU's byte order 32 bits at a time (RFC 1071 2(B): the sum is byte-order independent);
+ * fastdns_csum_fold turns it into the 16-bit field, stored as it lies in memory. */
+static inline uint64_t fastdns_csum_add(const uint8_t *data, size_t len, uint64_t sum)
+{
+    uint32_t word;
+    uint16_t half;
+    while (len >= 4) {
+        memcpy(&word, data, 4);
+        sum += word;
+        data += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
+        memcpy(&half, data, 2);
+        sum += half;
+        data += 2;
+        len -= 2;
+    }
+    if (len) {
+        uint8_t tail[2] = {data[0], 0};
+        memcpy(&half, tail, 2);
+        sum += half;
+    }
+    return sum;
+}
+
+static inline uint16_t fastdns_csum_fold(uint64_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* Store a folded checksum in memory order, as it was summed. */
+static inline void fastdns_put_csum(uint8_t *p, uint16_t csum) { memcpy(p, &csum, 2); }
+
 #endif

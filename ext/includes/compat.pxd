@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 from libc.stdint cimport uint8_t, uint16_t, uint64_t
+from libc.stddef cimport size_t
 
 cdef extern from "compat.h" nogil:
     int FASTDNS_DEBUG
@@ -9,3 +10,6 @@ cdef extern from "compat.h" nogil:
     uint64_t fastdns_load_acquire(const uint64_t* p)
     uint16_t fastdns_get16(const uint8_t* p)
     void fastdns_put16(uint8_t* p, uint16_t v)
+    uint64_t fastdns_csum_add(const uint8_t* data, size_t length, uint64_t total)
+    uint16_t fastdns_csum_fold(uint64_t total)
+    void fastdns_put_csum(uint8_t* p, uint16_t csum)

@@ -37,3 +37,8 @@ cdef extern from "<poll.h>" nogil:
     ctypedef unsigned long nfds_t
     int poll(pollfd* fds, nfds_t nfds, int timeout)
     short POLLIN
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t sendto(int fd, const void* buf, size_t length, int flags, const void* addr,
+                   socklen_t addrlen)
+    ssize_t recvfrom(int fd, void* buf, size_t length, int flags, void* addr, socklen_t* addrlen)

@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: MIT
+# The AF_XDP backend's loop: the fill ring kept full, a batch off the RX ring answered
+# inside the frames it arrived in, the same frames put on the TX ring, completions
+# reclaimed.  One kick (sendto) per batch, and only when the kernel asks for it.
+
+cdef enum:
+    XSK_FRAME_SIZE = 4096       # bytes per UMEM chunk
+    XSK_NUM_FRAMES = 4096       # chunks per worker: 16 MiB of UMEM
+    XSK_RING_SIZE = 2048        # descriptors in each of the fill, completion, RX, TX rings
+    XSK_POLL_TIMEOUT_MS = 250   # ms; an idle worker returns to Python this often
+    XSK_BUSY_SPINS = 100000     # empty polls before a busy-polling worker returns to Python
+
+ctypedef struct xdp_ctx_t:
+    xsk_ring_prod fill
+    xsk_ring_cons comp
+    xsk_ring_cons rx
+    xsk_ring_prod tx
+    int fd                      # the AF_XDP socket
+    uint8_t* area               # the UMEM
+    int mtu                     # bytes, of the interface
+    int payload_max             # our EDNS UDP payload size, bytes
+    bint busy_poll              # spin instead of sleeping in poll when idle
+    uint32_t n_free
+    uint64_t free_frames[XSK_NUM_FRAMES]   # UMEM chunks in no ring
+    uint64_t tx_addr[BATCH]
+    uint32_t tx_len[BATCH]
+    const uint64_t* generation_word
+    uint64_t generation
+    uint64_t* shm_counters
+    image_t img
+    query_t q
+    uint64_t counters[N_COUNTERS]
+
+
+cdef inline void free_frame(xdp_ctx_t* c, uint64_t addr) noexcept nogil:
+    c.free_frames[c.n_free] = addr - addr % XSK_FRAME_SIZE
+    c.n_free += 1
+
+
+cdef inline void reclaim(xdp_ctx_t* c) noexcept nogil:
+    """Frames whose replies have gone out are free again."""
+    cdef uint32_t idx, i
+    cdef uint32_t n = xsk_ring_cons__peek(&c.comp, XSK_RING_SIZE, &idx)
+    for i in range(n):
+        free_frame(c, xsk_ring_cons__comp_addr(&c.comp, idx + i)[0])
+    if n:
+        xsk_ring_cons__release(&c.comp, n)
+
+
+cdef inline void refill(xdp_ctx_t* c) noexcept nogil:
+    """Keep the fill ring full: the kernel drops what it has no frame to receive into."""
+    cdef uint32_t idx, i
+    cdef uint32_t n = xsk_prod_nb_free(&c.fill, c.n_free)
+    if n > c.n_free:
+        n = c.n_free
+    if n == 0:
+        return
+    n = xsk_ring_prod__reserve(&c.fill, n, &idx)
+    for i in range(n):
+        c.n_free -= 1
+        xsk_ring_prod__fill_addr(&c.fill, idx + i)[0] = c.free_frames[c.n_free]
+    xsk_ring_prod__submit(&c.fill, n)
+
+
+cdef inline void kick_tx(xdp_ctx_t* c) noexcept nogil:
+    if xsk_ring_prod__needs_wakeup(&c.tx):
+        sendto(c.fd, NULL, 0, MSG_DONTWAIT, NULL, 0)
+
+
+cdef inline void send_replies(xdp_ctx_t* c, uint32_t m) noexcept nogil:
+    cdef uint32_t idx, i
+    cdef xdp_desc* desc
+    if m == 0:
+        return
+    if xsk_ring_prod__reserve(&c.tx, m, &idx) < m:
+        kick_tx(c)                  # let the kernel drain the TX ring, then try once more
+        reclaim(c)
+        if xsk_ring_prod__reserve(&c.tx, m, &idx) < m:
+            for i in range(m):
+                free_frame(c, c.tx_addr[i])
+            c.counters[C_SEND_ERRORS] += m
+            return
+    for i in range(m):
+        desc = xsk_ring_prod__tx_desc(&c.tx, idx + i)
+        desc.addr = c.tx_addr[i]
+        desc.len = c.tx_len[i]
+        desc.options = 0
+    xsk_ring_prod__submit(&c.tx, m)
+    c.counters[C_TX] += m
+    kick_tx(c)
+
+
+cdef inline uint32_t answer_rx_batch(xdp_ctx_t* c, uint32_t idx, uint32_t n) noexcept nogil:
+    """Answer n frames from the RX ring in place; returns how many replies tx_* holds."""
+    cdef uint32_t i
+    cdef uint32_t m = 0
+    cdef int length
+    cdef uint64_t addr
+    cdef const xdp_desc* desc
+    for i in range(n):
+        desc = xsk_ring_cons__rx_desc(&c.rx, idx + i)
+        addr = desc.addr
+        length = answer_frame(<uint8_t*>xsk_umem__get_data(c.area, addr), desc.len,
+                              XSK_FRAME_SIZE - <int>(addr % XSK_FRAME_SIZE), c.mtu, &c.img,
+                              c.payload_max, &c.q, c.counters)
+        if length:
+            c.tx_addr[m] = addr
+            c.tx_len[m] = length
+            m += 1
+        else:
+            free_frame(c, addr)
+    return m
+
+
+cdef inline bint wait_for_rx(xdp_ctx_t* c, int* spins) noexcept nogil:
+    """Nothing received: sleep in poll (or spin when busy polling); False when idle long."""
+    cdef pollfd pfd
+    if c.busy_poll:
+        if xsk_ring_prod__needs_wakeup(&c.fill):
+            recvfrom(c.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL)
+        spins[0] += 1
+        return spins[0] < XSK_BUSY_SPINS
+    pfd.fd = c.fd
+    pfd.events = POLLIN
+    pfd.revents = 0
+    return poll(&pfd, 1, XSK_POLL_TIMEOUT_MS) != 0
+
+
+cdef run_status xdp_run(xdp_ctx_t* c, int max_batches) noexcept nogil:
+    """Serve until stopped, idle, a new image is published, or max_batches are done."""
+    cdef uint32_t idx, n
+    cdef int batches = 0
+    cdef int spins = 0
+    while batches < max_batches:
+        if fastdns_stop_requested():
+            return RUN_STOP
+        reclaim(c)
+        refill(c)
+        n = xsk_ring_cons__peek(&c.rx, BATCH, &idx)
+        if n == 0:
+            if not wait_for_rx(c, &spins):
+                return RUN_IDLE
+            continue
+        if fastdns_load_acquire(c.generation_word) != c.generation:
+            xsk_ring_cons__cancel(&c.rx, n)     # answer these from the new image
+            return RUN_NEW_GENERATION
+        batches += 1
+        c.counters[C_RX] += n
+        c.counters[C_BATCHES] += 1
+        send_replies(c, answer_rx_batch(c, idx, n))
+        xsk_ring_cons__release(&c.rx, n)
+        add_counters(c.shm_counters, c.counters)
+    return RUN_IDLE
