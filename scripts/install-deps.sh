@@ -2,17 +2,22 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages fastdns needs, only those that are missing.
 #   install-deps.sh run   - what building and serving needs
-#   install-deps.sh test  - that plus the reference servers and tools the tests start
+#   install-deps.sh test  - that plus the reference servers and tools the tests start,
+#                           and what the AF_XDP backend builds with
+#   install-deps.sh xdp   - what building the AF_XDP backend needs
 set -euo pipefail
 
 profile=${1:-run}
 run_pkgs=(python3 python3-venv python3-dev gcc make)
-test_pkgs=(bind9-dnsutils knot nsd dnsperf iproute2 procps)
+test_pkgs=(bind9-dnsutils knot nsd dnsperf iproute2 procps iputils-ping)
+# The AF_XDP backend (fastdns._xdp and the XDP program) builds where these are present.
+xdp_pkgs=(libxdp-dev libbpf-dev clang llvm)
 
 case "$profile" in
   run) wanted=("${run_pkgs[@]}") ;;
-  test) wanted=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "install-deps.sh: unknown profile '$profile' (run|test)" >&2; exit 2 ;;
+  test) wanted=("${run_pkgs[@]}" "${test_pkgs[@]}" "${xdp_pkgs[@]}") ;;
+  xdp) wanted=("${run_pkgs[@]}" "${xdp_pkgs[@]}") ;;
+  *) echo "install-deps.sh: unknown profile '$profile' (run|test|xdp)" >&2; exit 2 ;;
 esac
 
 missing=()

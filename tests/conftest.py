@@ -101,10 +101,11 @@ class RunningServer:
             for origin, text in zones.items():
                 zone_entries.append({"name": origin, "file": write_zone(directory, origin, text).name})
         self.config = directory / "fastdns.yaml"
-        self.config.write_text(yaml.safe_dump({
-            "listen": [f"127.0.0.1@{self.port}", f"::1@{self.port}"],
-            "workers": workers, "run_dir": "run", "zones": zone_entries, **(settings or {}),
-        }))
+        config = {"listen": [f"127.0.0.1@{self.port}", f"::1@{self.port}"],
+                  "workers": workers, "run_dir": "run", "zones": zone_entries, **(settings or {})}
+        self.config.write_text(yaml.safe_dump(config))
+        host, _, port = config["listen"][0].rpartition("@")
+        self.host, self.port = host, int(port)
         self.log = open(directory / "serve.log", "w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "fastdns", "serve", "-c", str(self.config)],
                                      stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -126,7 +127,7 @@ class RunningServer:
     def query(self, qname: str, qtype: str = "A", v6: bool = False, timeout: float = 2.0,
               **kwargs) -> dns.message.Message:
         query = dns.message.make_query(qname, qtype, **kwargs)
-        return dns.query.udp(query, "::1" if v6 else "127.0.0.1", port=self.port, timeout=timeout)
+        return dns.query.udp(query, "::1" if v6 else self.host, port=self.port, timeout=timeout)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return fastdns_cli(*args[:1], "-c", str(self.config), *args[1:])

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: MIT
+"""A DNS client run inside the test namespace (ip netns exec): asks, prints JSON replies.
+
+usage: client.py SERVER PORT QNAME QTYPE [--count N] [--tcp] [--edns SIZE] [--raw HEX]
+"""
+
+import argparse
+import json
+import socket
+
+import dns.message
+import dns.query
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("server")
+    parser.add_argument("port", type=int)
+    parser.add_argument("qname")
+    parser.add_argument("qtype")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--tcp", action="store_true")
+    parser.add_argument("--edns", type=int, default=0, help="EDNS payload size; 0 = no EDNS")
+    parser.add_argument("--raw", help="send these bytes (hex) instead and report any reply")
+    args = parser.parse_args()
+    if args.raw is not None:
+        family = socket.AF_INET6 if ":" in args.server else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(1.0)
+            sock.sendto(bytes.fromhex(args.raw), (args.server, args.port))
+            try:
+                print(json.dumps({"reply": sock.recv(65535).hex()}))
+            except socket.timeout:
+                print(json.dumps({"reply": None}))
+        return
+    replies = []
+    for _ in range(args.count):  # bounded by --count; each ask bounded by its timeout
+        query = dns.message.make_query(args.qname, args.qtype, use_edns=0 if args.edns else False,
+                                       payload=args.edns or None)
+        ask = dns.query.tcp if args.tcp else dns.query.udp
+        reply = ask(query, args.server, port=args.port, timeout=2)
+        replies.append({
+            "rcode": reply.rcode(), "flags": int(reply.flags),
+            "answer": sorted(rd.to_text() for rrset in reply.answer for rd in rrset),
+        })
+    print(json.dumps(replies))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+# SPDX-License-Identifier: MIT
+"""The AF_XDP backend on a veth pair with two queues, driven from a network namespace.
+
+The test builds its own namespace and veth pair (198.18.0.0/15, and 2001:2::/48 for IPv6:
+the benchmarking ranges), starts `fastdns serve` with `backend: xdp` on the host side, and
+checks from inside the namespace that DNS is answered by the AF_XDP workers on both queues
+while everything else (TCP DNS, ping, other UDP ports) still goes through the kernel.
+It skips only where this machine cannot run it (not root, or the kernel refuses XDP).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dns.flags
+import dns.rcode
+import pytest
+
+from tests.conftest import RunningServer
+
+NS = "fastdns-xdp-test"
+HOST_IF, NS_IF = "fxt0", "fxt1"
+HOST_V4, NS_V4 = "198.18.5.1", "198.18.5.2"
+HOST_V6, NS_V6 = "2001:2:0:5::1", "2001:2:0:5::2"
+PORT = 5300
+CLIENT = str(Path(__file__).with_name("client.py"))
+BIG = """$TTL 300
+@ IN SOA ns1 hostmaster 1 3600 900 604800 60
+@ IN NS ns1
+ns1 IN A 192.0.2.1
+www IN A 192.0.2.80
+www IN AAAA 2001:db8::80
+""" + "".join(f'big IN TXT "{i:03d} {"x" * 200}"\n' for i in range(10))
+
+
+def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=check)
+
+
+def in_ns(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run("ip", "netns", "exec", NS, *cmd, check=check)
+
+
+def ask(server: str, qname: str, qtype: str = "A", *extra: str) -> list[dict]:
+    out = in_ns(sys.executable, CLIENT, server, str(PORT), qname, qtype, *extra).stdout
+    return json.loads(out)
+
+
+def teardown_network() -> None:
+    run("ip", "netns", "del", NS, check=False)
+    run("ip", "link", "del", HOST_IF, check=False)
+
+
+@pytest.fixture(scope="module")
+def network():
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces and XDP")
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 is not installed")
+    teardown_network()  # leftovers of an interrupted run
+    try:
+        run("ip", "netns", "add", NS)
+        run("ip", "link", "add", HOST_IF, "numtxqueues", "2", "numrxqueues", "2", "type", "veth",
+            "peer", "name", NS_IF, "numtxqueues", "2", "numrxqueues", "2", "netns", NS)
+        run("ip", "addr", "add", f"{HOST_V4}/30", "dev", HOST_IF)
+        run("ip", "-6", "addr", "add", f"{HOST_V6}/64", "dev", HOST_IF, "nodad")
+        run("ip", "link", "set", HOST_IF, "up")
+        in_ns("ip", "addr", "add", f"{NS_V4}/30", "dev", NS_IF)
+        in_ns("ip", "-6", "addr", "add", f"{NS_V6}/64", "dev", NS_IF, "nodad")
+        in_ns("ip", "link", "set", NS_IF, "up")
+        in_ns("ip", "link", "set", "lo", "up")
+    except subprocess.CalledProcessError as e:
+        teardown_network()
+        pytest.skip(f"cannot build the test network here: {e.stderr.strip()}")
+    yield
+    teardown_network()
+
+
+@pytest.fixture(scope="module")
+def server(network, tmp_path_factory):
+    try:
+        from fastdns import _xdp  # noqa: F401
+    except ImportError:
+        pytest.fail("fastdns._xdp was not built: install libxdp-dev libbpf-dev clang (make test does)")
+    directory = tmp_path_factory.mktemp("xdp")
+    try:
+        srv = RunningServer(directory, {"example.com": BIG}, "auto", {
+            "listen": [f"{HOST_V4}@{PORT}", f"{HOST_V6}@{PORT}"], "backend": "xdp",
+            "xdp": {"interface": HOST_IF}, "udp_payload": 4096,
+        })
+    except RuntimeError as e:
+        if "cannot attach" in str(e) or "refused to load" in str(e):
+            pytest.skip(f"the kernel refuses XDP here: {e}")
+        raise
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if ask(HOST_V4, "www.example.com")[0]["answer"]:
+                break
+        except (subprocess.CalledProcessError, json.JSONDecodeError, IndexError):
+            time.sleep(0.1)
+    yield srv
+    srv.stop()
+
+
+def counters(srv) -> list[dict]:
+    return json.loads(srv.cli("stats", "--json").stdout)["workers"]
+
+
+def test_answers_over_ipv4_and_ipv6(server):
+    assert ask(HOST_V4, "www.example.com", "A")[0]["answer"] == ["192.0.2.80"]
+    assert ask(HOST_V6, "www.example.com", "AAAA")[0]["answer"] == ["2001:db8::80"]
+    assert ask(HOST_V4, "nothing.example.com")[0]["rcode"] == dns.rcode.NXDOMAIN
+
+
+@pytest.mark.skipif(shutil.which("dig") is None, reason="dig is not installed")
+def test_dig_from_the_namespace(server):
+    out = in_ns("dig", f"@{HOST_V4}", "-p", str(PORT), "www.example.com", "+time=2", "+tries=1").stdout
+    assert "status: NOERROR" in out and "flags: qr aa" in out and "192.0.2.80" in out
+    out = in_ns("dig", f"@{HOST_V6}", "-p", str(PORT), "+short", "www.example.com", "AAAA",
+                "+time=2", "+tries=1").stdout
+    assert out.strip() == "2001:db8::80"
+
+
+def test_the_af_xdp_workers_answer_on_both_queues(server):
+    before = counters(server)
+    # Many source ports: veth spreads flows over its queues by hash.
+    for _ in range(8):
+        ask(HOST_V4, "www.example.com", "A", "--count", "20")
+    after = counters(server)
+    assert len(after) == 2
+    served = [a["tx"] - b["tx"] for a, b in zip(after, before)]
+    assert sum(served) >= 160, (before, after)   # answered by the workers, not the kernel
+    assert all(n > 0 for n in served), f"a queue got no traffic: {served}"
+    assert "AF_XDP copy mode" in server.output() or "AF_XDP zero-copy mode" in server.output()
+    assert "queue 0 -> CPU" in server.output() and "queue 1 -> CPU" in server.output()
+
+
+def test_tcp_dns_still_goes_through_the_kernel(server):
+    reply = ask(HOST_V4, "www.example.com", "A", "--tcp")[0]
+    assert reply["answer"] == ["192.0.2.80"]
+
+
+def test_ping_is_still_answered(server):
+    if shutil.which("ping") is None:
+        pytest.skip("ping (iputils-ping) is not installed")
+    assert in_ns("ping", "-c", "2", "-W", "2", HOST_V4, check=False).returncode == 0
+    assert in_ns("ping", "-6", "-c", "2", "-W", "2", HOST_V6, check=False).returncode == 0
+
+
+def test_another_udp_port_is_unaffected(server):
+    code = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            f"s.bind(('{HOST_V4}', 7777)); s.settimeout(10); d, a = s.recvfrom(100); "
+            "s.sendto(d[::-1], a)")
+    echo = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(0.3)
+        out = in_ns(sys.executable, "-c",
+                    "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                    f"s.settimeout(3); s.sendto(b'abc', ('{HOST_V4}', 7777)); print(s.recv(10))").stdout
+        assert "b'cba'" in out
+    finally:
+        echo.kill()
+        echo.wait()
+
+
+def test_replies_beyond_the_mtu_are_truncated(server):
+    reply = ask(HOST_V4, "big.example.com", "TXT", "--edns", "4096")[0]
+    assert reply["flags"] & dns.flags.TC and not reply["answer"]
+    full = ask(HOST_V4, "big.example.com", "TXT", "--tcp")[0]
+    assert len(full["answer"]) == 10
+
+
+def test_malformed_datagrams_are_dropped_and_counted(server):
+    before = sum(w["dropped"] + w["formerr"] for w in counters(server))
+    assert json.loads(in_ns(sys.executable, CLIENT, HOST_V4, str(PORT), "x", "A", "--raw",
+                            "00010100").stdout)["reply"] is None          # shorter than a header
+    response = "abcd8180000100000000000003777777076578616d706c6503636f6d0000010001"
+    assert json.loads(in_ns(sys.executable, CLIENT, HOST_V4, str(PORT), "x", "A", "--raw",
+                            response).stdout)["reply"] is None            # QR=1: never answered
+    after = sum(w["dropped"] + w["formerr"] for w in counters(server))
+    assert after - before == 2
+
+
+def test_the_program_is_gone_after_shutdown(server):
+    """Runs last: it stops the module's server."""
+    assert "prog/xdp" in run("ip", "link", "show", HOST_IF).stdout
+    assert server.stop() == 0
+    link = run("ip", "link", "show", HOST_IF).stdout
+    assert "prog/xdp" not in link and " xdp " not in link
