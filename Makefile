@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= zones/fastdns.yaml
-EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxd ext/*.pxi ext/includes/*) setup.py pyproject.toml
+EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxd ext/*.pxi ext/includes/* ext/bpf/*) setup.py pyproject.toml
+# The AF_XDP extension is built when libxdp is installed: its arrival means a rebuild.
+XDP_HEADER  := $(wildcard /usr/include/xdp/xsk.h)
 
 .PHONY: run test build deps-run deps-test clean debug
 
@@ -30,7 +32,7 @@ $(VENV)/.deps: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q "setuptools>=68" wheel "Cython>=3.1,<3.3" "dnspython>=2.6" "PyYAML>=6" "pytest>=8"
 	touch $@
 
-$(VENV)/.built: $(EXT_SOURCES) $(VENV)/.deps
+$(VENV)/.built: $(EXT_SOURCES) $(XDP_HEADER) $(VENV)/.deps
 	$(BIN)/pip install -q --no-build-isolation --no-deps -e .
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $@
