@@ -69,3 +69,30 @@ def test_missing_file_is_reported(tmp_path):
 def test_ipv6_listen_address_and_default_port(tmp_path):
     config = load_config(write(tmp_path, {**BASE, "listen": ["::1", "[::1]@5353"]}))
     assert [str(a) for a in config.listen] == ["::1@53", "::1@5353"]
+
+
+# -- backend: xdp ------------------------------------------------------------------------
+
+def test_xdp_backend_defaults_to_every_queue_of_the_interface(tmp_path):
+    config = load_config(write(tmp_path, {**BASE, "backend": "xdp", "xdp": {"interface": "lo"}}))
+    assert config.backend == "xdp" and config.xdp.interface == "lo"
+    assert config.xdp.queues == (0,) and config.xdp.mode == "native" and not config.xdp.busy_poll
+    assert len(config.cpus) == 1  # one worker per queue
+    assert config.xdp.mtu > 0
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"backend": "dpdk"}, "backend: expected udp or xdp"),
+    ({"backend": "xdp"}, "xdp: expected a mapping"),
+    ({"backend": "xdp", "xdp": {"interface": "nosuch0"}}, "xdp.interface: no network interface"),
+    ({"backend": "xdp", "xdp": {"interface": "lo", "queues": [5]}}, "xdp.queues"),
+    ({"backend": "xdp", "xdp": {"interface": "lo", "mode": "fast"}}, "xdp.mode"),
+    ({"backend": "xdp", "xdp": {"interface": "lo", "qeues": [0]}}, "xdp.qeues: unknown setting"),
+    ({"xdp": {"interface": "lo"}}, "xdp: set backend: xdp"),
+    ({"backend": "xdp", "xdp": {"interface": "lo"}, "listen": ["127.0.0.1@53", "::1@54"]},
+     "same port"),
+])
+def test_bad_xdp_settings_are_named(tmp_path, change, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, {**BASE, **change}))
+    assert message in str(info.value)
