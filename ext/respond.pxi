@@ -74,6 +74,7 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
         q.edns = 0                  # RFC 6891 7: no OPT in a reply to a malformed OPT
         counters[C_FORMERR] += 1
         return reply_without_records(pkt, q, DNS_RCODE_FORMERR, 0, <uint16_t>payload_max)
+    counters[qtype_counter(q.qtype)] += 1
     if parsed == PARSE_NOTIMP:
         counters[C_NOTIMP] += 1
         return reply_without_records(pkt, q, DNS_RCODE_NOTIMP, 0, <uint16_t>payload_max)

@@ -26,6 +26,8 @@ SLOT_SIZE = 256  # 32 counters; a multiple of the cache line, so slots share no 
 COUNTERS = (
     "rx", "tx", "noerror", "formerr", "servfail", "nxdomain", "notimp", "refused",
     "badvers", "dropped", "truncated", "edns", "batches", "send_errors", "image_switches",
+    "q_a", "q_aaaa", "q_mx", "q_txt", "q_ns", "q_soa", "q_cname", "q_srv", "q_ptr", "q_any",
+    "q_other",
 )
 
 

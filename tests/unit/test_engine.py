@@ -268,3 +268,16 @@ def test_counters_count_by_rcode(engine_for):
     engine.answer(b"\x00")
     counts = dict(zip(("rx", "tx", "noerror", "formerr", "servfail", "nxdomain"), engine.counters()))
     assert counts["noerror"] == 1 and counts["nxdomain"] == 1
+
+
+def test_queries_are_counted_by_qtype_in_control_block_order(bundled_engine):
+    from fastdns.controlblock import COUNTERS
+
+    before = dict(zip(COUNTERS, bundled_engine.counters()))
+    for qtype, count in (("MX", 3), ("AAAA", 2), ("NAPTR", 1), ("ANY", 1)):
+        for _ in range(count):
+            ask(bundled_engine, "example.com", qtype)
+    after = dict(zip(COUNTERS, bundled_engine.counters()))
+    delta = {k: after[k] - before[k] for k in COUNTERS}
+    assert (delta["q_mx"], delta["q_aaaa"], delta["q_other"], delta["q_any"]) == (3, 2, 1, 1)
+    assert delta["rx"] == delta["tx"] == 7 and delta["noerror"] == 7
