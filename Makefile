@@ -29,7 +29,7 @@ $(VENV)/bin/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.deps: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install -q "setuptools>=68" wheel "Cython>=3.1,<3.3" "dnspython>=2.6" "PyYAML>=6" "pytest>=8"
+	$(BIN)/pip install -q "setuptools>=68" wheel "Cython>=3.1,<3.3" "dnspython>=2.6" "PyYAML>=6" "prometheus_client>=0.17" "pytest>=8"
 	touch $@
 
 $(VENV)/.built: $(EXT_SOURCES) $(XDP_HEADER) $(VENV)/.deps

@@ -21,7 +21,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "zones" / "fastdns.yam
 DEFAULT_PORT = 53
 DEFAULT_UDP_PAYLOAD = 1232  # RFC 6891 6.2.5 guidance as of DNS Flag Day 2020
 KNOWN_KEYS = {"listen", "workers", "cpus", "udp_payload", "run_dir", "control_socket", "zones",
-              "backend", "xdp",
+              "backend", "xdp", "metrics",
               "tcp_idle_timeout", "tcp_max_connections", "version", "identity",
               "minimal_responses"}
 ZONE_KEYS = {"name", "file"}
@@ -73,6 +73,7 @@ class Config:
     minimal_responses: bool = True  #: no NS RRset in the authority of positive answers
     backend: str = "udp"  #: "udp" (kernel sockets) or "xdp" (AF_XDP)
     xdp: XdpConfig | None = None
+    metrics: ListenAddress | None = None  #: Prometheus endpoint; None = off
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -167,9 +168,12 @@ def parse_config(data: Any, path: Path) -> Config:
     minimal = data.get("minimal_responses", True)
     if not isinstance(minimal, bool):
         raise fail("minimal_responses", f"expected true or false, not {minimal!r}")
+    metrics = None
+    if data.get("metrics") is not None:
+        metrics = _parse_listen(data["metrics"], lambda key, reason: fail("metrics", reason))
     return Config(str(path), listen, cpus, udp_payload, run_dir, control_socket, zones,
                   float(idle), max_conn, chaos["version"], chaos["identity"], minimal,
-                  backend, xdp)
+                  backend, xdp, metrics)
 
 
 def rx_queue_count(interface: str) -> int:

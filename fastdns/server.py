@@ -174,6 +174,8 @@ class Server:
         await self.tcp.start(self.tcp_sockets)
         if self.xdp_program is not None:
             await self._serve_udp_fallback()
+        if self.config.metrics is not None:
+            self._start_metrics()
         for slot, cpu in enumerate(self.config.cpus):
             self.workers.append(WorkerHandle(slot, cpu, self._spawn(slot), time.time()))
         supervisor = loop.create_task(self._supervise())
@@ -192,6 +194,17 @@ class Server:
         control.close()
         self.tcp.close()
         await self._stop_workers()
+
+    def _start_metrics(self) -> None:
+        from fastdns.metrics import start_metrics
+
+        address = self.config.metrics
+        assert address is not None
+        try:
+            start_metrics(self, address.host, address.port)
+        except OSError as e:
+            raise FastDNSError(f"metrics {address}: cannot serve HTTP: {e.strerror}") from None
+        log.info("Prometheus metrics on http://%s/metrics", str(address).replace("@", ":"))
 
     async def _serve_udp_fallback(self) -> None:
         loop = asyncio.get_running_loop()

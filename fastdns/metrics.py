@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: MIT
+"""The Prometheus metrics endpoint: the workers' counters, TCP, zones and workers, read
+from the control block at scrape time (nothing is counted twice or kept in Python)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from fastdns.server import Server
+
+RCODES = ("noerror", "formerr", "servfail", "nxdomain", "notimp", "refused")
+QTYPES = ("a", "aaaa", "mx", "txt", "ns", "soa", "cname", "srv", "ptr", "any", "other")
+
+
+class ServerCollector:
+    """Turns one scrape into metric families from the running server's state."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        control = self.server.control
+        if control is None:
+            return
+        workers = [(str(w.slot), control.counters(w.slot)) for w in self.server.workers]
+        tcp = self.server.tcp.stats() if self.server.tcp is not None else {}
+        sources = workers + ([("tcp", tcp)] if tcp else [])
+
+        def counter(name: str, doc: str, key: str) -> CounterMetricFamily:
+            family = CounterMetricFamily(name, doc, labels=["worker"])
+            for worker, counts in sources:
+                family.add_metric([worker], counts.get(key, 0))
+            return family
+
+        yield counter("fastdns_queries", "DNS messages received", "rx")
+        yield counter("fastdns_responses", "DNS replies sent", "tx")
+        yield counter("fastdns_dropped", "Messages dropped unanswered (malformed, QR=1)", "dropped")
+        yield counter("fastdns_truncated", "Replies sent with TC=1", "truncated")
+        yield counter("fastdns_send_errors", "Replies the kernel refused to send", "send_errors")
+        by_rcode = CounterMetricFamily("fastdns_responses_by_rcode", "Replies by RCODE",
+                                       labels=["worker", "rcode"])
+        by_qtype = CounterMetricFamily("fastdns_queries_by_qtype", "Queries by QTYPE",
+                                       labels=["worker", "qtype"])
+        for worker, counts in sources:
+            for rcode in RCODES:
+                by_rcode.add_metric([worker, rcode.upper()], counts.get(rcode, 0))
+            for qtype in QTYPES:
+                by_qtype.add_metric([worker, qtype.upper()], counts.get(f"q_{qtype}", 0))
+        yield by_rcode
+        yield by_qtype
+        restarts = CounterMetricFamily("fastdns_worker_restarts", "Worker restarts",
+                                       labels=["worker", "cpu"])
+        for w in self.server.workers:
+            restarts.add_metric([str(w.slot), str(w.cpu)], w.restarts)
+        yield restarts
+        serial = GaugeMetricFamily("fastdns_zone_serial", "SOA serial served", labels=["zone"])
+        for zone in self.server.zones.values():
+            serial.add_metric([zone.origin.to_text(True)], zone.serial)
+        yield serial
+        yield GaugeMetricFamily("fastdns_image_generation", "Published image generation",
+                                value=self.server.generation)
+        yield GaugeMetricFamily("fastdns_tcp_connections", "Open TCP connections",
+                                value=tcp.get("connections_open", 0))
+
+
+def start_metrics(server: Server, host: str, port: int) -> None:
+    """Serve /metrics over HTTP from a daemon thread of the control process."""
+    registry = CollectorRegistry()
+    registry.register(ServerCollector(server))
+    start_http_server(port, addr=host, registry=registry)
