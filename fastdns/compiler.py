@@ -57,9 +57,10 @@ def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
     infos: list[image.ZoneInfo] = []
     for index, zone in enumerate(sorted(zone_set.zones.values(), key=lambda z: z.origin)):
         infos.append(image.ZoneInfo(_wire(zone.origin), zone.loaded.serial))
-        nxdomain = _render(negative_response(zone, dns.rcode.NXDOMAIN), zone.origin)
+        negatives = _NegativeRecords(zone)
+        nxdomain = negatives.record(negative_response(zone, dns.rcode.NXDOMAIN))
         for name in _table_names(zone_set, zone):
-            nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain))
+            nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain, negatives))
     refused = _render(Response(rcode=dns.rcode.REFUSED, aa=False), None)
     writer = image.ImageWriter(nodes, infos, refused, _chaos_txt("version.bind", chaos_version),
                                _chaos_txt("id.server", chaos_identity))
@@ -77,8 +78,34 @@ def _table_names(zone_set: ZoneSet, zone: IndexedZone) -> list[dns.name.Name]:
     return sorted(names)
 
 
+class _NegativeRecords:
+    """Negative answers with nothing but the apex SOA, compiled once per zone against the
+    apex: relocation makes one record right for every name in the zone."""
+
+    def __init__(self, zone: IndexedZone) -> None:
+        self.zone = zone
+        self.records: dict[tuple, image.Record] = {}
+
+    def applies(self, response: Response) -> bool:
+        return (not response.answer and not response.additional
+                and all(rrset.name == self.zone.origin for rrset in response.authority))
+
+    def record(self, response: Response) -> image.Record:
+        key = _response_key(response)
+        if key not in self.records:
+            self.records[key] = _render(response, self.zone.origin)
+        return self.records[key]
+
+
+def _response_key(response: Response) -> tuple:
+    """Identity of a response's content: lookups hand out shared RRset objects."""
+    return (response.rcode, response.aa, response.glue_required,
+            tuple(map(id, response.answer)), tuple(map(id, response.authority)),
+            tuple(map(id, response.additional)))
+
+
 def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: dns.name.Name,
-                  other: int, nxdomain: image.Record) -> image.Node:
+                  other: int, nxdomain: image.Record, negatives: _NegativeRecords) -> image.Node:
     flags = 0
     if name == zone.origin:
         flags |= image.NODE_APEX
@@ -90,22 +117,29 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
     if wildcard:
         flags |= image.NODE_WILDCARD
 
-    def render(qtype: int) -> image.Record:
-        return _render(zone_set.lookup(name, qtype), name, synthesised=wildcard)
+    rendered: dict[tuple, image.Record] = {}
+
+    def render(response: Response) -> image.Record:
+        if negatives.applies(response):
+            return negatives.record(response)
+        key = _response_key(response)
+        if key not in rendered:  # e.g. ANY usually answers as one of the types does
+            rendered[key] = _render(response, name, synthesised=wildcard)
+        return rendered[key]
 
     if flags & image.NODE_CUT:
-        referral = render(other)
+        referral = render(zone_set.lookup(name, other))
         # Below a cut nothing exists for us but the referral; DS belongs to the parent.
-        return image.Node(_wire(name), flags, zone_index, ((DS, render(DS)),), referral, referral)
+        ds = render(zone_set.lookup(name, DS))
+        return image.Node(_wire(name), flags, zone_index, ((DS, ds),), referral, referral)
     default = zone_set.lookup(name, other)
     qtypes = {ANY} | _qtypes_along(zone_set, default)
     if name in zone.existing and zone.zone.get_node(name) is not None:
         qtypes |= {rds.rdtype for rds in zone.zone.get_node(name)}
     if name == zone.origin and zone_set.parent_zone(zone) is not None:
         qtypes.add(DS)  # answered from the parent zone
-    entries = tuple((qtype, render(qtype)) for qtype in sorted(qtypes))
-    return image.Node(_wire(name), flags, zone_index, entries,
-                      _render(default, name, synthesised=wildcard), nxdomain)
+    entries = tuple((qtype, render(zone_set.lookup(name, qtype))) for qtype in sorted(qtypes))
+    return image.Node(_wire(name), flags, zone_index, entries, render(default), nxdomain)
 
 
 def _chaos_txt(name: str, text: str | None) -> image.Record | None:

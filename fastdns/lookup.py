@@ -69,14 +69,18 @@ class IndexedZone:
                 if name == self.origin:
                     break
                 name = name.parent()
+        # Memos: a compile asks the same questions about the same names many times.
+        self._cut_of: dict[dns.name.Name, dns.name.Name | None] = {self.origin: None}
+        self._rrsets: dict[tuple[dns.name.Name, int, dns.name.Name], dns.rrset.RRset] = {}
+        self._negative_soa: dns.rrset.RRset | None = None
 
     def find_cut(self, name: dns.name.Name) -> dns.name.Name | None:
-        """The highest delegation point at or above name, if any."""
-        found = None
-        while name != self.origin:
-            if name in self.cuts:
-                found = name
-            name = name.parent()
+        """The highest delegation point at or above name (inside this zone), if any."""
+        if name in self._cut_of:
+            return self._cut_of[name]
+        above = self.find_cut(name.parent())
+        found = above if above is not None else (name if name in self.cuts else None)
+        self._cut_of[name] = found
         return found
 
     def is_occluded(self, name: dns.name.Name) -> bool:
@@ -86,18 +90,29 @@ class IndexedZone:
 
     def rrset(self, name: dns.name.Name, rdtype: int,
               owner: dns.name.Name | None = None) -> dns.rrset.RRset | None:
-        rdataset = self.zone.get_rdataset(name, rdtype)
-        if rdataset is None:
-            return None
-        return _as_rrset(owner or name, rdataset)
+        """The RRset of rdtype at name, owned by owner (a wildcard's question) or name.
+
+        The same object is returned each time it is asked for: treat it as read-only.
+        """
+        owner = owner or name
+        key = (name, rdtype, owner)
+        rrset = self._rrsets.get(key)
+        if rrset is None:
+            rdataset = self.zone.get_rdataset(name, rdtype)
+            if rdataset is None:
+                return None
+            rrset = self._rrsets[key] = _as_rrset(owner, rdataset)
+        return rrset
 
     def negative_soa(self) -> dns.rrset.RRset:
         """The apex SOA for a negative answer, TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 3)."""
-        rdataset = self.zone.get_rdataset(self.origin, SOA)
-        assert rdataset is not None
-        rrset = _as_rrset(self.origin, rdataset)
-        rrset.ttl = min(rdataset.ttl, rdataset[0].minimum)
-        return rrset
+        if self._negative_soa is None:
+            rdataset = self.zone.get_rdataset(self.origin, SOA)
+            assert rdataset is not None
+            rrset = _as_rrset(self.origin, rdataset)
+            rrset.ttl = min(rdataset.ttl, rdataset[0].minimum)
+            self._negative_soa = rrset
+        return self._negative_soa
 
 
 def _as_rrset(owner: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
@@ -112,18 +127,20 @@ class ZoneSet:
 
     def __init__(self, zones: list[LoadedZone], minimal_responses: bool = True) -> None:
         self.zones: dict[dns.name.Name, IndexedZone] = {z.origin: IndexedZone(z) for z in zones}
+        self._zone_of: dict[dns.name.Name, IndexedZone | None] = {}
         #: when False, positive answers also carry the zone's NS RRset in authority and the
         #: addresses of those servers in additional (RFC 1034 4.3.2 step 6, optional)
         self.minimal_responses = minimal_responses
 
     def zone_for(self, name: dns.name.Name) -> IndexedZone | None:
-        while True:
-            zone = self.zones.get(name)
-            if zone is not None:
-                return zone
-            if name == dns.name.root:
-                return None
-            name = name.parent()
+        """The most specific served zone containing name (memoised)."""
+        if name in self._zone_of:
+            return self._zone_of[name]
+        zone = self.zones.get(name)
+        if zone is None and name != dns.name.root:
+            zone = self.zone_for(name.parent())
+        self._zone_of[name] = zone
+        return zone
 
     def parent_zone(self, zone: IndexedZone) -> IndexedZone | None:
         """The served zone just above zone's apex, if any."""
@@ -168,18 +185,15 @@ def _lookup_in(zone: IndexedZone, qname: dns.name.Name, qtype: int, response: Re
     assert node is not None
     if qtype == ANY:
         # RFC 8482 4.1: answer with one RRset, not all; like Knot DNS, the lowest type.
-        rdataset = min(node, key=lambda rds: rds.rdtype)
-        response.answer.append(_as_rrset(qname, rdataset))
-        _add_additional(zone, response)
-        return
-    rdataset = node.get_rdataset(IN, qtype)
-    if rdataset is not None:
-        response.answer.append(_as_rrset(qname, rdataset))
+        qtype = min(rds.rdtype for rds in node)
+    rrset = zone.rrset(source, qtype, owner=qname)
+    if rrset is not None:
+        response.answer.append(rrset)
         _add_additional(zone, response)
         return
     cname = node.get_rdataset(IN, CNAME)
     if cname is not None:
-        response.answer.append(_as_rrset(qname, cname))
+        response.answer.append(zone.rrset(source, CNAME, owner=qname))
         target = cname[0].target
         if (target.is_subdomain(zone.origin) and target not in seen
                 and len(seen) < MAX_CNAME_CHAIN):
