@@ -326,7 +326,8 @@ class Server:
             (log.info if reply["ok"] else log.error)("reload: %s", line)
 
     def _reload_sync(self, names: list[str] | None) -> dict:
-        """Re-read zone files and publish what changed; a zone that fails keeps serving."""
+        """Re-read the zone files that changed on disk and publish the result; a zone that
+        fails to load keeps its previous version serving."""
         started = time.monotonic()
         wanted = self.config.zones
         if names is not None:
@@ -340,6 +341,10 @@ class Server:
         changes, errors = [], []
         for zc in wanted:
             old = self.zones[zc.name]
+            if old.file_unchanged():
+                changes.append({"zone": zc.name, "old_serial": old.serial,
+                                "new_serial": old.serial, "changed": False})
+                continue
             try:
                 new = load_zone(zc.name, zc.file)
             except ZoneError as e:

@@ -30,6 +30,15 @@ class LoadedZone:
     zone: dns.zone.Zone  #: absolute names (relativize=False)
     filename: str
     mtime_ns: int
+    size: int
+
+    def file_unchanged(self) -> bool:
+        """The file still has the modification time and size it was read with."""
+        try:
+            st = os.stat(self.filename)
+        except OSError:
+            return False
+        return (st.st_mtime_ns, st.st_size) == (self.mtime_ns, self.size)
 
     @property
     def serial(self) -> int:
@@ -52,13 +61,13 @@ def load_zone(origin: str | dns.name.Name, filename: str) -> LoadedZone:
             raise ZoneError(filename, None, f"bad zone name '{origin}': {e}") from None
     try:
         with open(filename, encoding="utf-8") as f:
-            mtime_ns = os.fstat(f.fileno()).st_mtime_ns
+            st = os.fstat(f.fileno())
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise ZoneError(filename, None, f"cannot read zone file: {e}") from None
     zone, lines = _read(origin, filename, text)
     _validate(origin, zone, filename, lines.lines)
-    return LoadedZone(origin, zone, filename, mtime_ns)
+    return LoadedZone(origin, zone, filename, st.st_mtime_ns, st.st_size)
 
 
 class _Tokenizer(dns.tokenizer.Tokenizer):
