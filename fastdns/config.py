@@ -21,7 +21,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "zones" / "fastdns.yam
 DEFAULT_PORT = 53
 DEFAULT_UDP_PAYLOAD = 1232  # RFC 6891 6.2.5 guidance as of DNS Flag Day 2020
 KNOWN_KEYS = {"listen", "workers", "cpus", "udp_payload", "run_dir", "control_socket", "zones",
-              "backend", "xdp", "metrics",
+              "backend", "xdp", "metrics", "user",
               "tcp_idle_timeout", "tcp_max_connections", "version", "identity",
               "minimal_responses"}
 ZONE_KEYS = {"name", "file"}
@@ -74,6 +74,7 @@ class Config:
     backend: str = "udp"  #: "udp" (kernel sockets) or "xdp" (AF_XDP)
     xdp: XdpConfig | None = None
     metrics: ListenAddress | None = None  #: Prometheus endpoint; None = off
+    user: str | None = None  #: switch to this user once the sockets are bound
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -171,9 +172,15 @@ def parse_config(data: Any, path: Path) -> Config:
     metrics = None
     if data.get("metrics") is not None:
         metrics = _parse_listen(data["metrics"], lambda key, reason: fail("metrics", reason))
+    user = data.get("user")
+    if user is not None and (not isinstance(user, str) or not user):
+        raise fail("user", "expected a user name")
+    if user is not None and backend == "xdp":
+        raise fail("user", "the AF_XDP workers need CAP_NET_RAW and CAP_BPF: run as root, or "
+                           "under systemd with deploy/fastdns.service's capabilities")
     return Config(str(path), listen, cpus, udp_payload, run_dir, control_socket, zones,
                   float(idle), max_conn, chaos["version"], chaos["identity"], minimal,
-                  backend, xdp, metrics)
+                  backend, xdp, metrics, user)
 
 
 def rx_queue_count(interface: str) -> int:

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from fastdns import _dataplane, image
+from fastdns import _dataplane, image, systemd
 from fastdns.compiler import compile_zones
 from fastdns.config import Config
 from fastdns.controlblock import ControlBlock
@@ -95,6 +95,29 @@ class Server:
         else:
             self.groups = [open_udp_group(address, cfg.cpus) for address in cfg.listen]
         self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
+        if cfg.user is not None:
+            self._drop_privileges(cfg.user)
+
+    def _drop_privileges(self, user: str) -> None:
+        """Become user once every socket is bound: workers and reloads run unprivileged."""
+        import pwd
+
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            raise FastDNSError(f"user {user}: no such user") from None
+        if os.geteuid() != 0:
+            raise FastDNSError(f"user {user}: only root can switch users (or start fastdns as {user})")
+        for name in os.listdir(self.config.run_dir):  # images, control block: still ours to write
+            os.chown(os.path.join(self.config.run_dir, name), entry.pw_uid, entry.pw_gid)
+        os.chown(self.config.run_dir, entry.pw_uid, entry.pw_gid)
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+        if not os.access(sys.executable, os.X_OK):
+            raise FastDNSError(f"user {user}: cannot run {sys.executable} for the workers "
+                               "(install fastdns where that user can read and execute it)")
+        log.info("running as %s (uid %d) from now on", user, entry.pw_uid)
 
     def _lock_run_dir(self) -> None:
         fd = os.open(os.path.join(self.config.run_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -179,6 +202,8 @@ class Server:
         for slot, cpu in enumerate(self.config.cpus):
             self.workers.append(WorkerHandle(slot, cpu, self._spawn(slot), time.time()))
         supervisor = loop.create_task(self._supervise())
+        systemd.notify("READY=1", f"STATUS=serving {len(self.zones)} zones with "
+                                  f"{len(self.workers)} workers", f"MAINPID={os.getpid()}")
         if self.config.xdp is not None:
             xdp = self.config.xdp
             log.info("AF_XDP on %s (%s XDP, MTU %d): %s", xdp.interface, self.xdp_program.mode, xdp.mtu,
@@ -189,6 +214,7 @@ class Server:
                  ", ".join(map(str, self.config.cpus)))
         await stop.wait()
         log.info("stopping")
+        systemd.notify("STOPPING=1")
         self._stopping = True
         supervisor.cancel()
         control.close()
