@@ -104,10 +104,15 @@ def _check(args: argparse.Namespace) -> int:
               f"{records} records")
     if failed:
         return 1
-    result = compile_zones(loaded, **options)
+    result = compile_zones(loaded, **options, progress=_print_progress)
     print(f"compiled {result.node_count} names into a {len(result.image)}-byte image "
           f"in {result.seconds:.3f} s")
     return 0
+
+
+def _print_progress(zone: str, done: int, total: int) -> None:
+    print(f"compiling {zone}: {done}/{total} names ({100 * done // total}%)", file=sys.stderr,
+          flush=True)
 
 
 def _origin_from_filename(filename: str) -> str:
@@ -129,7 +134,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  zone {z['zone']:<30} serial {z['serial']:<12} {z['file']}")
     for w in reply["workers"]:
         state = "running" if w["alive"] else "down"
-        print(f"  worker {w['slot']:<3} CPU {w['cpu']:<3} pid {w['pid']:<8} {state}, "
+        queue = f"queue {w['queue']:<3} " if w.get("queue") is not None else ""
+        print(f"  worker {w['slot']:<3} CPU {w['cpu']:<3} {queue}pid {w['pid']:<8} {state}, "
               f"up {w['uptime']:.0f} s, {w['restarts']} restarts")
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.name
@@ -41,14 +42,21 @@ class CompileResult:
     seconds: float
 
 
+#: Called as progress(zone, names_done, names_total) while a big zone compiles.
+Progress = Callable[[str, int, int], None]
+PROGRESS_MIN_NAMES = 20000  #: smaller zones compile too fast to report on
+PROGRESS_STEPS = 10
+
+
 def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
-                  chaos_identity: str | None = None,
-                  minimal_responses: bool = True) -> CompileResult:
+                  chaos_identity: str | None = None, minimal_responses: bool = True,
+                  progress: Progress | None = None) -> CompileResult:
     """Compile the served zones into one image (see docs/image-format.md).
 
     :param chaos_version: the TXT answered to CH version.bind/version.server; None refuses.
     :param chaos_identity: the TXT answered to CH id.server/hostname.bind; None refuses.
     :param minimal_responses: leave the zone's NS out of positive answers.
+    :param progress: told how far each zone of more than PROGRESS_MIN_NAMES names has got.
     """
     started = time.monotonic()
     zone_set = ZoneSet(zones, minimal_responses)
@@ -59,8 +67,12 @@ def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
         infos.append(image.ZoneInfo(_wire(zone.origin), zone.loaded.serial))
         negatives = _NegativeRecords(zone)
         nxdomain = negatives.record(negative_response(zone, dns.rcode.NXDOMAIN))
-        for name in _table_names(zone_set, zone):
+        names = _table_names(zone_set, zone)
+        step = len(names) // PROGRESS_STEPS if progress and len(names) >= PROGRESS_MIN_NAMES else 0
+        for done, name in enumerate(names, 1):
             nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain, negatives))
+            if step and done % step == 0:
+                progress(zone.origin.to_text(True), done, len(names))
     refused = _render(Response(rcode=dns.rcode.REFUSED, aa=False), None)
     writer = image.ImageWriter(nodes, infos, refused, _chaos_txt("version.bind", chaos_version),
                                _chaos_txt("id.server", chaos_identity))

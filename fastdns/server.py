@@ -136,7 +136,8 @@ class Server:
         """
         assert self.control is not None
         cfg = self.config
-        result = compile_zones(list(zones.values()), cfg.version, cfg.identity, cfg.minimal_responses)
+        result = compile_zones(list(zones.values()), cfg.version, cfg.identity, cfg.minimal_responses,
+                               progress=_log_progress)
         generation = self.generation + 1
         path = image_path(self.config.run_dir, generation)
         with open(path + ".tmp", "wb") as f:
@@ -402,6 +403,7 @@ class Server:
             "zones": [{"zone": z.origin.to_text(True), "serial": z.serial, "file": z.filename}
                       for z in self.zones.values()],
             "workers": [{"slot": w.slot, "cpu": w.cpu, "pid": w.process.pid,
+                         "queue": self.config.xdp.queues[w.slot] if self.config.xdp else None,
                          "alive": w.process.poll() is None, "restarts": w.restarts,
                          "uptime": round(now - w.started, 1)} for w in self.workers],
         }
@@ -470,6 +472,10 @@ def reload_report(reply: dict) -> list[str]:
         lines.append(f"published generation {reply['generation']} in {reply['seconds']:.3f} s")
     lines += [f"error: {e}" for e in reply.get("errors", [])]
     return lines
+
+
+def _log_progress(zone: str, done: int, total: int) -> None:
+    log.info("compiling %s: %d/%d names (%d%%)", zone, done, total, 100 * done // total)
 
 
 def _canonical(name: str) -> str:

@@ -38,3 +38,13 @@ def test_reload_without_a_server_says_so(tmp_path):
     result = fastdns_cli("reload", "--socket", str(tmp_path / "none.sock"))
     assert result.returncode == 1
     assert "no control socket (is fastdns serve running?)" in result.stderr
+
+
+def test_check_reports_progress_on_big_zones(tmp_path):
+    path = tmp_path / "big.test.zone"
+    lines = ["$TTL 300", "@ IN SOA ns1 h 1 2 3 4 5", "@ IN NS ns1", "ns1 IN A 192.0.2.1"]
+    lines += [f"h{i} IN A 192.0.{i >> 8 & 255}.{i & 255}" for i in range(20500)]
+    path.write_text("\n".join(lines) + "\n")
+    result = fastdns_cli("check", str(path), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "compiling big.test: " in result.stderr and "(99%)" in result.stderr
