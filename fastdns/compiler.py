@@ -40,7 +40,14 @@ class CompileResult:
     node_count: int
     record_count: int
     seconds: float
+    compiled: list[str]  #: zones compiled this time
+    reused: list[str]  #: zones whose compiled names came from the cache
 
+
+#: Compiled names per zone, kept by the caller between compiles: {key: (zones, nodes)}.
+#: The key holds id()s of LoadedZone objects; the value holds the objects themselves, so
+#: an id cannot be reused while its entry exists.
+CompileCache = dict
 
 #: Called as progress(zone, names_done, names_total) while a big zone compiles.
 Progress = Callable[[str, int, int], None]
@@ -50,34 +57,62 @@ PROGRESS_STEPS = 10
 
 def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
                   chaos_identity: str | None = None, minimal_responses: bool = True,
-                  progress: Progress | None = None) -> CompileResult:
+                  progress: Progress | None = None,
+                  cache: CompileCache | None = None) -> CompileResult:
     """Compile the served zones into one image (see docs/image-format.md).
 
     :param chaos_version: the TXT answered to CH version.bind/version.server; None refuses.
     :param chaos_identity: the TXT answered to CH id.server/hostname.bind; None refuses.
     :param minimal_responses: leave the zone's NS out of positive answers.
     :param progress: told how far each zone of more than PROGRESS_MIN_NAMES names has got.
+    :param cache: reuse a zone's compiled names when neither it nor any served zone above
+        or below it changed (DS and cuts cross those lines), nor the options.
     """
     started = time.monotonic()
     zone_set = ZoneSet(zones, minimal_responses)
     other = _unused_qtype(zones)
     nodes: list[image.Node] = []
     infos: list[image.ZoneInfo] = []
+    compiled, reused, used_keys = [], [], set()
     for index, zone in enumerate(sorted(zone_set.zones.values(), key=lambda z: z.origin)):
         infos.append(image.ZoneInfo(_wire(zone.origin), zone.loaded.serial))
-        negatives = _NegativeRecords(zone)
-        nxdomain = negatives.record(negative_response(zone, dns.rcode.NXDOMAIN))
-        names = _table_names(zone_set, zone)
-        step = len(names) // PROGRESS_STEPS if progress and len(names) >= PROGRESS_MIN_NAMES else 0
-        for done, name in enumerate(names, 1):
-            nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain, negatives))
-            if step and done % step == 0:
-                progress(zone.origin.to_text(True), done, len(names))
+        related = [z.loaded for z in zone_set.zones.values()
+                   if z.origin.is_subdomain(zone.origin) or zone.origin.is_subdomain(z.origin)]
+        key = (index, other, chaos_version, chaos_identity, minimal_responses,
+               tuple(sorted(id(z) for z in related)))
+        used_keys.add(key)
+        if cache is not None and key in cache:
+            nodes.extend(cache[key][1])
+            reused.append(zone.origin.to_text(True))
+            continue
+        zone_nodes = _compile_zone(zone_set, zone, index, other, progress)
+        if cache is not None:
+            cache[key] = (related, zone_nodes)
+        nodes.extend(zone_nodes)
+        compiled.append(zone.origin.to_text(True))
+    if cache is not None:
+        for stale in set(cache) - used_keys:
+            del cache[stale]
     refused = _render(Response(rcode=dns.rcode.REFUSED, aa=False), None)
     writer = image.ImageWriter(nodes, infos, refused, _chaos_txt("version.bind", chaos_version),
                                _chaos_txt("id.server", chaos_identity))
     data = writer.build()
-    return CompileResult(data, len(nodes), len(writer._records), time.monotonic() - started)
+    return CompileResult(data, len(nodes), len(writer._records), time.monotonic() - started,
+                         compiled, reused)
+
+
+def _compile_zone(zone_set: ZoneSet, zone: IndexedZone, index: int, other: int,
+                  progress: Progress | None) -> list[image.Node]:
+    negatives = _NegativeRecords(zone)
+    nxdomain = negatives.record(negative_response(zone, dns.rcode.NXDOMAIN))
+    names = _table_names(zone_set, zone)
+    step = len(names) // PROGRESS_STEPS if progress and len(names) >= PROGRESS_MIN_NAMES else 0
+    nodes = []
+    for done, name in enumerate(names, 1):
+        nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain, negatives))
+        if step and done % step == 0:
+            progress(zone.origin.to_text(True), done, len(names))
+    return nodes
 
 
 def _table_names(zone_set: ZoneSet, zone: IndexedZone) -> list[dns.name.Name]:

@@ -60,6 +60,8 @@ class Server:
         self.tcp: TcpServer | None = None
         self.xdp_program = None  # fastdns._xdp.XdpProgram with backend xdp
         self._engine: _dataplane.Engine | None = None
+        self._compile_cache: dict = {}  # compiled names of unchanged zones, across reloads
+        self.last_compile: dict = {}
         self.started = time.time()
         self._lock_fd: int | None = None
         self._stopping = False
@@ -137,7 +139,9 @@ class Server:
         assert self.control is not None
         cfg = self.config
         result = compile_zones(list(zones.values()), cfg.version, cfg.identity, cfg.minimal_responses,
-                               progress=_log_progress)
+                               progress=_log_progress, cache=self._compile_cache)
+        self.last_compile = {"compiled": result.compiled, "reused": result.reused,
+                             "seconds": round(result.seconds, 3)}
         generation = self.generation + 1
         path = image_path(self.config.run_dir, generation)
         with open(path + ".tmp", "wb") as f:
@@ -390,7 +394,8 @@ class Server:
                         "changes": []}
             self.zones = zones
         return {"ok": not errors, "changes": changes, "errors": errors,
-                "generation": self.generation, "seconds": round(time.monotonic() - started, 3)}
+                "generation": self.generation, "seconds": round(time.monotonic() - started, 3),
+                "compile": self.last_compile}
 
     def status(self) -> dict:
         now = time.time()
@@ -469,7 +474,9 @@ def reload_report(reply: dict) -> list[str]:
         else:
             lines.append(f"{c['zone']}: serial {c['old_serial']} -> {c['new_serial']}")
     if "seconds" in reply and any(c["changed"] for c in reply.get("changes", [])):
-        lines.append(f"published generation {reply['generation']} in {reply['seconds']:.3f} s")
+        compiled = ", ".join(reply.get("compile", {}).get("compiled", [])) or "none"
+        lines.append(f"published generation {reply['generation']} in {reply['seconds']:.3f} s "
+                     f"(recompiled: {compiled})")
     lines += [f"error: {e}" for e in reply.get("errors", [])]
     return lines
 

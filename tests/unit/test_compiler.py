@@ -136,3 +136,28 @@ def test_image_header_counts(tmp_path):
          (dns.name.from_text("child.example.com").to_wire(), 9)])
     # glue below the cut is not a node of its own: the cut answers for it
     assert header.node_count < 40
+
+
+def test_compile_cache_recompiles_only_changed_and_related_zones(tmp_path):
+    other = "$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.9\n"
+    texts = {**ZONES, "other.test": other}
+    loaded = {o: load_zone(o, str(write_zone(tmp_path, o, t))) for o, t in texts.items()}
+    cache: dict = {}
+    first = compile_zones(list(loaded.values()), cache=cache)
+    assert sorted(first.compiled) == ["child.example.com", "example.com", "other.test"]
+    again = compile_zones(list(loaded.values()), cache=cache)
+    assert again.compiled == [] and again.image == first.image
+
+    # other.test changes: it alone is recompiled, and the image equals a fresh compile.
+    loaded["other.test"] = load_zone("other.test", str(write_zone(
+        tmp_path, "other.test", other.replace("192.0.2.9", "192.0.2.10"))))
+    changed = compile_zones(list(loaded.values()), cache=cache)
+    assert changed.compiled == ["other.test"]
+    assert changed.image == compile_zones(list(loaded.values())).image
+
+    # The parent changes: the child is recompiled too (its DS comes from the parent).
+    loaded["example.com"] = load_zone("example.com", str(write_zone(
+        tmp_path, "example.com", PARENT.replace("192.0.2.80", "192.0.2.88"))))
+    parent = compile_zones(list(loaded.values()), cache=cache)
+    assert sorted(parent.compiled) == ["child.example.com", "example.com"]
+    assert parent.image == compile_zones(list(loaded.values())).image
