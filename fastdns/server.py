@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -359,6 +360,7 @@ class Server:
     def _reload_sync(self, names: list[str] | None) -> dict:
         """Re-read the zone files that changed on disk and publish the result; a zone that
         fails to load keeps its previous version serving."""
+        _lower_thread_priority()
         started = time.monotonic()
         wanted = self.config.zones
         if names is not None:
@@ -479,6 +481,18 @@ def reload_report(reply: dict) -> list[str]:
                      f"(recompiled: {compiled})")
     lines += [f"error: {e}" for e in reply.get("errors", [])]
     return lines
+
+
+#: nice value of the thread that loads and compiles zones on reload: a long compile shares
+#: a CPU with a worker, and the worker must win.
+COMPILE_NICE = 10
+
+
+def _lower_thread_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPILE_NICE)
+    except OSError:
+        pass  # not permitted here: compile at normal priority
 
 
 def _log_progress(zone: str, done: int, total: int) -> None:
