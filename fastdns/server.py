@@ -244,23 +244,22 @@ class Server:
             await loop.create_datagram_endpoint(lambda: UdpFallback(self.tcp.engine), sock=group[0])
 
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
-        assert self.control is not None
+        """Start worker slot with the file descriptors and arguments of its backend."""
         if self.xdp_program is not None:
-            return self._spawn_worker(slot, [], self._xdp_args(slot))
-        fds = [group[slot].fileno() for group in self.groups]
-        return self._spawn_worker(slot, fds, [arg for fd in fds for arg in ("--fd", str(fd))])
-
-    def _xdp_args(self, slot: int) -> list[str]:
-        xdp = self.config.xdp
-        assert xdp is not None and self.xdp_program is not None
-        args = ["--backend", "xdp", "--ifname", xdp.interface, "--queue", str(xdp.queues[slot]),
-                "--xsks-map-fd", str(self.xdp_program.xsks_map_fd), "--mtu", str(xdp.mtu)]
-        return args + (["--busy-poll"] if xdp.busy_poll else [])
-
-    def _spawn_worker(self, slot: int, fds: list[int], backend_args: list[str]) -> subprocess.Popen[bytes]:
-        assert self.control is not None
-        if self.xdp_program is not None:
+            xdp = self.config.xdp
+            assert xdp is not None
             fds = [self.xdp_program.xsks_map_fd]
+            backend = ["--backend", "xdp", "--ifname", xdp.interface, "--queue", str(xdp.queues[slot]),
+                       "--xsks-map-fd", str(fds[0]), "--mtu", str(xdp.mtu)]
+            backend += ["--busy-poll"] if xdp.busy_poll else []
+        else:
+            fds = [group[slot].fileno() for group in self.groups]
+            backend = [arg for fd in fds for arg in ("--fd", str(fd))]
+        return self._start_worker_process(slot, fds, backend)
+
+    def _start_worker_process(self, slot: int, fds: list[int],
+                              backend_args: list[str]) -> subprocess.Popen[bytes]:
+        assert self.control is not None
         cmd = [
             sys.executable, "-m", "fastdns.worker", "--slot", str(slot),
             "--cpu", str(self.config.cpus[slot]), "--run-dir", self.config.run_dir,
