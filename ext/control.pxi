@@ -3,6 +3,19 @@
 # generation it reads once per batch, and its own counter slot.
 
 
+ctypedef struct worker_state_t:
+    const uint64_t* generation_word   # in the control block, written by the control process
+    uint64_t generation               # generation of the image mapped now
+    uint64_t* shm_counters            # this worker's slot in the control block
+    image_t img                       # the image answers come from
+    query_t q                         # the query being answered
+    uint64_t counters[N_COUNTERS]     # this batch's counts, added to shm_counters after it
+
+
+cdef inline bint generation_changed(const worker_state_t* w) noexcept nogil:
+    return fastdns_load_acquire(w.generation_word) != w.generation
+
+
 cdef void* map_control_block(str path, size_t length) except NULL:
     cdef int fd = c_open(path.encode(), O_RDWR)
     cdef void* addr

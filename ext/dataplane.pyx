@@ -7,8 +7,6 @@ helpers inline into the loop (the uvloop layout).  The Python classes at the bot
 map files, allocate, and run the loop without the GIL; nothing they do is per packet.
 """
 
-from cpython.pycapsule cimport PyCapsule_New
-
 include "core.pxi"
 include "udp_loop.pxi"
 
@@ -130,25 +128,15 @@ cdef class Engine:
         return [self.tallies[i] for i in range(N_COUNTERS)]
 
 
-cdef int clamp_payload(int payload) noexcept:
-    if payload < MIN_UDP_PAYLOAD:
-        return MIN_UDP_PAYLOAD
-    return payload if payload < MAX_UDP_PAYLOAD else MAX_UDP_PAYLOAD
-
-
-cdef class UdpWorker:
+cdef class UdpWorker(WorkerBase):
     """One worker's UDP sockets, batch buffers and view of the control block."""
 
     cdef udp_ctx_t* ctx
-    cdef Image image
-    cdef void* control
-    cdef size_t control_len
 
     def __cinit__(self, list fds not None, int udp_payload, str control_path not None,
                   int slot, int control_len, int counters_off):
         cdef int i
         self.ctx = NULL
-        self.control = NULL
         if not 0 < len(fds) <= MAX_FDS:
             raise ValueError(f"a worker serves 1 to {MAX_FDS} sockets, not {len(fds)}")
         self.ctx = <udp_ctx_t*>malloc(sizeof(udp_ctx_t))
@@ -161,37 +149,15 @@ cdef class UdpWorker:
             self.ctx.pfds[i].fd = fds[i]
             self.ctx.pfds[i].events = POLLIN
             self.ctx.ready[i] = 1
-        self.control_len = <size_t>control_len
-        self.control = map_control_block(control_path, self.control_len)
-        self.ctx.generation_word = <const uint64_t*>(<uint8_t*>self.control + 8)
-        self.ctx.shm_counters = <uint64_t*>(<uint8_t*>self.control + counters_off)
+        self.attach(&self.ctx.w, control_path, <size_t>control_len, <size_t>counters_off)
 
     def __dealloc__(self):
-        if self.control != NULL:
-            munmap(self.control, self.control_len)
         free(self.ctx)
-
-    @property
-    def published_generation(self) -> int:
-        return fastdns_load_acquire(self.ctx.generation_word)
-
-    @property
-    def generation(self) -> int:
-        return self.ctx.generation
-
-    def set_image(self, Image image not None, unsigned long long generation):
-        """Answer from image from the next batch on; called between runs only."""
-        self.image = image
-        self.ctx.img = image.img
-        if self.ctx.generation != 0:
-            self.ctx.shm_counters[C_IMAGE_SWITCHES] += 1
-        self.ctx.generation = generation
 
     def run(self, int max_batches=4096) -> int:
         """Serve without the GIL; returns STOP, IDLE or NEW_GENERATION."""
         cdef run_status rc
-        if self.image is None:
-            raise RuntimeError("no image mapped")
+        self.check_image()
         with nogil:
             rc = udp_run(self.ctx, max_batches)
         if rc == RUN_ERROR:

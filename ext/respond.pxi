@@ -41,6 +41,13 @@ cdef inline int reply_without_records(uint8_t* pkt, const query_t* q, uint16_t f
     return end
 
 
+cdef inline int clamp_payload(int payload) noexcept nogil:
+    """Our configured UDP payload size, within what RFC 6891 and our buffers allow."""
+    if payload < MIN_UDP_PAYLOAD:
+        return MIN_UDP_PAYLOAD
+    return payload if payload < MAX_UDP_PAYLOAD else MAX_UDP_PAYLOAD
+
+
 cdef inline int udp_limit(const query_t* q, int payload_max) noexcept nogil:
     """RFC 6891 6.2.5: the requestor's size, at least 512, at most ours; 512 without EDNS."""
     if not q.edns:

@@ -9,12 +9,7 @@ ctypedef struct udp_ctx_t:
     int payload_max             # our EDNS UDP payload size, bytes
     int pending_fd              # index of the fd whose batch waits for a new image, or -1
     int pending_n
-    const uint64_t* generation_word   # in the control block, written by the control process
-    uint64_t generation         # generation of the image mapped now
-    uint64_t* shm_counters      # this worker's slot in the control block
-    image_t img
-    query_t q
-    uint64_t counters[N_COUNTERS]     # this batch's counts, added to shm_counters after it
+    worker_state_t w           # control block view, image, query, counters
     mmsghdr rx[BATCH]
     mmsghdr tx[BATCH]
     iovec rx_iov[BATCH]
@@ -49,10 +44,10 @@ cdef inline int answer_batch(udp_ctx_t* c, int n) noexcept nogil:
     cdef int m = 0
     for j in range(n):
         if c.rx[j].msg_hdr.msg_flags & MSG_TRUNC:
-            c.counters[C_DROPPED] += 1      # larger than any query we would answer
+            c.w.counters[C_DROPPED] += 1      # larger than any query we would answer
             continue
-        length = answer_query(c.bufs[j], <int>c.rx[j].msg_len, PKT_BUF_SIZE, &c.img,
-                              c.payload_max, 0, &c.q, c.counters)
+        length = answer_query(c.bufs[j], <int>c.rx[j].msg_len, PKT_BUF_SIZE, &c.w.img,
+                              c.payload_max, 0, &c.w.q, c.w.counters)
         if length == 0:
             continue
         c.tx_iov[m].iov_base = c.bufs[j]
@@ -72,18 +67,18 @@ cdef inline void send_batch(udp_ctx_t* c, int fd, int m) noexcept nogil:
         if rc < 0:
             if errno == EINTR:
                 continue
-            c.counters[C_SEND_ERRORS] += 1  # this reply is lost; go on with the rest
+            c.w.counters[C_SEND_ERRORS] += 1  # this reply is lost; go on with the rest
             sent += 1
         else:
-            c.counters[C_TX] += rc
+            c.w.counters[C_TX] += rc
             sent += rc
 
 
 cdef inline void process(udp_ctx_t* c, int i, int n) noexcept nogil:
-    c.counters[C_RX] += n
-    c.counters[C_BATCHES] += 1
+    c.w.counters[C_RX] += n
+    c.w.counters[C_BATCHES] += 1
     send_batch(c, c.pfds[i].fd, answer_batch(c, n))
-    add_counters(c.shm_counters, c.counters)
+    add_counters(c.w.shm_counters, c.w.counters)
 
 
 cdef run_status udp_run(udp_ctx_t* c, int max_batches) noexcept nogil:
@@ -98,7 +93,7 @@ cdef run_status udp_run(udp_ctx_t* c, int max_batches) noexcept nogil:
 
 cdef inline bint new_generation(udp_ctx_t* c, int i, int n) noexcept nogil:
     """True when a newer image was published; the batch then waits for it."""
-    if fastdns_load_acquire(c.generation_word) == c.generation:
+    if not generation_changed(&c.w):
         return 0
     c.pending_fd = i
     c.pending_n = n

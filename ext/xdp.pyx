@@ -7,7 +7,6 @@ It answers with the same core (core.pxi) as the kernel-socket backend; the image
 from a fastdns._dataplane.Image through a capsule.
 """
 
-from cpython.pycapsule cimport PyCapsule_GetPointer
 
 include "core.pxi"
 
@@ -121,15 +120,12 @@ cdef class XdpProgram:
         self.detach()
 
 
-cdef class XdpWorker:
+cdef class XdpWorker(WorkerBase):
     """One AF_XDP socket on one RX queue, its UMEM and rings, and the answering loop."""
 
     cdef xdp_ctx_t* ctx
     cdef xsk_umem* umem
     cdef xsk_socket* xsk
-    cdef void* control
-    cdef size_t control_len
-    cdef object image           # keeps the mapped image alive while the loop reads it
 
     def __cinit__(self, str ifname not None, int queue, int xsks_map_fd, int mtu,
                   int udp_payload, str control_path not None, int control_len,
@@ -141,7 +137,6 @@ cdef class XdpWorker:
         self.ctx = NULL
         self.umem = NULL
         self.xsk = NULL
-        self.control = NULL
         if posix_memalign(<void**>&self.ctx, 64, sizeof(xdp_ctx_t)) != 0:
             raise MemoryError()
         memset(self.ctx, 0, sizeof(xdp_ctx_t))
@@ -171,16 +166,13 @@ cdef class XdpWorker:
             raise OSError(-rc, f"xdp: cannot register queue {queue} in the XSKMAP")
         self.ctx.fd = xsk_socket__fd(self.xsk)
         self.ctx.mtu = mtu
-        self.ctx.payload_max = udp_payload if udp_payload < MAX_UDP_PAYLOAD else MAX_UDP_PAYLOAD
+        self.ctx.payload_max = clamp_payload(udp_payload)
         self.ctx.busy_poll = busy_poll
         for i in range(XSK_NUM_FRAMES):
             self.ctx.free_frames[i] = <uint64_t>i * XSK_FRAME_SIZE
         self.ctx.n_free = XSK_NUM_FRAMES
         refill(self.ctx)
-        self.control_len = <size_t>control_len
-        self.control = map_control_block(control_path, self.control_len)
-        self.ctx.generation_word = <const uint64_t*>(<uint8_t*>self.control + 8)
-        self.ctx.shm_counters = <uint64_t*>(<uint8_t*>self.control + counters_off)
+        self.attach(&self.ctx.w, control_path, <size_t>control_len, <size_t>counters_off)
 
     def __dealloc__(self):
         if self.xsk != NULL:
@@ -190,8 +182,6 @@ cdef class XdpWorker:
         if self.ctx != NULL:
             free(self.ctx.area)
             free(self.ctx)
-        if self.control != NULL:
-            munmap(self.control, self.control_len)
 
     @property
     def zero_copy(self) -> bool:
@@ -202,28 +192,10 @@ cdef class XdpWorker:
             return False
         return (options & XDP_OPTIONS_ZEROCOPY) != 0
 
-    @property
-    def published_generation(self) -> int:
-        return fastdns_load_acquire(self.ctx.generation_word)
-
-    @property
-    def generation(self) -> int:
-        return self.ctx.generation
-
-    def set_image(self, image not None, unsigned long long generation):
-        """Answer from image (a fastdns._dataplane.Image) from the next batch on."""
-        cdef image_t* img = <image_t*>PyCapsule_GetPointer(image.capsule(), IMAGE_CAPSULE)
-        self.image = image
-        self.ctx.img = img[0]
-        if self.ctx.generation != 0:
-            self.ctx.shm_counters[C_IMAGE_SWITCHES] += 1
-        self.ctx.generation = generation
-
     def run(self, int max_batches=4096) -> int:
         """Serve without the GIL; returns STOP, IDLE or NEW_GENERATION."""
         cdef run_status rc
-        if self.image is None:
-            raise RuntimeError("no image mapped")
+        self.check_image()
         with nogil:
             rc = xdp_run(self.ctx, max_batches)
         if rc == RUN_ERROR:

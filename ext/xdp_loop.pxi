@@ -24,12 +24,7 @@ ctypedef struct xdp_ctx_t:
     uint64_t free_frames[XSK_NUM_FRAMES]   # UMEM chunks in no ring
     uint64_t tx_addr[BATCH]
     uint32_t tx_len[BATCH]
-    const uint64_t* generation_word
-    uint64_t generation
-    uint64_t* shm_counters
-    image_t img
-    query_t q
-    uint64_t counters[N_COUNTERS]
+    worker_state_t w           # control block view, image, query, counters
 
 
 cdef inline void free_frame(xdp_ctx_t* c, uint64_t addr) noexcept nogil:
@@ -78,7 +73,7 @@ cdef inline void send_replies(xdp_ctx_t* c, uint32_t m) noexcept nogil:
         if xsk_ring_prod__reserve(&c.tx, m, &idx) < m:
             for i in range(m):
                 free_frame(c, c.tx_addr[i])
-            c.counters[C_SEND_ERRORS] += m
+            c.w.counters[C_SEND_ERRORS] += m
             return
     for i in range(m):
         desc = xsk_ring_prod__tx_desc(&c.tx, idx + i)
@@ -86,7 +81,7 @@ cdef inline void send_replies(xdp_ctx_t* c, uint32_t m) noexcept nogil:
         desc.len = c.tx_len[i]
         desc.options = 0
     xsk_ring_prod__submit(&c.tx, m)
-    c.counters[C_TX] += m
+    c.w.counters[C_TX] += m
     kick_tx(c)
 
 
@@ -101,8 +96,8 @@ cdef inline uint32_t answer_rx_batch(xdp_ctx_t* c, uint32_t idx, uint32_t n) noe
         desc = xsk_ring_cons__rx_desc(&c.rx, idx + i)
         addr = desc.addr
         length = answer_frame(<uint8_t*>xsk_umem__get_data(c.area, addr), desc.len,
-                              XSK_FRAME_SIZE - <int>(addr % XSK_FRAME_SIZE), c.mtu, &c.img,
-                              c.payload_max, &c.q, c.counters)
+                              XSK_FRAME_SIZE - <int>(addr % XSK_FRAME_SIZE), c.mtu, &c.w.img,
+                              c.payload_max, &c.w.q, c.w.counters)
         if length:
             c.tx_addr[m] = addr
             c.tx_len[m] = length
@@ -141,13 +136,13 @@ cdef run_status xdp_run(xdp_ctx_t* c, int max_batches) noexcept nogil:
             if not wait_for_rx(c, &spins):
                 return RUN_IDLE
             continue
-        if fastdns_load_acquire(c.generation_word) != c.generation:
+        if generation_changed(&c.w):
             xsk_ring_cons__cancel(&c.rx, n)     # answer these from the new image
             return RUN_NEW_GENERATION
         batches += 1
-        c.counters[C_RX] += n
-        c.counters[C_BATCHES] += 1
+        c.w.counters[C_RX] += n
+        c.w.counters[C_BATCHES] += 1
         send_replies(c, answer_rx_batch(c, idx, n))
         xsk_ring_cons__release(&c.rx, n)
-        add_counters(c.shm_counters, c.counters)
+        add_counters(c.w.shm_counters, c.w.counters)
     return RUN_IDLE
