@@ -25,6 +25,7 @@ ZONES = ROOT / "zones"
 from fastdns import _dataplane  # noqa: E402
 from fastdns.compiler import compile_zones  # noqa: E402
 from fastdns.zone import load_zone  # noqa: E402
+from tests.references import terminate  # noqa: E402
 
 
 def write_zone(directory: Path, origin: str, body: str) -> Path:
@@ -142,15 +143,9 @@ class RunningServer:
         return sorted(int(p) for p in out.split())
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = terminate(self.proc)
         self.log.close()
-        return self.proc.returncode
+        return code
 
 
 @pytest.fixture

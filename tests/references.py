@@ -22,6 +22,18 @@ KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
 
 
+def terminate(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within timeout; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def available(binary: str) -> bool:
     return Path(binary).exists()
 
@@ -65,13 +77,7 @@ class ReferenceServer:
         return (self.dir / "server.log").read_text()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.log.close()
 
 
