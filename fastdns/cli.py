@@ -14,7 +14,8 @@ from pathlib import Path
 from fastdns.config import DEFAULT_CONFIG, load_config
 from fastdns.errors import ControlError, FastDNSError, ZoneError
 
-CONTROL_TIMEOUT_S = 120.0  #: a reload of a large zone may take this long
+CONTROL_TIMEOUT_S = 10.0  #: seconds to wait for status and stats
+RELOAD_TIMEOUT_S = 3600.0  #: a reload of a zone of millions of records takes minutes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +73,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _reload(args: argparse.Namespace) -> int:
     from fastdns.server import reload_report
 
-    reply = control_request(_socket_path(args), {"command": "reload", "zones": args.zones})
+    reply = control_request(_socket_path(args), {"command": "reload", "zones": args.zones},
+                            timeout=RELOAD_TIMEOUT_S)
     for line in reload_report(reply):
         print(line, file=sys.stdout if reply.get("ok") else sys.stderr)
     return 0 if reply.get("ok") else 1
@@ -162,14 +164,14 @@ def _socket_path(args: argparse.Namespace) -> str:
     return load_config(args.config).control_socket
 
 
-def control_request(path: str, request: dict) -> dict:
+def control_request(path: str, request: dict, timeout: float = CONTROL_TIMEOUT_S) -> dict:
     """Send one request to a running server's control socket and return its reply.
 
     :raises ControlError: when no server answers there.
     """
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(CONTROL_TIMEOUT_S)
+            sock.settimeout(timeout)
             sock.connect(path)
             sock.sendall(json.dumps(request).encode() + b"\n")
             data = b""

@@ -347,9 +347,21 @@ class Server:
         return {"ok": False, "errors": [f"unknown command '{command}' (reload, status, stats)"]}
 
     async def reload(self, names: list[str] | None) -> dict:
+        """Reload on a daemon thread: a compile of minutes neither blocks the control socket
+        nor holds up the process when SIGTERM stops it halfway."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, self._reload_sync, names)
+            done: asyncio.Future[dict] = loop.create_future()
+
+            def work() -> None:
+                try:
+                    result = self._reload_sync(names)
+                except Exception as e:  # reported to the client, never lost in a thread
+                    result = {"ok": False, "errors": [f"reload failed: {e}"], "changes": []}
+                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
+
+            threading.Thread(target=work, name="fastdns-reload", daemon=True).start()
+            return await done
 
     async def _reload_logged(self) -> None:
         reply = await self.reload(None)

@@ -74,3 +74,25 @@ def test_user_setting_drops_privileges_after_binding():
             assert server.stop() == 0
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_sigterm_during_a_long_reload_stops_at_once(serve):
+    lines = ["$TTL 300", "@ IN SOA ns1 h 1 2 3 4 5", "@ IN NS ns1", "ns1 IN A 192.0.2.1"]
+    lines += [f"h{i} IN TXT \"{i}\"" for i in range(20000)]
+    server = serve(zones={"example.com": "\n".join(lines) + "\n"}, workers=1)
+    zone = server.dir / "example.com.zone"
+    zone.write_text(zone.read_text().replace("SOA ns1 h 1", "SOA ns1 h 2"))
+    at_start = server.output().count("compiling example.com")  # start-up compiled it too
+    reload = subprocess.Popen([sys.executable, "-m", "fastdns", "reload", "-c", str(server.config)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while server.output().count("compiling example.com") == at_start and time.monotonic() < deadline:
+            time.sleep(0.05)  # the reload is under way once it reports progress
+        assert server.output().count("compiling example.com") > at_start
+        started = time.monotonic()
+        assert server.stop() == 0
+        assert time.monotonic() - started < 3, "stop waited for the compile"
+    finally:
+        reload.kill()
+        reload.wait()
