@@ -8,7 +8,7 @@ EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxd ext/*.pxi ext/includes/* ext/bpf/*
 # The AF_XDP extension is built when libxdp is installed: its arrival means a rebuild.
 XDP_HEADER  := $(wildcard /usr/include/xdp/xsk.h)
 
-.PHONY: run test build deps-run deps-test clean debug
+.PHONY: run test build deps-run deps-test clean debug bench bench-deps
 
 run: deps-run build
 	$(BIN)/fastdns serve -c $(CONFIG)
@@ -43,3 +43,12 @@ debug: $(VENV)/.deps
 
 clean:
 	rm -rf build $(VENV) fastdns/*.so ext/*.c ext/*.html *.egg-info
+
+# `make bench`: fastdns, Knot DNS and NSD side by side under dnsperf (deploy/bench/); needs root.
+# BENCH_ARGS passes options through, e.g. BENCH_ARGS="--names 10000 --rounds 1".
+bench: deps-test build bench-deps
+	FASTDNS_BENCH_VIA_MAKE=1 $(BIN)/python deploy/bench/bench.py $(BENCH_ARGS)
+
+# matplotlib draws the chart; a benchmark dependency only, not fastdns's.
+bench-deps: | $(VENV)/bin/python
+	@$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/pip install -q matplotlib

@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: MIT
+"""The benchmark's workload: a generated zone and a dnsperf query file with a stated mix."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ORIGIN = "bench.test"
+#: Kinds of names in the zone, with their share of the names (the rest are plain A hosts).
+NAME_KINDS = (("a+aaaa", 0.30), ("mx", 0.08), ("txt", 0.10), ("cname", 0.10), ("a", 0.41),
+              ("delegation", 0.01))
+#: The query mix: share of each kind of question in the query file.
+QUERY_MIX = (("existing", 0.70), ("nxdomain", 0.10), ("nodata", 0.07), ("cname", 0.06),
+             ("wildcard", 0.05), ("referral", 0.02))
+RANDOM_CASE_SHARE = 0.25  #: of all queries, written in random letter case (as 0x20 resolvers do)
+#: Label words, so names look like hosts rather than numbers only.
+WORDS = ("www", "mail", "api", "cdn", "img", "vpn", "db", "app", "shop", "blog", "dev", "m",
+         "static", "auth", "edge", "web", "git", "ns", "mx", "smtp")
+
+
+@dataclass
+class Workload:
+    zone_file: Path
+    query_file: Path
+    names: int
+    queries: int
+    mix: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{share:.0%} {kind}" for kind, share in self.mix.items())
+        return (f"{self.names} names; queries: {parts}; {RANDOM_CASE_SHARE:.0%} of all queries "
+                f"in random letter case")
+
+
+def _owner(rng: random.Random, i: int) -> str:
+    """A name 1-3 labels below the apex; the index keeps it unique."""
+    word = WORDS[i % len(WORDS)]
+    depth = rng.choice((1, 1, 2, 2, 3))
+    if depth == 1:
+        return f"{word}{i}"
+    if depth == 2:
+        return f"{word}{i}.site{i % 997}"
+    return f"{word}{i}.rack{i % 89}.dc{i % 7}"
+
+
+def _kinds(rng: random.Random, count: int) -> list[str]:
+    kinds, weights = zip(*NAME_KINDS)
+    return rng.choices(kinds, weights, k=count)
+
+
+def write_zone(path: Path, names: int, seed: int = 4) -> dict[str, list[str]]:
+    """Write a zone of about `names` owner names; returns the owners by kind for queries."""
+    rng = random.Random(seed)
+    by_kind: dict[str, list[str]] = {k: [] for k, _ in NAME_KINDS}
+    lines = [f"$ORIGIN {ORIGIN}.", "$TTL 3600",
+             "@ IN SOA ns1 hostmaster 2024010101 3600 900 604800 300",
+             "@ IN NS ns1", "@ IN NS ns2", "ns1 IN A 198.18.0.1", "ns2 IN A 198.18.0.1",
+             "@ IN A 198.18.100.1", "@ IN MX 10 ns1",
+             "*.wild IN A 198.18.200.200", "*.wild IN TXT \"wildcard\""]
+    owners = [_owner(rng, i) for i in range(max(names - 8, 1))]
+    for owner, kind in zip(owners, _kinds(rng, len(owners))):
+        n = len(by_kind[kind])
+        v4 = f"198.{18 + n // 65536 % 2}.{n // 256 % 256}.{n % 256}"
+        if kind == "cname" and by_kind["a"]:
+            lines.append(f"{owner} IN CNAME {rng.choice(by_kind['a'])}")
+        elif kind == "delegation":
+            # A child zone with in-bailiwick glue: answered with a referral.
+            lines += [f"{owner} IN NS ns1.{owner}", f"{owner} IN NS ns2.{owner}",
+                      f"ns1.{owner} IN A {v4}", f"ns2.{owner} IN AAAA 2001:2::{n % 65536:x}"]
+        else:
+            kind = "a" if kind == "cname" else kind
+            lines.append(f"{owner} IN A {v4}")
+            if kind == "a+aaaa":
+                lines.append(f"{owner} IN AAAA 2001:2:{n // 65536:x}::{n % 65536:x}")
+            elif kind == "mx":
+                lines.append(f"{owner} IN MX 10 {owner}")
+            elif kind == "txt":
+                lines.append(f'{owner} IN TXT "v=spf1 ip4:{v4} -all" "id={n}"')
+        by_kind[kind].append(owner)
+    path.write_text("\n".join(lines) + "\n")
+    return by_kind
+
+
+def _random_case(rng: random.Random, name: str) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c for c in name)
+
+
+def _question(rng: random.Random, kind: str, by_kind: dict[str, list[str]]) -> tuple[str, str]:
+    if kind == "existing":
+        owner_kind = rng.choices(("a", "a+aaaa", "mx", "txt"), (0.4, 0.35, 0.1, 0.15))[0]
+        qtype = {"a": "A", "a+aaaa": rng.choice(("A", "AAAA")), "mx": "MX", "txt": "TXT"}[owner_kind]
+        return rng.choice(by_kind[owner_kind]), qtype
+    if kind == "nxdomain":
+        return f"nx{rng.getrandbits(40):x}", rng.choice(("A", "AAAA"))
+    if kind == "nodata":
+        return rng.choice(by_kind["a"]), rng.choice(("AAAA", "MX", "TXT"))
+    if kind == "cname":
+        return rng.choice(by_kind["cname"]), "A"
+    if kind == "wildcard":
+        return f"h{rng.getrandbits(32):x}.wild", rng.choice(("A", "TXT"))
+    return f"www.{rng.choice(by_kind['delegation'])}", "A"  # referral
+
+
+def write_queries(path: Path, by_kind: dict[str, list[str]], count: int, seed: int = 5) -> None:
+    """Write `count` lines of `name TYPE` in dnsperf's format, mixed as QUERY_MIX says."""
+    rng = random.Random(seed)
+    # A tiny zone may have drawn no delegation or CNAME: leave those questions out.
+    needs = {"existing": ("a", "a+aaaa", "mx", "txt"), "nodata": ("a",), "cname": ("cname",),
+             "referral": ("delegation",)}
+    usable = [(kind, share) for kind, share in QUERY_MIX
+              if all(by_kind[k] for k in needs.get(kind, ()))]
+    kinds, weights = zip(*usable)
+    lines = []
+    for kind in rng.choices(kinds, weights, k=count):
+        name, qtype = _question(rng, kind, by_kind)
+        name = f"{name}.{ORIGIN}"
+        if rng.random() < RANDOM_CASE_SHARE:
+            name = _random_case(rng, name)
+        lines.append(f"{name} {qtype}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def generate(directory: Path, names: int, queries: int) -> Workload:
+    """The zone and query file under `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    zone_file, query_file = directory / f"{ORIGIN}.zone", directory / "queries.txt"
+    by_kind = write_zone(zone_file, names)
+    write_queries(query_file, by_kind, queries)
+    return Workload(zone_file, query_file, names, queries, dict(QUERY_MIX))
