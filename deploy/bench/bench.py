@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--foreign-max", type=float, default=10.0,
                    help="repeat a run when more than this %% of the server CPUs went to other tasks")
     p.add_argument("--steal-retries", type=int, default=2, help="repeats of a disturbed run")
+    p.add_argument("--retry-until", type=float, default=360.0,
+                   help="seconds into the benchmark after which disturbed runs are no longer repeated"
+                        " (keeps a full run within its time bound)")
     p.add_argument("--p99-rate", type=int, default=20_000, help="qps of the latency-percentile run")
     p.add_argument("--p99-duration", type=float, default=2.0, help="seconds; 0 skips it")
     p.add_argument("--callgrind-servers", default="fastdns,knot,nsd")
@@ -108,6 +111,7 @@ class Bench:
         self.skipped: dict[str, str] = {}
         self.loadgen: Cgroup | None = None
         self.callgrind_link = ""  #: the link the callgrind runs borrow (theirs are all stopped)
+        self.started = time.monotonic()
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -172,7 +176,8 @@ class Bench:
             steal = measure.steal_percent(ticks0, ticks1, cpus)
             foreign = measure.foreign_percent(ticks0, ticks1, self.server_cpus, cpu1 - cpu0 + rx1 - rx0)
             if (steal <= self.args.steal_max and foreign <= self.args.foreign_max) \
-                    or attempt > self.args.steal_retries:
+                    or attempt > self.args.steal_retries \
+                    or time.monotonic() - self.started > self.args.retry_until:
                 break
             log(f"  {name}: {steal:.1f} % steal, {foreign:.1f} % of the server CPU to other tasks: "
                 "repeating the run")
@@ -289,7 +294,7 @@ def summarise(name: str, records: list[RunRecord], server: Running | None, p99: 
         "generator_cpu_busy": median([r.generator_cpu_busy for r in mine]),
         "load_seconds": server.load_seconds if server else None, "zone_bytes": zone_bytes,
         "pss_bytes": pss, "pinning": pinning, "instructions_per_query": None,
-        "qps_vs_knot": None, "total_cpu_vs_knot": None,
+        "qps_vs_knot": None, "cpu_vs_knot": None, "total_cpu_vs_knot": None,
     }
 
 
@@ -325,7 +330,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bench = Bench(args)
     # The orchestration runs beside dnsperf, never on the servers' CPUs.
     os.sched_setaffinity(0, bench.gen_cpus)
-    started = time.monotonic()
+    started = bench.started
     for name in wanted:
         reason = REGISTRY[name].unavailable()
         if reason:
@@ -363,6 +368,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stray = server.cgroup.stray_threads()
             extra[name] = {
                 "p99": bench.p99(name, work.query_file), "pss": measure.pss_bytes(server.pids()),
+                "processes": measure.processes(server.pids()),
                 "zone_bytes": server.zone_bytes(),
                 "pinning": "yes" if not stray else f"NO: {'; '.join(stray)}"}
         loaded = {name: bench.running[name] for name in measured}
@@ -384,11 +390,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     rows = [summarise(n, records, loaded.get(n), extra[n]["p99"], extra[n]["pss"],
                       extra[n]["zone_bytes"], extra[n]["pinning"]) for n in measured]
+    for row in rows:
+        row["processes"] = extra[row["name"]]["processes"]
     base = next((r for r in rows if r["name"] == BASELINE), None)
     for row in rows:
         row["instructions_per_query"] = callgrind_results.get(row["name"], {}).get("per_query")
         if base and base["qps"] and row["qps"] is not None:
             row["qps_vs_knot"] = row["qps"] / base["qps"]
+        if base and base["cpu_us_per_query"] and row["cpu_us_per_query"] is not None:
+            row["cpu_vs_knot"] = row["cpu_us_per_query"] / base["cpu_us_per_query"]
         if base and base["total_us_per_query"] and row["total_us_per_query"] is not None:
             row["total_cpu_vs_knot"] = row["total_us_per_query"] / base["total_us_per_query"]
     for entry in callgrind_results.values():

@@ -78,6 +78,19 @@ def pss_bytes(pids: list[int]) -> int:
     return total
 
 
+def processes(pids: list[int]) -> list[dict[str, object]]:
+    """Each process: pid, command name, threads, PSS bytes (where the memory goes)."""
+    out = []
+    for pid in pids:
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
+        except OSError:
+            continue
+        out.append({"pid": pid, "comm": comm, "threads": threads, "pss_bytes": pss_bytes([pid])})
+    return out
+
+
 @dataclass
 class DnsperfResult:
     sent: int

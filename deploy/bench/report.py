@@ -32,8 +32,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"rounds of {s['duration']:g} s, medians shown.",
         "",
         f"| server | qps | loss % | latency avg ms | {p99_label} | CPU µs/query | +rx µs/query "
-        "| total µs/query | qps ÷ Knot | total CPU ÷ Knot | instructions/query |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| total µs/query | qps ÷ Knot | CPU ÷ Knot | total ÷ Knot | instructions/query |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in result["servers"]:
         lines.append(
@@ -41,12 +41,16 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {_num(row['latency_avg_ms'], 3)} | {_num(row['p99_ms'], 3)} "
             f"| {_num(row['cpu_us_per_query'], 2)} | {_num(row['rx_us_per_query'], 2)} "
             f"| {_num(row['total_us_per_query'], 2)} | {_ratio(row['qps_vs_knot'])} "
+            f"| {_ratio(row['cpu_vs_knot'])} "
             f"| {_ratio(row['total_cpu_vs_knot'])} | {_num(row['instructions_per_query'], 0)} |")
-    lines += ["", "| server | load time s | zone in memory | memory (PSS) | threads on server CPUs only |",
-              "|---|--:|--:|--:|---|"]
+    lines += ["", "| server | load time s | zone in memory | memory (PSS) | packets/batch "
+              "| CPUs busy server/dnsperf % | threads on server CPUs only |",
+              "|---|--:|--:|--:|--:|--:|---|"]
     for row in result["servers"]:
         lines.append(f"| {row['label']} | {_num(row['load_seconds'], 2)} | {_size(row['zone_bytes'])} "
-                     f"| {_size(row['pss_bytes'])} | {row['pinning']} |")
+                     f"| {_size(row['pss_bytes'])} | {_num(row['packets_per_batch'], 1)} "
+                     f"| {_num(row['server_cpu_busy'], 0)} / {_num(row['generator_cpu_busy'], 0)} "
+                     f"| {row['pinning']} |")
     for name, reason in result["skipped"].items():
         lines.append(f"\n_{name}: not measured: {reason}_")
     lines += ["", _notes(result)]
@@ -64,15 +68,19 @@ def markdown(result: dict[str, Any]) -> str:
 
 def _notes(result: dict[str, Any]) -> str:
     s = result["settings"]
+    p99 = (f"p99 from a separate {s['p99_duration']:g} s run at {s['p99_rate']:,} qps (`dnsperf -v`)"
+           if s["p99_duration"] > 0 else "p99 not measured")
+    instructions = (f"user space, callgrind, {s['callgrind_queries']:,} queries minus an idle run, "
+                    f"on a {s['callgrind_names']:,}-name zone of the same shape"
+                    if s["callgrind_queries"] > 0 else "not measured")
     return (
         "CPU µs/query: utime+stime of all the server's processes over a run ÷ responses. "
         "+rx: the server-side veth NAPI thread (the kernel receive path, and the XDP program "
         "for the XDP entries) ÷ responses; total = both. "
-        f"Latency avg at full load; p99 from a separate {s['p99_duration']:g} s run at "
-        f"{s['p99_rate']:,} qps (`dnsperf -v`). Instructions/query: user space, callgrind, "
-        f"{s['callgrind_queries']:,} queries minus an idle run, on a {s['callgrind_names']:,}-name "
-        "zone of the same shape. Load time: start to first answer (fastdns: load and compile). "
-        "Zone in memory: fastdns's compiled image, Knot's own zone-size log line.")
+        f"Latency avg at full load; {p99}. Instructions/query: {instructions}. "
+        "Load time: start to first answer (fastdns: load and compile). Zone in memory: "
+        "fastdns's compiled image, Knot's own zone-size log line. Packets/batch: fastdns's "
+        "counters, packets received ÷ receive batches.")
 
 
 def write(result: dict[str, Any], out_dir: Path) -> list[Path]:

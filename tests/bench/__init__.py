@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+"""The benchmark (deploy/bench) at a tiny scale."""
