@@ -158,7 +158,7 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
         flags |= image.NODE_APEX
     if name in zone.cuts:
         flags |= image.NODE_CUT
-    if zone.zone.get_node(name) is None:
+    if zone.node(name) is None:
         flags |= image.NODE_ENT
     wildcard = name.labels[0] == WILDCARD_LABEL
     if wildcard:
@@ -181,8 +181,9 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
         return image.Node(_wire(name), flags, zone_index, ((DS, ds),), referral, referral)
     default = zone_set.lookup(name, other)
     qtypes = {ANY} | _qtypes_along(zone_set, default)
-    if name in zone.existing and zone.zone.get_node(name) is not None:
-        qtypes |= {rds.rdtype for rds in zone.zone.get_node(name)}
+    node = zone.node(name)
+    if node is not None:
+        qtypes |= {rds.rdtype for rds in node}
     if name == zone.origin and zone_set.parent_zone(zone) is not None:
         qtypes.add(DS)  # answered from the parent zone
     entries = tuple((qtype, render(zone_set.lookup(name, qtype))) for qtype in sorted(qtypes))
@@ -205,7 +206,7 @@ def _qtypes_along(zone_set: ZoneSet, response: Response) -> set[int]:
     """Every rdtype present on the nodes a lookup consulted (its CNAME chain)."""
     qtypes: set[int] = set()
     for origin, owner in response.consulted:
-        node = zone_set.zones[origin].zone.get_node(owner)
+        node = zone_set.zones[origin].node(owner)
         if node is not None:
             qtypes |= {rds.rdtype for rds in node}
     return qtypes

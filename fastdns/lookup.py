@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import dns.name
+import dns.node
 import dns.rcode
 import dns.rdataclass
 import dns.rdataset
@@ -88,6 +89,13 @@ class IndexedZone:
         cut = self.find_cut(name)
         return cut is not None and cut != name
 
+    def node(self, name: dns.name.Name) -> dns.node.Node | None:
+        """The zone's node at name (an absolute name inside the zone), if it has one.
+
+        Reads dnspython's Zone.nodes directly: Zone.get_node would first check, again,
+        that the name is inside the zone, which every caller here already knows."""
+        return self.zone.nodes.get(name)
+
     def rrset(self, name: dns.name.Name, rdtype: int,
               owner: dns.name.Name | None = None) -> dns.rrset.RRset | None:
         """The RRset of rdtype at name, owned by owner (a wildcard's question) or name.
@@ -98,7 +106,8 @@ class IndexedZone:
         key = (name, rdtype, owner)
         rrset = self._rrsets.get(key)
         if rrset is None:
-            rdataset = self.zone.get_rdataset(name, rdtype)
+            node = self.node(name)
+            rdataset = node.get_rdataset(IN, rdtype) if node is not None else None
             if rdataset is None:
                 return None
             rrset = self._rrsets[key] = _as_rrset(owner, rdataset)
@@ -171,7 +180,7 @@ def _lookup_in(zone: IndexedZone, qname: dns.name.Name, qtype: int, response: Re
         _referral(zone, cut, response)
         return
     source = qname
-    if zone.zone.get_node(qname) is None:
+    if zone.node(qname) is None:
         if qname in zone.existing:
             _nodata(zone, qname, response)  # an empty non-terminal
             return
@@ -181,7 +190,7 @@ def _lookup_in(zone: IndexedZone, qname: dns.name.Name, qtype: int, response: Re
             response.authority.append(zone.negative_soa())
             return
     response.consulted.append((zone.origin, source))
-    node = zone.zone.get_node(source)
+    node = zone.node(source)
     assert node is not None
     if qtype == ANY:
         # RFC 8482 4.1: answer with one RRset, not all; like Knot DNS, the lowest type.
@@ -218,7 +227,7 @@ def _wildcard_source(zone: IndexedZone, qname: dns.name.Name) -> dns.name.Name |
     while encloser not in zone.existing:
         encloser = encloser.parent()
     source = dns.name.Name((WILDCARD_LABEL,) + encloser.labels)
-    return source if zone.zone.get_node(source) is not None else None
+    return source if zone.node(source) is not None else None
 
 
 def _referral(zone: IndexedZone, cut: dns.name.Name, response: Response) -> None:
