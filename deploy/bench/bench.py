@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import callgrind  # noqa: E402
 import measure  # noqa: E402
+import perfprofile  # noqa: E402
 import report  # noqa: E402
 import topology  # noqa: E402
 import workload  # noqa: E402
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         " (keeps a full run within its time bound)")
     p.add_argument("--p99-rate", type=int, default=20_000, help="qps of the latency-percentile run")
     p.add_argument("--p99-duration", type=float, default=2.0, help="seconds; 0 skips it")
+    p.add_argument("--perf-servers", default="fastdns,knot",
+                   help="servers profiled with perf (kernel included) during an extra run; '' skips")
+    p.add_argument("--perf-seconds", type=float, default=5.0)
     p.add_argument("--callgrind-servers", default="fastdns,knot,nsd")
     p.add_argument("--callgrind-queries", type=int, default=10_000, help="0 skips callgrind")
     p.add_argument("--callgrind-names", type=int, default=10_000)
@@ -92,6 +96,7 @@ class RunRecord:
     cpu_seconds: float
     rx_seconds: float
     cpu_us_per_query: float | None
+    user_us_per_query: float | None  #: the user-space part of cpu_us_per_query
     rx_us_per_query: float | None
     rcodes: str
     server_counters: dict[str, int] | None
@@ -169,9 +174,11 @@ class Bench:
             pids = server.pids()
             napi = topology.napi_threads(link.host_if)
             counters_before = server.kind.counters(server.ctx)
-            cpu0, rx0, ticks0 = measure.cpu_seconds(pids), measure.cpu_seconds(napi), measure.cpu_ticks()
+            user0, rx0, ticks0 = measure.user_seconds(pids), measure.cpu_seconds(napi), measure.cpu_ticks()
+            cpu0 = measure.cpu_seconds(pids)
             out = self.dnsperf(name, query_file, self.args.duration)
             ticks1, cpu1, rx1 = measure.cpu_ticks(), measure.cpu_seconds(pids), measure.cpu_seconds(napi)
+            user1 = measure.user_seconds(pids)
             counters_after = server.kind.counters(server.ctx)
             steal = measure.steal_percent(ticks0, ticks1, cpus)
             foreign = measure.foreign_percent(ticks0, ticks1, self.server_cpus, cpu1 - cpu0 + rx1 - rx0)
@@ -195,6 +202,7 @@ class Bench:
             loss_percent=result.loss_percent, latency_avg_ms=result.latency_avg_ms,
             latency_max_ms=result.latency_max_ms, cpu_seconds=cpu1 - cpu0, rx_seconds=rx1 - rx0,
             cpu_us_per_query=(cpu1 - cpu0) / answered * 1e6 if answered else None,
+            user_us_per_query=(user1 - user0) / answered * 1e6 if answered else None,
             rx_us_per_query=(rx1 - rx0) / answered * 1e6 if answered else None,
             rcodes=result.rcodes, server_counters=counters, stray_threads=server.cgroup.stray_threads())
 
@@ -205,6 +213,16 @@ class Bench:
         out = self.dnsperf(name, query_file, self.args.p99_duration, max_qps=self.args.p99_rate,
                            verbose=True)
         return measure.percentile(measure.verbose_latencies(out), 99.0)
+
+    def perf(self, name: str, query_file: Path) -> list[tuple[str, float]] | None:
+        """perf's view of the server CPUs during one more run: threads and symbols, kernel too."""
+        if not perfprofile.available():
+            return None
+        data = self.args.work / f"perf-{name}.data"
+        perfprofile.record(self.server_cpus, data,
+                            lambda: self.dnsperf(name, query_file, self.args.perf_seconds),
+                            self.args.perf_seconds)
+        return perfprofile.top(data)
 
     # -- callgrind ------------------------------------------------------------------------------
 
@@ -288,6 +306,7 @@ def summarise(name: str, records: list[RunRecord], server: Running | None, p99: 
         "qps": median([r.qps for r in mine]), "loss_percent": median([r.loss_percent for r in mine]),
         "latency_avg_ms": median([r.latency_avg_ms for r in mine]), "p99_ms": p99,
         "cpu_us_per_query": cpu, "rx_us_per_query": rx,
+        "user_us_per_query": median([r.user_us_per_query for r in mine]),
         "total_us_per_query": statistics.median(totals) if totals else None,
         "packets_per_batch": statistics.median(batches) if batches else None,
         "server_cpu_busy": median([r.server_cpu_busy for r in mine]),
@@ -370,6 +389,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "p99": bench.p99(name, work.query_file), "pss": measure.pss_bytes(server.pids()),
                 "processes": measure.processes(server.pids()),
                 "zone_bytes": server.zone_bytes(),
+                "perf_top": bench.perf(name, work.query_file)
+                if name in args.perf_servers.split(",") and args.perf_seconds > 0 else None,
                 "pinning": "yes" if not stray else f"NO: {'; '.join(stray)}"}
         loaded = {name: bench.running[name] for name in measured}
         bench.stop_all()
@@ -392,6 +413,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       extra[n]["zone_bytes"], extra[n]["pinning"]) for n in measured]
     for row in rows:
         row["processes"] = extra[row["name"]]["processes"]
+        row["perf_top"] = extra[row["name"]]["perf_top"]
     base = next((r for r in rows if r["name"] == BASELINE), None)
     for row in rows:
         row["instructions_per_query"] = callgrind_results.get(row["name"], {}).get("per_query")
@@ -416,7 +438,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rounds": args.rounds, "duration": args.duration, "p99_rate": args.p99_rate,
             "p99_duration": args.p99_duration, "callgrind_queries": args.callgrind_queries,
             "callgrind_names": args.callgrind_names, "steal_max_percent": args.steal_max,
-            "names": args.names, "queries": args.queries},
+            "names": args.names, "queries": args.queries, "perf_seconds": args.perf_seconds},
         "servers": rows, "skipped": bench.skipped, "callgrind": callgrind_results,
         "runs": [asdict(r) for r in records],
     }

@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]  #: callgrind names the generated C relative to it
+
 
 def valgrind_command(out_dir: Path) -> list[str]:
     """The wrapper: one output file per process (NSD forks its servers)."""
@@ -37,7 +39,7 @@ def functions(out_dir: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for path in output_files(out_dir):
         text = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no",
-                               str(path)], capture_output=True, text=True, timeout=120).stdout
+                               str(path)], capture_output=True, text=True, timeout=120, cwd=REPO).stdout
         if "file:function" not in text:
             continue
         table = text.split("file:function", 1)[1].split("\n", 2)[-1]  # after the header rule
@@ -70,33 +72,43 @@ _COST = re.compile(r"^\s*([\d,]+|\.)\s{2}(.*)$")
 
 
 def source_lines(out_dir: Path, c_file: str = "dataplane.c") -> dict[str, int]:
-    """Instructions per Cython source line ("ext/respond.pxi:120: the line"), over all processes.
+    """Instructions per source line of fastdns's data plane, over all processes.
 
     callgrind counts lines of the generated C; Cython marks each block of C with the
     .pyx/.pxi line it came from (a comment with that line flagged by '<<<<'), and the C
-    lines' costs are summed under the last mark seen.  Call lines ('=>') are inclusive
-    costs of callees, counted where the callee is, so they are skipped.
+    lines' costs are summed under the last mark seen ("ext/respond.pxi:120: the line").
+    Hand-written C under ext/ (inline helpers in headers) is keyed by file and line text.
+    Call lines ('=>') are inclusive costs of callees, counted where the callee is.
     """
     counts: dict[str, int] = {}
     for path in output_files(out_dir):
         text = subprocess.run(["callgrind_annotate", "--auto=yes", "--show-percs=no", "--context=1000000",
                                "--threshold=100", str(path)],
-                              capture_output=True, text=True, timeout=300).stdout
-        where, in_file = "", False
+                              capture_output=True, text=True, timeout=300, cwd=REPO).stdout
+        where, section, opened = "", "", False
         for line in text.splitlines():
             if line.startswith("-- Auto-annotated source:"):
-                in_file = line.rstrip().endswith(c_file)
+                name = line.split(":", 1)[1].strip()
+                section = ("cython" if name.endswith(c_file) else
+                           name[name.find("ext/"):] if "ext/" in name else "")
+                opened = True
                 continue
-            if not in_file:
+            if line.startswith("-----"):  # the rule under a header, or the end of a section
+                section, opened = (section if opened else ""), False
                 continue
-            m = _COST.match(line)
+            m = _COST.match(line) if section else None
             if not m:
                 continue
             cost, code = m.groups()
+            if section != "cython":
+                if cost != "." and not code.lstrip().startswith("=>"):
+                    key = f"{section}: {code.strip()[:90]}"
+                    counts[key] = counts.get(key, 0) + int(cost.replace(",", ""))
+                continue
             marker = _MARKER.search(code)
             if marker:
                 where = f"{marker.group(1)}:{marker.group(2)}"
-            elif "<<<<<<<<<<<<<<" in code and where and ":" in where and where.count(":") == 1:
+            elif "<<<<<<<<<<<<<<" in code and where.count(":") == 1:
                 where += ": " + code.strip(" *").replace("# <<<<<<<<<<<<<<", "").strip()
             elif cost != "." and where and not code.lstrip().startswith("=>"):
                 counts[where] = counts.get(where, 0) + int(cost.replace(",", ""))

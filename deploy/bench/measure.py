@@ -12,7 +12,7 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int], user_only: bool = False) -> float:
     """utime + stime of these processes (all their threads, live or exited), in seconds."""
     total = 0
     for pid in pids:
@@ -20,8 +20,13 @@ def cpu_seconds(pids: list[int]) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # exited: its time is lost, which a run notices as a missing server
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        total += int(fields[11]) + (0 if user_only else int(fields[12]))  # utime, stime: fields 14, 15
     return total / CLOCK_TICKS
+
+
+def user_seconds(pids: list[int]) -> float:
+    """utime only: the server's own code, without the system calls it makes."""
+    return cpu_seconds(pids, user_only=True)
 
 
 def cpu_ticks() -> dict[int, tuple[int, int, int]]:

@@ -43,17 +43,26 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {_num(row['total_us_per_query'], 2)} | {_ratio(row['qps_vs_knot'])} "
             f"| {_ratio(row['cpu_vs_knot'])} "
             f"| {_ratio(row['total_cpu_vs_knot'])} | {_num(row['instructions_per_query'], 0)} |")
-    lines += ["", "| server | load time s | zone in memory | memory (PSS) | packets/batch "
-              "| CPUs busy server/dnsperf % | threads on server CPUs only |",
-              "|---|--:|--:|--:|--:|--:|---|"]
+    lines += ["", "| server | CPU µs/query: user + kernel | load time s | zone in memory | memory (PSS) "
+              "| packets/batch | CPUs busy server/dnsperf % | threads on server CPUs only |",
+              "|---|--:|--:|--:|--:|--:|--:|---|"]
     for row in result["servers"]:
-        lines.append(f"| {row['label']} | {_num(row['load_seconds'], 2)} | {_size(row['zone_bytes'])} "
+        kernel = (row["cpu_us_per_query"] - row["user_us_per_query"]
+                  if row["cpu_us_per_query"] is not None and row["user_us_per_query"] is not None else None)
+        lines.append(f"| {row['label']} | {_num(row['user_us_per_query'], 2)} + {_num(kernel, 2)} "
+                     f"| {_num(row['load_seconds'], 2)} | {_size(row['zone_bytes'])} "
                      f"| {_size(row['pss_bytes'])} | {_num(row['packets_per_batch'], 1)} "
                      f"| {_num(row['server_cpu_busy'], 0)} / {_num(row['generator_cpu_busy'], 0)} "
                      f"| {row['pinning']} |")
     for name, reason in result["skipped"].items():
         lines.append(f"\n_{name}: not measured: {reason}_")
     lines += ["", _notes(result)]
+    for row in result["servers"]:
+        if row.get("perf_top"):
+            lines += ["", f"{row['label']}: where the server CPU goes under load (perf, "
+                      f"{result['settings']['perf_seconds']:g} s, % of busy samples, kernel included):", "",
+                      "| thread: symbol | % |", "|---|--:|"]
+            lines += [f"| `{name}` | {share:.1f} |" for name, share in row["perf_top"][:12]]
     profile = result.get("callgrind", {}).get("fastdns", {})
     if profile.get("top_functions"):
         lines += ["", "fastdns worker under callgrind, instructions per query (loaded − idle), "
