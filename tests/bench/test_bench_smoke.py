@@ -61,7 +61,8 @@ def test_tiny_bench_writes_a_sane_table_and_json(tmp_path):
     out = tmp_path / "results"
     cmd = [sys.executable, str(BENCH), "--servers", "fastdns,knot,nsd", "--names", "300",
            "--queries", "2000", "--rounds", "1", "--duration", "2", "--warmup", "0",
-           "--p99-duration", "0.5", "--callgrind-queries", "0", "--steal-retries", "0",
+           "--p99-duration", "0.5", "--callgrind-queries", "0", "--perf-seconds", "0",
+           "--steal-retries", "0",
            "--work", str(tmp_path / "work"), "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=150, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
