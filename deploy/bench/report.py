@@ -25,7 +25,10 @@ def markdown(result: dict[str, Any]) -> str:
     s, m = result["settings"], result["machine"]
     p99_label = f"p99 ms @{s['p99_rate'] // 1000}k qps"
     lines = [
-        f"Measured {result['finished']} on {m['description']}; fastdns {m['fastdns_commit']}.",
+        f"Measured {result['finished']} on {m['description']}; fastdns {m['fastdns_commit']}, "
+        f"{m['knotd'].replace('knotd (Knot DNS), version', 'Knot DNS')}, {m['nsd'].replace(' version', '')}, "
+        f"{m['dnsperf'].replace(' Version', '')}. Command: `{result['command']}` (as root), "
+        f"{result['elapsed_seconds']:.0f} s.",
         "",
         f"Workload: {result['workload']}. Each server pinned to CPU {s['server_cpus']}, dnsperf "
         f"to CPU {s['generator_cpus']} (`{s['dnsperf_options']}`); {s['rounds']} interleaved "

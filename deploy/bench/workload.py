@@ -30,7 +30,7 @@ class Workload:
 
     def describe(self) -> str:
         parts = ", ".join(f"{share:.0%} {kind}" for kind, share in self.mix.items())
-        return (f"{self.names} names; queries: {parts}; {RANDOM_CASE_SHARE:.0%} of all queries "
+        return (f"{self.names:,} names; queries: {parts}; {RANDOM_CASE_SHARE:.0%} of all queries "
                 f"in random letter case")
 
 
