@@ -7,9 +7,7 @@
 # when a worker maps it.
 
 cdef enum:
-    IMAGE_VERSION = 1
-    FNV_OFFSET = 0x811C9DC5
-    FNV_PRIME = 0x01000193
+    IMAGE_VERSION = 2
 
 cdef packed struct img_header:
     char magic[8]
@@ -93,18 +91,17 @@ cdef inline const uint8_t* record_tail(const img_record* rec) noexcept nogil:
     return <const uint8_t*>rec + sizeof(img_record) + 2 * rec.n_reloc
 
 
-cdef inline void hash_suffixes(query_t* q) noexcept nogil:
-    """FNV-1a from the last byte back: the running hash at each label start is the hash
-    of that suffix, so one pass serves the exact lookup and the whole encloser walk."""
-    cdef uint32_t h = FNV_OFFSET
-    cdef int end = q.qname_len
-    cdef int k, i, start
-    for k in range(q.nlabels - 1, -1, -1):
-        start = q.label_off[k]
-        for i in range(end - 1, start - 1, -1):
-            h = (h ^ q.lname[i]) * FNV_PRIME
-        q.suffix_hash[k] = h
-        end = start
+cdef inline uint32_t name_hash(const uint8_t* name, int length) noexcept nogil:
+    """fastdns.image.name_hash: little-endian 64-bit words of the zero-padded name, each
+    xored in, multiplied, and folded.  name must be followed by zero bytes up to a word
+    boundary (query_t.lname is)."""
+    cdef uint64_t h = NAME_HASH_SEED ^ <uint64_t>length
+    cdef int i = 0
+    while i < length:
+        h = (h ^ fastdns_load64le(name + i)) * NAME_HASH_MULTIPLIER
+        h ^= h >> 32
+        i += 8
+    return <uint32_t>h
 
 
 cdef inline const img_node* find_node(const image_t* img, const uint8_t* name, int length,
@@ -135,16 +132,17 @@ cdef inline const img_record* node_record(const image_t* img, const img_node* n,
 
 cdef inline const img_record* image_find(const image_t* img, query_t* q) noexcept nogil:
     """The record answering q: exact node, else the closest encloser's wildcard child or
-    its 'below' record (NXDOMAIN, or the referral of a cut), else REFUSED."""
+    its 'below' record (NXDOMAIN, or the referral of a cut), else REFUSED.  Suffixes are
+    hashed only on a miss: most queries name a node."""
     cdef const img_node* n
     cdef int k, off
-    hash_suffixes(q)
-    n = find_node(img, q.lname, q.qname_len, q.suffix_hash[0])
+    n = find_node(img, q.lname, q.qname_len, name_hash(q.lname, q.qname_len))
     if n != NULL:
         return node_record(img, n, q.qtype)
     for k in range(1, q.nlabels):
         off = q.label_off[k]
-        n = find_node(img, q.lname + off, q.qname_len - off, q.suffix_hash[k])
+        n = find_node(img, q.lname + off, q.qname_len - off,
+                      name_hash(q.lname + off, q.qname_len - off))
         if n != NULL:
             if n.wildcard:
                 return node_record(img, &img.nodes[n.wildcard - 1], q.qtype)

@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"FDNSIMG\0"
-VERSION = 1
+VERSION = 2
 
 #: magic, version, header_size, total_size, checksum, bucket_count, buckets_off,
 #: node_count, nodes_off, zone_count, zones_off, refused_off, flags, chaos_version_off,
@@ -44,8 +44,9 @@ FLAG_AA = 0x0400
 FLAG_TC = 0x0200
 RCODE_MASK = 0x000F
 
-FNV_OFFSET = 0x811C9DC5
-FNV_PRIME = 0x01000193
+NAME_HASH_SEED = 0x243F6A8885A308D3
+NAME_HASH_MULTIPLIER = 0x9E3779B97F4A7C15
+_U64 = (1 << 64) - 1
 
 #: The furthest a compression pointer may point before relocation; relocation adds at
 #: most 255 (the longest name), and a pointer holds 14 bits.
@@ -54,15 +55,18 @@ MAX_TAIL = 0xFFFF
 
 
 def name_hash(wire_lower: bytes) -> int:
-    """FNV-1a (32 bit) over the lower-cased wire name, read from its last byte to its first.
+    """32-bit hash of a lower-cased wire name, as the data plane computes it.
 
-    Hashing backwards lets the data plane get the hash of every suffix of the query name in
-    one pass, which makes the closest-encloser walk cost one probe per label.
+    The name, zero-padded to a multiple of 8 bytes, is read as little-endian 64-bit words;
+    each is xored in, multiplied and folded (high half into low half).  Word-at-a-time so
+    the data plane hashes a query name in a handful of instructions.
     """
-    h = FNV_OFFSET
-    for byte in reversed(wire_lower):
-        h = ((h ^ byte) * FNV_PRIME) & 0xFFFFFFFF
-    return h
+    h = NAME_HASH_SEED ^ len(wire_lower)
+    padded = wire_lower + bytes(-len(wire_lower) % 8)
+    for (word,) in struct.iter_unpack("<Q", padded):
+        h = ((h ^ word) * NAME_HASH_MULTIPLIER) & _U64
+        h ^= h >> 32
+    return h & 0xFFFFFFFF
 
 
 def _align4(n: int) -> int:

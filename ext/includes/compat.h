@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* What Cython cannot express: atomics, a signal flag, prctl, big-endian 16-bit access. */
+/* What Cython cannot express: atomics, a signal flag, prctl, byte-order-exact loads and stores. */
 #ifndef FASTDNS_COMPAT_H
 #define FASTDNS_COMPAT_H
 
@@ -39,6 +39,26 @@ static inline uint64_t fastdns_load_acquire(const uint64_t *p) { return __atomic
 /* Network byte order, unaligned. */
 static inline uint16_t fastdns_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static inline void fastdns_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+/* Little-endian 64-bit words at any alignment: the name hash (docs/image-format.md) is
+ * defined on little-endian words, so a big-endian CPU swaps. */
+static inline uint64_t fastdns_load64le(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+static inline void fastdns_store64le(uint8_t *p, uint64_t w)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    memcpy(p, &w, 8);
+}
 
 /* Internet checksum (RFC 1071) partial sum of len bytes, added to sum.  Summed in the
  * CPU's byte order 32 bits at a time (RFC 1071 2(B): the sum is byte-order independent);

@@ -62,12 +62,15 @@ def test_counter_names_match_the_data_plane():
     assert len(controlblock.COUNTERS) * 8 <= controlblock.SLOT_SIZE
 
 
-def test_name_hash_is_fnv1a_over_the_reversed_name():
-    # FNV-1a of b"\x00" then b"m", b"o", b"c", b"\x03": hand-checked reference.
-    h = 0x811C9DC5
-    for b in b"\x03com\x00"[::-1]:
-        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
-    assert image.name_hash(b"\x03com\x00") == h
+def test_name_hash_words():
+    # b"\x03com\x00" padded to one word: hand-computed from the rule in docs/image-format.md.
+    m64 = (1 << 64) - 1
+    word = int.from_bytes(b"\x03com\x00\x00\x00\x00", "little")
+    h = 0x243F6A8885A308D3 ^ 5
+    h = ((h ^ word) * 0x9E3779B97F4A7C15) & m64
+    h ^= h >> 32
+    assert image.name_hash(b"\x03com\x00") == h & 0xFFFFFFFF
+    assert image.name_hash(b"\x00") != image.name_hash(b"\x00\x00")  # the length is hashed
 
 
 def _tiny_image() -> bytes:
