@@ -104,6 +104,17 @@ cdef inline uint32_t name_hash(const uint8_t* name, int length) noexcept nogil:
     return <uint32_t>h
 
 
+cdef inline bint same_name(const uint8_t* a, const uint8_t* b, int length) noexcept nogil:
+    """Equal wire names of this length; both are zero-padded to a word (image names are
+    stored so, query_t.lname is), so whole words compare."""
+    cdef int i = 0
+    while i < length:
+        if fastdns_load64le(a + i) != fastdns_load64le(b + i):
+            return 0
+        i += 8
+    return 1
+
+
 cdef inline const img_node* find_node(const image_t* img, const uint8_t* name, int length,
                                       uint32_t h) noexcept nogil:
     cdef uint32_t slot = h & img.mask
@@ -115,7 +126,7 @@ cdef inline const img_node* find_node(const image_t* img, const uint8_t* name, i
             return NULL
         if b.hash == h:
             n = &img.nodes[b.node - 1]
-            if n.name_len == length and memcmp(img.base + n.name_off, name, length) == 0:
+            if n.name_len == length and same_name(img.base + n.name_off, name, length):
                 return n
         slot = (slot + 1) & img.mask
 
@@ -135,12 +146,12 @@ cdef inline const img_record* image_find(const image_t* img, query_t* q) noexcep
     its 'below' record (NXDOMAIN, or the referral of a cut), else REFUSED.  Suffixes are
     hashed only on a miss: most queries name a node."""
     cdef const img_node* n
-    cdef int k, off
+    cdef int off = 0
     n = find_node(img, q.lname, q.qname_len, name_hash(q.lname, q.qname_len))
     if n != NULL:
         return node_record(img, n, q.qtype)
-    for k in range(1, q.nlabels):
-        off = q.label_off[k]
+    while q.lname[off] != 0:        # each parent in turn, the root last
+        off += q.lname[off] + 1
         n = find_node(img, q.lname + off, q.qname_len - off,
                       name_hash(q.lname + off, q.qname_len - off))
         if n != NULL:

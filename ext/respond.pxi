@@ -23,10 +23,8 @@ cdef inline void write_header(uint8_t* pkt, const query_t* q, uint16_t flags, ui
                               uint16_t arcount) noexcept nogil:
     # ID stays; opcode, RD and CD come from the query (RFC 1035 4.1.1, RFC 4035 3.1.6).
     fastdns_put16(pkt + 2, DNS_QR | (q.flags & (DNS_OPCODE_MASK | DNS_RD | DNS_CD)) | flags)
-    fastdns_put16(pkt + 4, qdcount)
-    fastdns_put16(pkt + 6, ancount)
-    fastdns_put16(pkt + 8, nscount)
-    fastdns_put16(pkt + 10, arcount)
+    fastdns_put64(pkt + 4, (<uint64_t>qdcount << 48) | (<uint64_t>ancount << 32)
+                  | (<uint64_t>nscount << 16) | arcount)     # the four counts in one store
 
 
 cdef inline int reply_without_records(uint8_t* pkt, const query_t* q, uint16_t flags,

@@ -24,6 +24,8 @@ cdef void udp_ctx_init(udp_ctx_t* c) noexcept nogil:
     c.pending_fd = -1
     for j in range(BATCH):
         c.rx_iov[j].iov_base = c.bufs[j]
+        c.rx_iov[j].iov_len = PKT_BUF_SIZE
+        c.rx[j].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
         c.rx[j].msg_hdr.msg_iov = &c.rx_iov[j]
         c.rx[j].msg_hdr.msg_iovlen = 1
         c.rx[j].msg_hdr.msg_name = &c.addrs[j]
@@ -31,10 +33,8 @@ cdef void udp_ctx_init(udp_ctx_t* c) noexcept nogil:
 
 
 cdef inline int recv_batch(udp_ctx_t* c, int fd, int flags) noexcept nogil:
-    cdef int j
-    for j in range(BATCH):
-        c.rx_iov[j].iov_len = PKT_BUF_SIZE
-        c.rx[j].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+    """The kernel leaves the iovecs alone; it writes msg_namelen of the messages it fills,
+    and answer_batch sets those back."""
     return recvmmsg(fd, c.rx, BATCH, flags, NULL)
 
 
@@ -42,7 +42,10 @@ cdef inline int answer_batch(udp_ctx_t* c, int n) noexcept nogil:
     """Answer n received datagrams in place; returns how many replies tx holds."""
     cdef int j, length
     cdef int m = 0
+    cdef socklen_t namelen
     for j in range(n):
+        namelen = c.rx[j].msg_hdr.msg_namelen
+        c.rx[j].msg_hdr.msg_namelen = sizeof(sockaddr_storage)    # ready for the next batch
         if c.rx[j].msg_hdr.msg_flags & MSG_TRUNC:
             c.w.counters[C_DROPPED] += 1      # larger than any query we would answer
             continue
@@ -54,7 +57,7 @@ cdef inline int answer_batch(udp_ctx_t* c, int n) noexcept nogil:
         c.tx_iov[m].iov_len = length
         c.tx[m].msg_hdr.msg_iov = &c.tx_iov[m]
         c.tx[m].msg_hdr.msg_name = &c.addrs[j]
-        c.tx[m].msg_hdr.msg_namelen = c.rx[j].msg_hdr.msg_namelen
+        c.tx[m].msg_hdr.msg_namelen = namelen
         m += 1
     return m
 

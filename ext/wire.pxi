@@ -40,7 +40,6 @@ ctypedef struct query_t:
     uint16_t flags                  # the query's header flags word
     int question_end                # offset just past QCLASS; DNS_HEADER_SIZE if unparsed
     int qname_len                   # wire length of QNAME, root label included
-    int nlabels                     # labels in QNAME, root included
     uint16_t qtype
     uint16_t qclass
     bint edns                       # an OPT RR was present
@@ -50,7 +49,6 @@ ctypedef struct query_t:
     # QNAME lower-cased, wire format, then at least 8 zero bytes: the name hash reads whole
     # words (image.pxi), and the copy below writes them.
     uint8_t lname[LNAME_SIZE]
-    uint8_t label_off[MAX_LABELS]   # offset in lname of each label's length byte
 
 
 cdef inline uint64_t lower_word(uint64_t w) noexcept nogil:
@@ -87,9 +85,9 @@ cdef inline int parse_question(const uint8_t* pkt, int length, query_t* q) noexc
     """Read QNAME/QTYPE/QCLASS at offset 12; 0 on success, -1 when malformed.
 
     The label lengths are walked first (structure and bounds), then the name is copied
-    lower-cased a word at a time."""
+    lower-cased a word at a time.  Label offsets are not kept: only a miss needs them, and
+    it walks the copy (image_find)."""
     cdef int pos = DNS_HEADER_SIZE
-    cdef int nl = 0
     cdef int n
     cdef uint8_t l
     while True:
@@ -98,19 +96,14 @@ cdef inline int parse_question(const uint8_t* pkt, int length, query_t* q) noexc
         l = pkt[pos]
         if l & 0xC0:
             return -1               # no compression (nothing to point at) or extended labels
-        q.label_off[nl] = <uint8_t>(pos - DNS_HEADER_SIZE)
-        nl += 1
         pos += l + 1
-        if pos - DNS_HEADER_SIZE > MAX_NAME:
-            return -1               # RFC 1035 2.3.4; also keeps nl within MAX_LABELS
         if l == 0:
             break
-    if pos + 4 > length:
-        return -1
     n = pos - DNS_HEADER_SIZE
+    if n > MAX_NAME or pos + 4 > length:
+        return -1                   # RFC 1035 2.3.4: 255 bytes at most
     copy_lower(pkt + DNS_HEADER_SIZE, n, DNS_HEADER_SIZE + ((n + 7) & ~7) <= length, q.lname)
     q.qname_len = n
-    q.nlabels = nl
     q.qtype = fastdns_get16(pkt + pos)
     q.qclass = fastdns_get16(pkt + pos + 2)
     q.question_end = pos + 4

@@ -134,6 +134,11 @@ class ImageWriter:
             self._blobs[blob] = off
         return off
 
+    def _put_name(self, name: bytes) -> int:
+        """A node's name, zero-padded to a multiple of 8 bytes: the data plane compares
+        names a 64-bit word at a time."""
+        return self._put(name + bytes(-len(name) % 8))
+
     def _put_record(self, rec: Record) -> int:
         off = self._records.get(rec)
         if off is not None:
@@ -161,13 +166,13 @@ class ImageWriter:
             entries_off = self._put(entries) if entries else 0
             wildcard = index.get(b"\x01*" + node.name)
             node_blobs.append(NODE.pack(
-                name_hash(node.name), self._put(node.name), len(node.name), node.flags,
+                name_hash(node.name), self._put_name(node.name), len(node.name), node.flags,
                 node.zone, entries_off, len(node.entries), 0,
                 self._put_record(node.other), self._put_record(node.below),
                 0 if wildcard is None else wildcard + 1,
             ))
         zone_blobs = [
-            ZONE.pack(self._put(z.name), len(z.name), 0, 0, z.serial, index[z.name])
+            ZONE.pack(self._put_name(z.name), len(z.name), 0, 0, z.serial, index[z.name])
             for z in self._zones
         ]
         buckets = bytearray(self.bucket_count * BUCKET.size)

@@ -39,6 +39,13 @@ static inline uint64_t fastdns_load_acquire(const uint64_t *p) { return __atomic
 /* Network byte order, unaligned. */
 static inline uint16_t fastdns_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static inline void fastdns_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void fastdns_put64(uint8_t *p, uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
 
 /* Little-endian 64-bit words at any alignment: the name hash (docs/image-format.md) is
  * defined on little-endian words, so a big-endian CPU swaps. */

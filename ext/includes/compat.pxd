@@ -10,6 +10,7 @@ cdef extern from "compat.h" nogil:
     uint64_t fastdns_load_acquire(const uint64_t* p)
     uint16_t fastdns_get16(const uint8_t* p)
     void fastdns_put16(uint8_t* p, uint16_t v)
+    void fastdns_put64(uint8_t* p, uint64_t v)
     uint64_t fastdns_load64le(const uint8_t* p)
     void fastdns_store64le(uint8_t* p, uint64_t w)
     uint64_t fastdns_csum_add(const uint8_t* data, size_t length, uint64_t total)

@@ -9,7 +9,6 @@ cdef enum:
     MAX_TCP_MESSAGE = 65535     # bytes; RFC 1035 4.2.2 two-byte length prefix
     MAX_NAME = 255              # bytes of a wire name, RFC 1035 2.3.4
     LNAME_SIZE = 264            # MAX_NAME rounded up to words, plus a zero word
-    MAX_LABELS = 128            # a 255-byte name has at most 127 labels plus the root
     MAX_FDS = 8                 # listen sockets one worker polls
     POLL_TIMEOUT_MS = 250       # ms; an idle worker returns to Python this often
     OPT_RR_SIZE = 11            # bytes of an OPT RR with no options
