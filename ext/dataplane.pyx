@@ -108,6 +108,9 @@ cdef class Engine:
         cdef int length = <int>query.shape[0]
         cdef bytearray buf
         cdef int n
+        # A local reference keeps the mapping alive without the GIL: set_image (the reload
+        # thread) may drop self.image's last reference, and unmap it, meanwhile.
+        cdef Image image = self.image
         if length > cap:
             self.tallies[C_DROPPED] += 1
             return None
@@ -116,7 +119,7 @@ cdef class Engine:
         if length:
             memcpy(p, &query[0], length)
         with nogil:
-            n = answer_query(p, length, cap, &self.image.img, self.payload_max, tcp,
+            n = answer_query(p, length, cap, &image.img, self.payload_max, tcp,
                              &self.q, self.tallies)
         self.tallies[C_RX] += 1
         if n == 0:
