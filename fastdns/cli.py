@@ -84,6 +84,7 @@ def _check(args: argparse.Namespace) -> int:
     from fastdns.compiler import compile_zones
     from fastdns.zone import load_zone
 
+    options: dict = {}
     if args.files:
         targets = [(args.origin or _origin_from_filename(f), f) for f in args.files]
     else:
@@ -92,7 +93,7 @@ def _check(args: argparse.Namespace) -> int:
         options = {"chaos_version": config.version, "chaos_identity": config.identity,
                    "minimal_responses": config.minimal_responses}
         print(f"{config.path}: configuration OK")
-    loaded, failed, options = [], 0, {}
+    loaded, failed = [], 0
     for origin, filename in targets:
         try:
             zone = load_zone(origin, filename)

@@ -48,3 +48,21 @@ def test_check_reports_progress_on_big_zones(tmp_path):
     result = fastdns_cli("check", str(path), timeout=300)
     assert result.returncode == 0, result.stderr
     assert "compiling big.test: " in result.stderr and "(99%)" in result.stderr
+
+
+def test_check_compiles_with_the_configured_options(tmp_path):
+    import re
+    import shutil
+
+    shutil.copy(ZONES / "example.com.zone", tmp_path)
+    base = "listen: [127.0.0.1@5399]\nzones:\n  - {name: example.com, file: example.com.zone}\n"
+    sizes = {}
+    for name, extra in (("base", ""), ("chaos", 'version: "fastdns 1.0"\nidentity: "ns1.example"\n'),
+                        ("full", "minimal_responses: false\n")):
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(base + extra)
+        result = fastdns_cli("check", "-c", str(config))
+        assert result.returncode == 0, result.stderr
+        sizes[name] = int(re.search(r"into a (\d+)-byte image", result.stdout).group(1))
+    # CH TXT answers and the NS in every positive answer make the image bigger
+    assert sizes["chaos"] > sizes["base"] and sizes["full"] > sizes["base"], sizes
