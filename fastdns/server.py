@@ -399,6 +399,8 @@ class Server:
                             "changed": changed})
             if changed:
                 zones[zc.name] = new
+            else:  # touched, same content: remember the file as it is now, and skip it next time
+                old.mtime_ns, old.size = new.mtime_ns, new.size  # same object: compile cache kept
         if any(c["changed"] for c in changes):
             try:
                 self._publish(zones)
