@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from fastdns import _dataplane, image, systemd
 from fastdns.compiler import compile_zones
 from fastdns.config import Config
-from fastdns.controlblock import ControlBlock
+from fastdns.controlblock import COUNTERS, ControlBlock
 from fastdns.errors import FastDNSError, ZoneError
 from fastdns.sockets import open_udp_group
 from fastdns.tcp import TcpServer, open_tcp_listener
@@ -59,6 +59,7 @@ class Server:
         self.control: ControlBlock | None = None
         self.tcp_sockets: list[socket.socket] = []
         self.tcp: TcpServer | None = None
+        self.fallback: _dataplane.Engine | None = None  # UDP the XDP program passes to the kernel
         self.xdp_program = None  # fastdns._xdp.XdpProgram with backend xdp
         self._engine: _dataplane.Engine | None = None
         self._compile_cache: dict = {}  # compiled names of unchanged zones, across reloads
@@ -151,6 +152,8 @@ class Server:
         engine = self._check_image(path, zones)
         if self.tcp is not None:
             self.tcp.engine.set_image(engine.image)  # TCP switches with the workers
+        if self.fallback is not None:
+            self.fallback.set_image(engine.image)
         self._engine = engine
         self.control.publish(generation)
         self.generation = generation
@@ -239,9 +242,13 @@ class Server:
         log.info("Prometheus metrics on http://%s/metrics", str(address).replace("@", ":"))
 
     async def _serve_udp_fallback(self) -> None:
+        """Answer UDP on the first socket of each group, with an engine (and counters) of its
+        own: these are UDP queries, not TCP ones."""
+        assert self._engine is not None
         loop = asyncio.get_running_loop()
+        self.fallback = _dataplane.Engine(self._engine.image, self.config.udp_payload)
         for group in self.groups:
-            await loop.create_datagram_endpoint(lambda: UdpFallback(self.tcp.engine), sock=group[0])
+            await loop.create_datagram_endpoint(lambda: UdpFallback(self.fallback), sock=group[0])
 
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
         """Start worker slot with the file descriptors and arguments of its backend."""
@@ -430,9 +437,12 @@ class Server:
 
     def stats(self) -> dict:
         assert self.control is not None
-        return {"ok": True, "total": self.control.totals(),
-                "workers": [self.control.counters(w.slot) for w in self.workers],
-                "tcp": self.tcp.stats() if self.tcp is not None else {}}
+        reply = {"ok": True, "total": self.control.totals(),
+                 "workers": [self.control.counters(w.slot) for w in self.workers],
+                 "tcp": self.tcp.stats() if self.tcp is not None else {}}
+        if self.fallback is not None:  # backend xdp: UDP answered by the control process
+            reply["fallback"] = dict(zip(COUNTERS, self.fallback.counters()))
+        return reply
 
 
 def attach_xdp(config: Config):  # -> fastdns._xdp.XdpProgram

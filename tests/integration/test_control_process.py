@@ -1,12 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""The control process's Server driven in-process."""
+"""The control process's Server driven in-process: reload bookkeeping and the UDP
+fallback of backend xdp (which otherwise needs an XDP-capable interface and root)."""
 
+import asyncio
 import os
 import shutil
 
+import dns.message
+import dns.query
 import pytest
 
-from fastdns import server as server_module
+from fastdns import cli, server as server_module
 from fastdns.config import load_config
 from fastdns.server import Server
 from tests.conftest import ZONES, free_port
@@ -41,3 +45,34 @@ def test_a_touched_but_unchanged_zone_is_parsed_once_then_skipped(control, monke
     assert second["ok"] and loads == ["example.com"]  # the new mtime was kept: not read again
     assert control.generation == 1  # nothing was published
 
+
+def test_udp_fallback_is_counted_apart_from_tcp_and_follows_reloads(control, monkeypatch, capsys):
+    zone = control.config.zones[0].file
+
+    def ask() -> str:
+        query = dns.message.make_query("www.example.com", "A")
+        reply = dns.query.udp(query, "127.0.0.1", port=control.port, timeout=2)
+        return reply.answer[0][0].to_text()
+
+    async def run() -> tuple[str, str]:
+        # what _main does for backend xdp, short of attaching an XDP program
+        control.tcp = server_module.TcpServer(
+            server_module._dataplane.Engine(control._engine.image), 10, 10)
+        await control._serve_udp_fallback()
+        before = await asyncio.to_thread(ask)
+        with open(zone) as f:
+            text = f.read()
+        with open(zone, "w") as f:
+            f.write(text.replace("2026112201", "2026112202").replace("192.0.2.80", "192.0.2.81"))
+        assert (await asyncio.to_thread(control._reload_sync, None))["ok"]
+        return before, await asyncio.to_thread(ask)
+
+    assert asyncio.run(run()) == ("192.0.2.80", "192.0.2.81")
+    stats = control.stats()
+    assert stats["fallback"]["rx"] == 2 and stats["fallback"]["noerror"] == 2
+    assert stats["tcp"]["rx"] == 0
+    monkeypatch.setattr(cli, "control_request", lambda *a, **kw: stats)
+    assert cli.main(["stats", "--socket", "unused"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-2:] == ["tcp", "fallback"]
+    assert next(line for line in lines if line.startswith("rx ")).split()[-2:] == ["0", "2"]
