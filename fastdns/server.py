@@ -35,6 +35,11 @@ log = logging.getLogger("fastdns")
 
 RESTART_POLL_S = 0.1  #: how often dead workers are looked for: restarts well within 1 s
 STOP_GRACE_S = 5.0  #: how long workers get to finish their batch before SIGKILL
+#: a worker that exits (or cannot be started) within STABLE_S of its start is restarted
+#: after a delay doubling from RESTART_BACKOFF_MIN_S to RESTART_BACKOFF_MAX_S
+STABLE_S = 10.0
+RESTART_BACKOFF_MIN_S = 0.1
+RESTART_BACKOFF_MAX_S = 5.0
 MAX_REQUEST = 64 * 1024  #: bytes of one control request
 
 
@@ -45,6 +50,8 @@ class WorkerHandle:
     process: subprocess.Popen[bytes]
     started: float
     restarts: int = 0
+    backoff: float = 0.0  #: seconds waited before the last restart attempt
+    retry_at: float | None = None  #: time.monotonic() of the next restart attempt, when down
 
 
 class Server:
@@ -280,19 +287,42 @@ class Server:
         return subprocess.Popen(wrapper + cmd, pass_fds=fds)
 
     async def _supervise(self) -> None:
-        """Restart a worker that died, on the same CPU with the same sockets."""
+        """Restart a worker that died, on the same CPU with the same sockets; one that keeps
+        dying, or cannot be started, is retried with a doubling delay."""
         while True:
             await asyncio.sleep(RESTART_POLL_S)
             for worker in self.workers:
-                code = worker.process.poll()
-                if code is None or self._stopping:
-                    continue
-                worker.restarts += 1
-                log.warning("worker %d (CPU %d, pid %d) exited with %s; restarting (restart %d)",
-                            worker.slot, worker.cpu, worker.process.pid, _exit_text(code),
-                            worker.restarts)
-                worker.process = self._spawn(worker.slot)
-                worker.started = time.time()
+                if self._stopping:
+                    return
+                try:
+                    self._supervise_one(worker)
+                except Exception:  # never let the supervisor die: the next poll tries again
+                    log.exception("supervising worker %d failed", worker.slot)
+
+    def _supervise_one(self, worker: WorkerHandle) -> None:
+        now = time.monotonic()
+        if worker.retry_at is None:
+            code = worker.process.poll()
+            if code is None:
+                return
+            worker.restarts += 1
+            worker.backoff = _next_backoff(worker.backoff) if time.time() - worker.started < STABLE_S else 0.0
+            worker.retry_at = now + worker.backoff
+            log.warning("worker %d (CPU %d, pid %d) exited with %s; restarting (restart %d)%s",
+                        worker.slot, worker.cpu, worker.process.pid, _exit_text(code),
+                        worker.restarts, f" in {worker.backoff:.1f} s" if worker.backoff else "")
+        if now < worker.retry_at:
+            return
+        try:
+            worker.process = self._spawn(worker.slot)
+        except Exception as e:
+            worker.backoff = _next_backoff(worker.backoff)
+            worker.retry_at = now + worker.backoff
+            log.error("worker %d (CPU %d): cannot restart: %s; retrying in %.1f s",
+                      worker.slot, worker.cpu, e, worker.backoff)
+            return
+        worker.retry_at = None
+        worker.started = time.time()
 
     async def _stop_workers(self) -> None:
         for worker in self.workers:
@@ -524,6 +554,10 @@ def _log_progress(zone: str, done: int, total: int) -> None:
 
 def _canonical(name: str) -> str:
     return name.lower().rstrip(".")
+
+
+def _next_backoff(previous: float) -> float:
+    return min(max(2 * previous, RESTART_BACKOFF_MIN_S), RESTART_BACKOFF_MAX_S)
 
 
 def _exit_text(code: int) -> str:

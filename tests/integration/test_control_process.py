@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""The control process's Server driven in-process: reload bookkeeping and the UDP
-fallback of backend xdp (which otherwise needs an XDP-capable interface and root)."""
+"""The control process's Server driven in-process: reload bookkeeping, supervision, and
+the UDP fallback of backend xdp (which otherwise needs an XDP-capable interface and root)."""
 
 import asyncio
 import os
 import shutil
+import subprocess
+import time
 
 import dns.message
 import dns.query
@@ -12,7 +14,7 @@ import pytest
 
 from fastdns import cli, server as server_module
 from fastdns.config import load_config
-from fastdns.server import Server
+from fastdns.server import Server, WorkerHandle
 from tests.conftest import ZONES, free_port
 
 
@@ -76,3 +78,48 @@ def test_udp_fallback_is_counted_apart_from_tcp_and_follows_reloads(control, mon
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[-2:] == ["tcp", "fallback"]
     assert next(line for line in lines if line.startswith("rx ")).split()[-2:] == ["0", "2"]
+
+
+def _supervise_for(server: Server, seconds: float, until=lambda: False) -> None:
+    async def run() -> None:
+        task = asyncio.create_task(server._supervise())
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not until():
+            await asyncio.sleep(0.02)
+        assert not task.done(), "the supervisor died"
+        task.cancel()
+
+    asyncio.run(run())
+
+
+def test_a_restart_that_fails_is_retried_with_a_growing_delay(control, monkeypatch, caplog):
+    attempts = []
+
+    def spawn(slot: int) -> subprocess.Popen:
+        attempts.append(time.monotonic())
+        if len(attempts) < 4:
+            raise OSError("fork failed")
+        return subprocess.Popen(["sleep", "30"])
+
+    monkeypatch.setattr(control, "_spawn", spawn)
+    worker = WorkerHandle(0, 0, subprocess.Popen(["true"]), time.time())
+    control.workers = [worker]
+    _supervise_for(control, 5, until=lambda: len(attempts) == 4)
+    try:
+        assert len(attempts) == 4 and worker.process.poll() is None and worker.restarts == 1
+        gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+        assert gaps[0] < gaps[2] and gaps[2] >= 0.7, gaps  # 0.2, 0.4, 0.8 s (+ one poll)
+        assert caplog.text.count("cannot restart: fork failed; retrying in") == 3
+    finally:
+        worker.process.kill()
+        worker.process.wait()
+
+
+def test_a_worker_that_keeps_crashing_is_restarted_ever_more_slowly(control, monkeypatch):
+    monkeypatch.setattr(control, "_spawn", lambda slot: subprocess.Popen(["true"]))
+    worker = WorkerHandle(0, 0, subprocess.Popen(["true"]), time.time())
+    control.workers = [worker]
+    _supervise_for(control, 2.0)
+    # delays 0.1, 0.2, 0.4, 0.8 s: four or five restarts in 2 s, not one per 100 ms poll
+    assert 3 <= worker.restarts <= 6, worker.restarts
+    assert worker.backoff >= 0.4
