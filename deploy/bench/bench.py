@@ -28,6 +28,8 @@ from servers import REGISTRY, REPO, Context, Running  # noqa: E402
 from topology import NETNS, Cgroup, Link  # noqa: E402
 
 BASELINE = "knot"  #: ratios are to Knot DNS with kernel UDP workers
+#: and, for the AF_XDP entries, also to Knot DNS's XDP mode: the same path through the kernel
+SAME_PATH_PEER = {"fastdns": "knot", "fastdns-xdp": "knot-xdp", "nsd": "knot"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -314,6 +316,7 @@ def summarise(name: str, records: list[RunRecord], server: Running | None, p99: 
         "load_seconds": server.load_seconds if server else None, "zone_bytes": zone_bytes,
         "pss_bytes": pss, "pinning": pinning, "instructions_per_query": None,
         "qps_vs_knot": None, "cpu_vs_knot": None, "total_cpu_vs_knot": None,
+        "peer": SAME_PATH_PEER.get(name), "cpu_vs_peer": None, "total_cpu_vs_peer": None,
     }
 
 
@@ -423,6 +426,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row["cpu_vs_knot"] = row["cpu_us_per_query"] / base["cpu_us_per_query"]
         if base and base["total_us_per_query"] and row["total_us_per_query"] is not None:
             row["total_cpu_vs_knot"] = row["total_us_per_query"] / base["total_us_per_query"]
+    by_name = {r["name"]: r for r in rows}
+    for row in rows:
+        peer = by_name.get(row["peer"])
+        if peer and peer["cpu_us_per_query"] and row["cpu_us_per_query"] is not None:
+            row["cpu_vs_peer"] = row["cpu_us_per_query"] / peer["cpu_us_per_query"]
+        if peer and peer["total_us_per_query"] and row["total_us_per_query"] is not None:
+            row["total_cpu_vs_peer"] = row["total_us_per_query"] / peer["total_us_per_query"]
     for entry in callgrind_results.values():
         entry.pop("dir", None)
     return {

@@ -46,14 +46,17 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {_num(row['total_us_per_query'], 2)} | {_ratio(row['qps_vs_knot'])} "
             f"| {_ratio(row['cpu_vs_knot'])} "
             f"| {_ratio(row['total_cpu_vs_knot'])} | {_num(row['instructions_per_query'], 0)} |")
-    lines += ["", "| server | CPU µs/query: user + kernel | load time s | zone in memory | memory (PSS) "
+    lines += ["", "| server | CPU µs/query: user + kernel | CPU, total ÷ Knot on the same path "
+              "| load time s | zone in memory | memory (PSS) "
               "| packets/batch | CPUs busy server/dnsperf % | threads on server CPUs only |",
-              "|---|--:|--:|--:|--:|--:|--:|---|"]
+              "|---|--:|--:|--:|--:|--:|--:|--:|---|"]
     for row in result["servers"]:
         kernel = (row["cpu_us_per_query"] - row["user_us_per_query"]
                   if row["cpu_us_per_query"] is not None and row["user_us_per_query"] is not None else None)
+        peer = (f"{_ratio(row.get('cpu_vs_peer'))}, {_ratio(row.get('total_cpu_vs_peer'))} "
+                f"({row['peer']})" if row.get("peer") and row.get("cpu_vs_peer") is not None else "—")
         lines.append(f"| {row['label']} | {_num(row['user_us_per_query'], 2)} + {_num(kernel, 2)} "
-                     f"| {_num(row['load_seconds'], 2)} | {_size(row['zone_bytes'])} "
+                     f"| {peer} | {_num(row['load_seconds'], 2)} | {_size(row['zone_bytes'])} "
                      f"| {_size(row['pss_bytes'])} | {_num(row['packets_per_batch'], 1)} "
                      f"| {_num(row['server_cpu_busy'], 0)} / {_num(row['generator_cpu_busy'], 0)} "
                      f"| {row['pinning']} |")
