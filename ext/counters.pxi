@@ -11,7 +11,8 @@ cdef enum:
     C_NOTIMP
     C_REFUSED
     C_BADVERS               # EDNS version not supported
-    C_DROPPED               # datagrams not answered: too short, QR=1, oversized
+    C_DROPPED               # datagrams not answered, all reasons: the C_DROP_* below,
+                            # and DNS messages too short, with QR=1 or oversized
     C_TRUNCATED             # replies sent with TC=1
     C_EDNS                  # queries with an OPT RR
     C_BATCHES               # recvmmsg calls that returned datagrams
@@ -28,6 +29,14 @@ cdef enum:
     C_Q_PTR
     C_Q_ANY
     C_Q_OTHER               # ... and all the others
+    # AF_XDP frames dropped before the DNS message is read, by reason (each also counted
+    # in C_DROPPED).  Appended here so the slots above keep their offsets.
+    C_DROP_SHORT            # frame shorter than its Ethernet, IP and UDP headers
+    C_DROP_NOT_IP           # EtherType neither IPv4 nor IPv6
+    C_DROP_IP_HEADER        # IPv4 header with options or a version other than 4; IPv6
+                            # header with a version other than 6
+    C_DROP_LENGTH           # IP Total/Payload Length or UDP Length disagreeing with the
+                            # frame or with each other
     N_COUNTERS
 
 

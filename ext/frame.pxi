@@ -42,6 +42,14 @@ cdef inline uint16_t udp_checksum(const uint8_t* addrs, int addr_len, uint8_t* u
     return csum if csum != 0 else 0xFFFF    # 0 means "no checksum": send all ones
 
 
+cdef inline int drop_frame(uint64_t* counters, int reason) noexcept nogil:
+    """Count a frame dropped for reason (a C_DROP_* counter) and in the C_DROPPED total,
+    which keeps meaning "not answered" whatever the reason; returns 0, answer_frame's drop."""
+    counters[reason] += 1
+    counters[C_DROPPED] += 1
+    return 0
+
+
 cdef inline int answer_frame(uint8_t* frame, int length, int room, int mtu, const image_t* img,
                              int payload_max, query_t* q, uint64_t* counters) noexcept nogil:
     """Turn the query frame into its reply frame in place.
@@ -57,38 +65,36 @@ cdef inline int answer_frame(uint8_t* frame, int length, int room, int mtu, cons
     cdef uint8_t* udp
     cdef bint v6
     if length < ETH_HLEN:
-        counters[C_DROPPED] += 1
-        return 0
+        return drop_frame(counters, C_DROP_SHORT)
     proto = fastdns_get16(frame + 12)
     if proto == ETH_P_8021Q or proto == ETH_P_8021AD:
         if length < ETH_HLEN + VLAN_HLEN:
-            counters[C_DROPPED] += 1
-            return 0
+            return drop_frame(counters, C_DROP_SHORT)
         proto = fastdns_get16(frame + 16)
         l3 += VLAN_HLEN
     ip = frame + l3
     if proto == ETH_P_IP:
-        if length < l3 + IPV4_HLEN + UDP_HLEN or ip[0] != 0x45:
-            counters[C_DROPPED] += 1
-            return 0
+        if length < l3 + IPV4_HLEN + UDP_HLEN:
+            return drop_frame(counters, C_DROP_SHORT)
+        if ip[0] != 0x45:                           # version 4, IHL 5: no options
+            return drop_frame(counters, C_DROP_IP_HEADER)
         ip_payload = fastdns_get16(ip + 2) - IPV4_HLEN
         l4 = l3 + IPV4_HLEN
         v6 = 0
     elif proto == ETH_P_IPV6:
-        if length < l3 + IPV6_HLEN + UDP_HLEN or (ip[0] >> 4) != 6:
-            counters[C_DROPPED] += 1
-            return 0
+        if length < l3 + IPV6_HLEN + UDP_HLEN:
+            return drop_frame(counters, C_DROP_SHORT)
+        if (ip[0] >> 4) != 6:
+            return drop_frame(counters, C_DROP_IP_HEADER)
         ip_payload = fastdns_get16(ip + 4)
         l4 = l3 + IPV6_HLEN
         v6 = 1
     else:
-        counters[C_DROPPED] += 1
-        return 0
+        return drop_frame(counters, C_DROP_NOT_IP)
     udp = frame + l4
     udp_len = fastdns_get16(udp + 4)
     if ip_payload < UDP_HLEN or l4 + ip_payload > length or udp_len < UDP_HLEN or udp_len > ip_payload:
-        counters[C_DROPPED] += 1    # lengths that disagree with the frame
-        return 0
+        return drop_frame(counters, C_DROP_LENGTH)     # lengths that disagree with the frame
 
     cap = room - l4 - UDP_HLEN
     if mtu - (l4 - l3) - UDP_HLEN < cap:

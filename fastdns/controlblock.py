@@ -20,7 +20,7 @@ MAGIC = b"FDNSCTL1"
 HEADER = struct.Struct("<8sQII")
 HEADER_SIZE = 64
 GENERATION_OFFSET = 8
-SLOT_SIZE = 256  # 32 counters; a multiple of the cache line, so slots share no line
+SLOT_SIZE = 256  # room for 32 counters; a multiple of the cache line, so slots share no line
 
 #: Counter names in slot order (ext/counters.pxi).
 COUNTERS = (
@@ -28,7 +28,13 @@ COUNTERS = (
     "badvers", "dropped", "truncated", "edns", "batches", "send_errors", "image_switches",
     "q_a", "q_aaaa", "q_mx", "q_txt", "q_ns", "q_soa", "q_cname", "q_srv", "q_ptr", "q_any",
     "q_other",
+    # AF_XDP frames dropped by reason, each also in "dropped" (which adds the DNS messages
+    # dropped: shorter than a header, QR=1, oversized)
+    "drop_short", "drop_not_ip", "drop_ip_header", "drop_length",
 )
+
+#: The reasons an AF_XDP frame is dropped before its DNS message is read (counter drop_<reason>).
+DROP_REASONS = ("short", "not_ip", "ip_header", "length")
 
 
 class ControlBlock:
