@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Iterator
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from fastdns.controlblock import DROP_REASONS
+
 if TYPE_CHECKING:
     from fastdns.server import Server
 
@@ -52,6 +54,14 @@ class ServerCollector:
                 by_qtype.add_metric([worker, qtype.upper()], counts.get(f"q_{qtype}", 0))
         yield by_rcode
         yield by_qtype
+        # AF_XDP frames dropped before their DNS message was read; also in fastdns_dropped
+        by_reason = CounterMetricFamily("fastdns_dropped_frames_by_reason",
+                                        "AF_XDP frames dropped by reason (short, not_ip, "
+                                        "ip_header, length)", labels=["worker", "reason"])
+        for worker, counts in workers:
+            for reason in DROP_REASONS:
+                by_reason.add_metric([worker, reason], counts.get(f"drop_{reason}", 0))
+        yield by_reason
         restarts = CounterMetricFamily("fastdns_worker_restarts", "Worker restarts",
                                        labels=["worker", "cpu"])
         for w in self.server.workers:
