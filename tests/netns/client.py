@@ -2,6 +2,7 @@
 """A DNS client run inside the test namespace (ip netns exec): asks, prints JSON replies.
 
 usage: client.py SERVER PORT QNAME QTYPE [--count N] [--tcp] [--edns SIZE] [--raw HEX]
+                 [--frame HEX --ifname IF --sport PORT]
 """
 
 import argparse
@@ -10,6 +11,21 @@ import socket
 
 import dns.message
 import dns.query
+
+
+def send_frame(frame: bytes, ifname: str, sport: int) -> None:
+    """Send one Ethernet frame as it is on ifname (AF_PACKET) and report any UDP reply to
+    sport: the frame can carry headers the kernel's own UDP sockets would never write."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener, \
+            socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+        listener.bind(("0.0.0.0", sport))
+        listener.settimeout(1.0)
+        raw.bind((ifname, 0))
+        raw.send(frame)
+        try:
+            print(json.dumps({"reply": listener.recv(65535).hex()}))
+        except socket.timeout:
+            print(json.dumps({"reply": None}))
 
 
 def main() -> None:
@@ -22,7 +38,13 @@ def main() -> None:
     parser.add_argument("--tcp", action="store_true")
     parser.add_argument("--edns", type=int, default=0, help="EDNS payload size; 0 = no EDNS")
     parser.add_argument("--raw", help="send these bytes (hex) instead and report any reply")
+    parser.add_argument("--frame", help="send this Ethernet frame (hex) and report any reply")
+    parser.add_argument("--ifname", help="the interface for --frame")
+    parser.add_argument("--sport", type=int, help="the frame's UDP source port, for its reply")
     args = parser.parse_args()
+    if args.frame is not None:
+        send_frame(bytes.fromhex(args.frame), args.ifname, args.sport)
+        return
     if args.raw is not None:
         family = socket.AF_INET6 if ":" in args.server else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as sock:

@@ -4,7 +4,8 @@
 The test builds its own namespace and veth pair (198.18.0.0/15, and 2001:2::/48 for IPv6:
 the benchmarking ranges), starts `fastdns serve` with `backend: xdp` on the host side, and
 checks from inside the namespace that DNS is answered by the AF_XDP workers on both queues
-while everything else (TCP DNS, ping, other UDP ports) still goes through the kernel.
+while everything else (TCP DNS, ping, other UDP ports) still goes through the kernel, and
+that malformed frames are dropped and counted by reason.
 It skips only where this machine cannot run it (not root, or the kernel refuses XDP).
 """
 
@@ -13,16 +14,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import dns.flags
+import dns.message
 import dns.rcode
 import pytest
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, free_port
 
 NS = "fastdns-xdp-test"
 HOST_IF, NS_IF = "fxt0", "fxt1"
@@ -82,17 +87,17 @@ def network():
     teardown_network()
 
 
-@pytest.fixture(scope="module")
-def server(network, tmp_path_factory):
+def start_server(directory: Path, metrics_port: int) -> RunningServer:
+    """`fastdns serve` with backend xdp on HOST_IF, once the namespace gets answers."""
     try:
         from fastdns import _xdp  # noqa: F401
     except ImportError:
         pytest.fail("fastdns._xdp was not built: install libxdp-dev libbpf-dev clang (make test does)")
-    directory = tmp_path_factory.mktemp("xdp")
     try:
         srv = RunningServer(directory, {"example.com": BIG}, "auto", {
             "listen": [f"{HOST_V4}@{PORT}", f"{HOST_V6}@{PORT}"], "backend": "xdp",
             "xdp": {"interface": HOST_IF}, "udp_payload": 4096,
+            "metrics": f"127.0.0.1@{metrics_port}",
         })
     except RuntimeError as e:
         if "cannot attach" in str(e) or "refused to load" in str(e):
@@ -105,12 +110,32 @@ def server(network, tmp_path_factory):
                 break
         except (subprocess.CalledProcessError, json.JSONDecodeError, IndexError):
             time.sleep(0.1)
+    return srv
+
+
+@pytest.fixture(scope="module")
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def server(network, tmp_path_factory, metrics_port):
+    srv = start_server(tmp_path_factory.mktemp("xdp"), metrics_port)
     yield srv
     srv.stop()
 
 
+def stats(srv) -> dict:
+    return json.loads(srv.cli("stats", "--json").stdout)
+
+
 def counters(srv) -> list[dict]:
-    return json.loads(srv.cli("stats", "--json").stdout)["workers"]
+    return stats(srv)["workers"]
+
+
+def delta(after: list[dict], before: list[dict], name: str) -> int:
+    """How much counter name rose, summed over the workers."""
+    return sum(a[name] - b[name] for a, b in zip(after, before))
 
 
 def test_answers_over_ipv4_and_ipv6(server):
@@ -186,6 +211,75 @@ def test_malformed_datagrams_are_dropped_and_counted(server):
                             response).stdout)["reply"] is None            # QR=1: never answered
     after = sum(w["dropped"] + w["formerr"] for w in counters(server))
     assert after - before == 2
+
+
+def mac_address(ifname: str, namespace: bool) -> bytes:
+    cmd = ("ip", "-j", "link", "show", ifname)
+    out = (in_ns(*cmd) if namespace else run(*cmd)).stdout
+    return bytes.fromhex(json.loads(out)[0]["address"].replace(":", ""))
+
+
+def ipv4_checksum(header: bytes) -> int:
+    """RFC 791 header checksum: one's complement of the one's complement sum of the words."""
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def query_frame(sport: int, version_ihl: int = 0x45, total_length_extra: int = 0,
+                udp_length_extra: int = 0) -> bytes:
+    """An Ethernet frame from the namespace carrying a DNS query for www.example.com A to
+    the served address and port, with the IPv4 Total Length, the UDP Length or the
+    version/IHL byte made wrong on request (the IPv4 checksum always right)."""
+    message = dns.message.make_query("www.example.com", "A").to_wire()
+    udp_length = 8 + len(message)
+    ip = struct.pack("!BBHHHBBH4s4s", version_ihl, 0, 20 + udp_length + total_length_extra,
+                     0x1234, 0x4000, 64, 17, 0, socket.inet_aton(NS_V4), socket.inet_aton(HOST_V4))
+    ip = ip[:10] + struct.pack("!H", ipv4_checksum(ip)) + ip[12:]
+    udp = struct.pack("!HHHH", sport, PORT, udp_length + udp_length_extra, 0)  # no UDP checksum
+    ethernet = mac_address(HOST_IF, False) + mac_address(NS_IF, True) + b"\x08\x00"
+    return ethernet + ip + udp + message
+
+
+def metric(port: int, name: str, label: str) -> float:
+    """The sum over the workers of one Prometheus sample family's samples carrying label."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") and label in line)
+
+
+@pytest.mark.parametrize("sport, reason, wrong", [
+    pytest.param(40001, None, {}, id="well-formed"),    # the control: answered
+    pytest.param(40002, "length", {"udp_length_extra": 100}, id="udp-length-beyond-ip"),
+    pytest.param(40003, "length", {"total_length_extra": 100}, id="ip-length-beyond-frame"),
+    pytest.param(40004, "ip_header", {"version_ihl": 0x65}, id="ip-version-6-in-ipv4"),
+])
+def test_malformed_frames_are_counted_by_reason(server, metrics_port, sport, reason, wrong):
+    """The XDP program checks only IHL, protocol, address and port, so these reach the
+    workers, which must drop them unanswered and count why."""
+    frame = query_frame(sport, **wrong)
+    before = counters(server)
+    by_metric = metric(metrics_port, "fastdns_dropped_frames_by_reason_total", f'reason="{reason}"')
+    out = in_ns(sys.executable, CLIENT, HOST_V4, str(PORT), "x", "A", "--frame", frame.hex(),
+                "--ifname", NS_IF, "--sport", str(sport)).stdout
+    after = counters(server)
+    assert delta(after, before, "rx") == 1, (before, after)   # it reached an AF_XDP worker
+    if reason is None:
+        assert json.loads(out)["reply"] is not None
+        assert delta(after, before, "tx") == 1 and delta(after, before, "dropped") == 0
+        return
+    assert json.loads(out)["reply"] is None
+    assert delta(after, before, "tx") == 0
+    assert delta(after, before, "dropped") == 1                # the total keeps counting
+    for name in ("drop_short", "drop_not_ip", "drop_ip_header", "drop_length"):
+        assert delta(after, before, name) == (name == f"drop_{reason}"), (name, before, after)
+    assert metric(metrics_port, "fastdns_dropped_frames_by_reason_total",
+                  f'reason="{reason}"') == by_metric + 1
+    table = server.cli("stats").stdout
+    assert any(line.split()[:2] == [f"drop_{reason}", str(sum(w[f"drop_{reason}"] for w in after))]
+               for line in table.splitlines()), table
 
 
 def test_the_program_is_gone_after_shutdown(server):
