@@ -2,13 +2,16 @@
 """A DNS client run inside the test namespace (ip netns exec): asks, prints JSON replies.
 
 usage: client.py SERVER PORT QNAME QTYPE [--count N] [--tcp] [--edns SIZE] [--raw HEX]
+                 [--seconds S [--timeout T] [--interval I]]
                  [--frame HEX --ifname IF --sport PORT]
 """
 
 import argparse
 import json
 import socket
+import time
 
+import dns.exception
 import dns.message
 import dns.query
 
@@ -28,6 +31,29 @@ def send_frame(frame: bytes, ifname: str, sport: int) -> None:
             print(json.dumps({"reply": None}))
 
 
+def ask_for(args: argparse.Namespace) -> None:
+    """Ask for --seconds (at most --count times), one new socket per query; report how many
+    were answered, answered with an error or no answer, and timed out."""
+    print(json.dumps({"started": True}), flush=True)
+    answered = wrong = timeouts = 0
+    deadline = time.monotonic() + args.seconds
+    for _ in range(args.count):  # bounded by --count and by --seconds
+        if time.monotonic() > deadline:
+            break
+        query = dns.message.make_query(args.qname, args.qtype)
+        try:
+            reply = dns.query.udp(query, args.server, port=args.port, timeout=args.timeout)
+        except dns.exception.Timeout:
+            timeouts += 1
+            continue
+        if reply.rcode() == 0 and reply.answer:
+            answered += 1
+        else:
+            wrong += 1
+        time.sleep(args.interval)
+    print(json.dumps({"answered": answered, "wrong": wrong, "timeouts": timeouts}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("server")
@@ -38,12 +64,18 @@ def main() -> None:
     parser.add_argument("--tcp", action="store_true")
     parser.add_argument("--edns", type=int, default=0, help="EDNS payload size; 0 = no EDNS")
     parser.add_argument("--raw", help="send these bytes (hex) instead and report any reply")
+    parser.add_argument("--seconds", type=float, help="keep asking this long (at most --count)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per query")
+    parser.add_argument("--interval", type=float, default=0.0, help="seconds between queries")
     parser.add_argument("--frame", help="send this Ethernet frame (hex) and report any reply")
     parser.add_argument("--ifname", help="the interface for --frame")
     parser.add_argument("--sport", type=int, help="the frame's UDP source port, for its reply")
     args = parser.parse_args()
     if args.frame is not None:
         send_frame(bytes.fromhex(args.frame), args.ifname, args.sport)
+        return
+    if args.seconds is not None:
+        ask_for(args)
         return
     if args.raw is not None:
         family = socket.AF_INET6 if ":" in args.server else socket.AF_INET

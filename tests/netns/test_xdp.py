@@ -4,8 +4,9 @@
 The test builds its own namespace and veth pair (198.18.0.0/15, and 2001:2::/48 for IPv6:
 the benchmarking ranges), starts `fastdns serve` with `backend: xdp` on the host side, and
 checks from inside the namespace that DNS is answered by the AF_XDP workers on both queues
-while everything else (TCP DNS, ping, other UDP ports) still goes through the kernel, and
-that malformed frames are dropped and counted by reason.
+while everything else (TCP DNS, ping, other UDP ports) still goes through the kernel; that
+malformed frames are dropped and counted by reason; and that a killed worker is replaced on
+its queue, and a killed control process leaves neither program nor workers behind.
 It skips only where this machine cannot run it (not root, or the kernel refuses XDP).
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -131,6 +134,10 @@ def stats(srv) -> dict:
 
 def counters(srv) -> list[dict]:
     return stats(srv)["workers"]
+
+
+def status(srv) -> dict:
+    return json.loads(srv.cli("status", "--json").stdout)
 
 
 def delta(after: list[dict], before: list[dict], name: str) -> int:
@@ -291,9 +298,96 @@ def test_malformed_frames_are_counted_by_reason(server, metrics_port, sport, rea
                for line in table.splitlines()), table
 
 
+def read_line(proc: subprocess.Popen, timeout: float) -> str:
+    """One line of proc's stdout, or "" when none comes within timeout seconds."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline() if ready else ""
+
+
+def test_a_killed_worker_is_restarted_on_its_cpu_and_queue(server):
+    """While queries keep coming, kill -9 one AF_XDP worker: its queue's datagrams go to the
+    kernel (the XSKMAP entry goes with the socket) until the restarted worker takes it back."""
+    victim = status(server)["workers"][1]
+    asker = subprocess.Popen(
+        ["ip", "netns", "exec", NS, sys.executable, CLIENT, HOST_V4, str(PORT),
+         "www.example.com", "A", "--seconds", "4", "--count", "4000", "--timeout", "1",
+         "--interval", "0.002"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "started" in read_line(asker, 10)
+        time.sleep(0.5)
+        os.kill(victim["pid"], signal.SIGKILL)
+        killed = time.time()
+        replacement = None
+        while time.time() - killed < 10:   # bounded; the supervisor polls every 100 ms
+            replacement = status(server)["workers"][1]
+            if replacement["pid"] != victim["pid"] and replacement["alive"]:
+                break
+            time.sleep(0.05)
+        # When it started, by its uptime (0.1 s steps): what `fastdns status` itself costs
+        # on a busy machine is not the supervisor's delay.
+        restart_s = time.time() - replacement["uptime"] - killed
+        served_at_restart = counters(server)[1]["tx"]
+        out = asker.communicate(timeout=30)[0]
+    finally:
+        if asker.poll() is None:
+            asker.kill()
+            asker.wait()
+    assert replacement is not None and replacement["pid"] != victim["pid"], replacement
+    assert restart_s < 2.0, f"restarted {restart_s:.1f} s after the kill"
+    assert (replacement["cpu"], replacement["queue"], replacement["restarts"]) == \
+        (victim["cpu"], victim["queue"], victim["restarts"] + 1), (victim, replacement)
+    result = json.loads(out.splitlines()[-1])
+    assert result["wrong"] == 0 and result["timeouts"] <= 5, result
+    assert result["answered"] >= 50, result
+    # The replacement answers on its queue again (many source ports: both queues get some).
+    for _ in range(8):
+        if counters(server)[1]["tx"] > served_at_restart:
+            break
+        ask(HOST_V4, "www.example.com", "A", "--count", "20")
+    assert counters(server)[1]["tx"] > served_at_restart
+
+
+def attached_xdp(ifname: str) -> dict | None:
+    """The XDP attachment `ip -d link show` reports on ifname (prog id, mode), if any."""
+    return json.loads(run("ip", "-j", "-d", "link", "show", ifname).stdout)[0].get("xdp")
+
+
 def test_the_program_is_gone_after_shutdown(server):
-    """Runs last: it stops the module's server."""
-    assert "prog/xdp" in run("ip", "link", "show", HOST_IF).stdout
+    """Runs after the other tests of the module's server: it stops that server."""
+    assert attached_xdp(HOST_IF) is not None
     assert server.stop() == 0
-    link = run("ip", "link", "show", HOST_IF).stdout
-    assert "prog/xdp" not in link and " xdp " not in link
+    assert attached_xdp(HOST_IF) is None, run("ip", "-d", "link", "show", HOST_IF).stdout
+
+
+def process_gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody has reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def test_a_killed_control_process_leaves_no_program_and_no_worker(network, tmp_path):
+    """Runs after the module's server stopped: kill -9 the control process of a new one.
+    The kernel closes its BPF link (detaching the program) and the workers' parent-death
+    signal stops them."""
+    srv = start_server(tmp_path, free_port())
+    workers: list[int] = []
+    try:
+        workers = [w["pid"] for w in status(srv)["workers"]]
+        assert len(workers) == 2 and attached_xdp(HOST_IF) is not None
+        os.kill(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # bounded; done at once when all is well
+            if attached_xdp(HOST_IF) is None and all(process_gone(pid) for pid in workers):
+                break
+            time.sleep(0.05)
+        assert attached_xdp(HOST_IF) is None, run("ip", "-d", "link", "show", HOST_IF).stdout
+        assert [pid for pid in workers if not process_gone(pid)] == []
+    finally:
+        srv.stop()
+        for pid in workers:  # nothing may outlive its control process, even when this fails
+            if not process_gone(pid):
+                os.kill(pid, signal.SIGKILL)
