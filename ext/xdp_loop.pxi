@@ -8,6 +8,7 @@ cdef enum:
     XSK_NUM_FRAMES = 4096       # chunks per worker: 16 MiB of UMEM
     XSK_RING_SIZE = 2048        # descriptors in each of the fill, completion, RX, TX rings
     XSK_POLL_TIMEOUT_MS = 250   # ms; an idle worker returns to Python this often
+    XSK_TX_RETRY_MS = 1         # ms; how soon a kick the kernel turned away is tried again
     XSK_BUSY_SPINS = 100000     # empty polls before a busy-polling worker returns to Python
 
 ctypedef struct xdp_ctx_t:
@@ -20,6 +21,7 @@ ctypedef struct xdp_ctx_t:
     int mtu                     # bytes, of the interface
     int payload_max             # our EDNS UDP payload size, bytes
     bint busy_poll              # spin instead of sleeping in poll when idle
+    bint tx_unkicked            # the last kick failed: replies wait on the TX ring
     uint32_t n_free
     uint64_t free_frames[XSK_NUM_FRAMES]   # UMEM chunks in no ring
     uint64_t tx_addr[BATCH]
@@ -58,8 +60,13 @@ cdef inline void refill(xdp_ctx_t* c) noexcept nogil:
 
 
 cdef inline void kick_tx(xdp_ctx_t* c) noexcept nogil:
+    """Ask the kernel to send what the TX ring holds.  It may answer EAGAIN/EBUSY (busy
+    with an earlier batch): then the replies stay on the ring, and the loop kicks again
+    before it sleeps, so they are not left there until the next query arrives."""
+    c.tx_unkicked = 0
     if xsk_ring_prod__needs_wakeup(&c.tx):
-        sendto(c.fd, NULL, 0, MSG_DONTWAIT, NULL, 0)
+        if sendto(c.fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0:
+            c.tx_unkicked = 1
 
 
 cdef inline void send_replies(xdp_ctx_t* c, uint32_t m) noexcept nogil:
@@ -110,6 +117,8 @@ cdef inline uint32_t answer_rx_batch(xdp_ctx_t* c, uint32_t idx, uint32_t n) noe
 cdef inline bint wait_for_rx(xdp_ctx_t* c, int* spins) noexcept nogil:
     """Nothing received: sleep in poll (or spin when busy polling); False when idle long."""
     cdef pollfd pfd
+    if c.tx_unkicked:
+        kick_tx(c)
     if c.busy_poll:
         if xsk_ring_prod__needs_wakeup(&c.fill):
             recvfrom(c.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL)
@@ -118,6 +127,10 @@ cdef inline bint wait_for_rx(xdp_ctx_t* c, int* spins) noexcept nogil:
     pfd.fd = c.fd
     pfd.events = POLLIN
     pfd.revents = 0
+    if c.tx_unkicked:
+        poll(&pfd, 1, XSK_TX_RETRY_MS)
+        spins[0] += 1               # replies still to go out: not idle, but back to
+        return spins[0] < XSK_POLL_TIMEOUT_MS // XSK_TX_RETRY_MS   # Python now and then
     return poll(&pfd, 1, XSK_POLL_TIMEOUT_MS) != 0
 
 
