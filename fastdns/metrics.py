@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""The Prometheus metrics endpoint: the workers' counters, TCP, zones and workers, read
+"""The Prometheus metrics endpoint: the workers' counters, TCP, the AF_XDP backend's
+kernel fallback, zones and workers, read
 from the control block at scrape time (nothing is counted twice or kept in Python)."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from fastdns.controlblock import DROP_REASONS
+from fastdns.controlblock import COUNTERS, DROP_REASONS
 
 if TYPE_CHECKING:
     from fastdns.server import Server
@@ -31,6 +32,9 @@ class ServerCollector:
         workers = [(str(w.slot), control.counters(w.slot)) for w in self.server.workers]
         tcp = self.server.tcp.stats() if self.server.tcp is not None else {}
         sources = workers + ([("tcp", tcp)] if tcp else [])
+        fallback = self.server.fallback
+        if fallback is not None:  # backend xdp: UDP the XDP program passed to the kernel
+            sources.append(("fallback", dict(zip(COUNTERS, fallback.counters()))))
 
         def counter(name: str, doc: str, key: str) -> CounterMetricFamily:
             family = CounterMetricFamily(name, doc, labels=["worker"])

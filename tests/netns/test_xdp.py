@@ -266,6 +266,15 @@ def metric(port: int, name: str, label: str) -> float:
                if line.startswith(name + "{") and label in line)
 
 
+def test_metrics_export_the_kernel_fallback(server, metrics_port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    fallback = [line for line in text.splitlines()
+                if line.startswith("fastdns_queries_total{") and 'worker="fallback"' in line]
+    assert len(fallback) == 1, text
+    assert float(fallback[0].rsplit(" ", 1)[1]) == stats(server)["fallback"]["rx"]
+
+
 @pytest.mark.parametrize("sport, reason, wrong", [
     pytest.param(40001, None, {}, id="well-formed"),    # the control: answered
     pytest.param(40002, "length", {"udp_length_extra": 100}, id="udp-length-beyond-ip"),
