@@ -122,7 +122,9 @@ def _table_names(zone_set: ZoneSet, zone: IndexedZone) -> list[dns.name.Name]:
         name for name in zone.existing
         if not zone.is_occluded(name) and zone_set.zone_for(name) is zone
     ]
-    return sorted(names)
+    # Any fixed order makes the image reproducible; wire bytes sort in C, where dnspython's
+    # canonical order (Name.__lt__) costs a Python comparison per step.
+    return sorted(names, key=_wire)
 
 
 class _NegativeRecords:
