@@ -2,7 +2,10 @@
 # AF_XDP framing: Ethernet (one VLAN tag allowed), IPv4 or IPv6, UDP, read in place and
 # turned around into the reply: MACs, addresses and ports swapped, lengths, TTL and
 # checksums set.  The XDP program steered the frame on its headers' first bytes only, so
-# every length here is checked again against the frame.
+# every length here is checked again against the frame.  The IPv4 header checksum is
+# checked; the UDP checksum is not: a veth or virtio peer hands over frames whose UDP
+# checksum field holds only the pseudo-header sum (checksum offload), and the XDP path
+# cannot see the offload state that tells the kernel to trust them.
 
 cdef enum:
     ETH_HLEN = 14
@@ -78,6 +81,8 @@ cdef inline int answer_frame(uint8_t* frame, int length, int room, int mtu, cons
             return drop_frame(counters, C_DROP_SHORT)
         if ip[0] != 0x45:                           # version 4, IHL 5: no options
             return drop_frame(counters, C_DROP_IP_HEADER)
+        if fastdns_csum_fold(fastdns_csum_add(ip, IPV4_HLEN, 0)) != 0:
+            return drop_frame(counters, C_DROP_IP_HEADER)   # RFC 791 header checksum
         ip_payload = fastdns_get16(ip + 2) - IPV4_HLEN
         l4 = l3 + IPV4_HLEN
         v6 = 0

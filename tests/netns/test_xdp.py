@@ -244,15 +244,15 @@ def ipv4_checksum(header: bytes) -> int:
 
 
 def query_frame(sport: int, version_ihl: int = 0x45, total_length_extra: int = 0,
-                udp_length_extra: int = 0) -> bytes:
+                udp_length_extra: int = 0, ip_checksum_extra: int = 0) -> bytes:
     """An Ethernet frame from the namespace carrying a DNS query for www.example.com A to
-    the served address and port, with the IPv4 Total Length, the UDP Length or the
-    version/IHL byte made wrong on request (the IPv4 checksum always right)."""
+    the served address and port, with the IPv4 Total Length, the UDP Length, the
+    version/IHL byte or the IPv4 header checksum made wrong on request."""
     message = dns.message.make_query("www.example.com", "A").to_wire()
     udp_length = 8 + len(message)
     ip = struct.pack("!BBHHHBBH4s4s", version_ihl, 0, 20 + udp_length + total_length_extra,
                      0x1234, 0x4000, 64, 17, 0, socket.inet_aton(NS_V4), socket.inet_aton(HOST_V4))
-    ip = ip[:10] + struct.pack("!H", ipv4_checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", (ipv4_checksum(ip) + ip_checksum_extra) & 0xFFFF) + ip[12:]
     udp = struct.pack("!HHHH", sport, PORT, udp_length + udp_length_extra, 0)  # no UDP checksum
     ethernet = mac_address(HOST_IF, False) + mac_address(NS_IF, True) + b"\x08\x00"
     return ethernet + ip + udp + message
@@ -280,6 +280,7 @@ def test_metrics_export_the_kernel_fallback(server, metrics_port):
     pytest.param(40002, "length", {"udp_length_extra": 100}, id="udp-length-beyond-ip"),
     pytest.param(40003, "length", {"total_length_extra": 100}, id="ip-length-beyond-frame"),
     pytest.param(40004, "ip_header", {"version_ihl": 0x65}, id="ip-version-6-in-ipv4"),
+    pytest.param(40005, "ip_header", {"ip_checksum_extra": 1}, id="ipv4-header-checksum"),
 ])
 def test_malformed_frames_are_counted_by_reason(server, metrics_port, sport, reason, wrong):
     """The XDP program checks only IHL, protocol, address and port, so these reach the
