@@ -3,7 +3,7 @@
 # fastdns._xdp for AF_XDP) so that both answer with the very same code.
 
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
-from libc.errno cimport errno, EINTR
+from libc.errno cimport errno, EINTR, EAGAIN, EBUSY, ENOBUFS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memcmp, memset

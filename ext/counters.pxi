@@ -33,8 +33,8 @@ cdef enum:
     # in C_DROPPED).  Appended here so the slots above keep their offsets.
     C_DROP_SHORT            # frame shorter than its Ethernet, IP and UDP headers
     C_DROP_NOT_IP           # EtherType neither IPv4 nor IPv6
-    C_DROP_IP_HEADER        # IPv4 header with options, a version other than 4 or a
-                            # wrong checksum; IPv6 header with a version other than 6
+    C_DROP_IP_HEADER        # IPv4 header with options, a version other than 4, a wrong
+                            # checksum, or a fragment; IPv6 header with a version other than 6
     C_DROP_LENGTH           # IP Total/Payload Length or UDP Length disagreeing with the
                             # frame or with each other
     N_COUNTERS

@@ -18,6 +18,8 @@ cdef enum:
     IPV6_HLEN = 40
     UDP_HLEN = 8
     PROTO_UDP = 17
+    IP_MF = 0x2000              # IPv4 "more fragments" flag, in the flags/offset word
+    IP_OFFSET = 0x1FFF          # IPv4 fragment offset
     REPLY_TTL = 64              # hops, IPv4 TTL and IPv6 hop limit of replies
 
 
@@ -83,6 +85,9 @@ cdef inline int answer_frame(uint8_t* frame, int length, int room, int mtu, cons
             return drop_frame(counters, C_DROP_IP_HEADER)
         if fastdns_csum_fold(fastdns_csum_add(ip, IPV4_HLEN, 0)) != 0:
             return drop_frame(counters, C_DROP_IP_HEADER)   # RFC 791 header checksum
+        if fastdns_get16(ip + 6) & (IP_MF | IP_OFFSET):
+            return drop_frame(counters, C_DROP_IP_HEADER)   # a fragment: the XDP program
+                                                            # leaves those to the kernel
         ip_payload = fastdns_get16(ip + 2) - IPV4_HLEN
         l4 = l3 + IPV4_HLEN
         v6 = 0

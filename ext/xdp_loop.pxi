@@ -65,8 +65,9 @@ cdef inline void kick_tx(xdp_ctx_t* c) noexcept nogil:
     before it sleeps, so they are not left there until the next query arrives."""
     c.tx_unkicked = 0
     if xsk_ring_prod__needs_wakeup(&c.tx):
-        if sendto(c.fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0:
-            c.tx_unkicked = 1
+        if sendto(c.fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 and (
+                errno == EAGAIN or errno == EBUSY or errno == ENOBUFS):
+            c.tx_unkicked = 1       # busy, not broken (a link that is down stays quiet)
 
 
 cdef inline void send_replies(xdp_ctx_t* c, uint32_t m) noexcept nogil:
