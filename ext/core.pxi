@@ -14,9 +14,10 @@ from posix.unistd cimport close as c_close
 
 from compat cimport (fastdns_install_stop_handler, fastdns_stop_requested,
                      fastdns_set_pdeathsig, fastdns_load_acquire, fastdns_get16,
-                     fastdns_put16, fastdns_put64, fastdns_load64le, fastdns_store64le, fastdns_csum_add, fastdns_csum_fold, fastdns_put_csum)
-from net cimport (iovec, mmsghdr, socklen_t, sockaddr_storage, recvmmsg, sendmmsg, sendto, recvfrom,
-                  MSG_DONTWAIT, MSG_TRUNC, MSG_WAITFORONE, pollfd, poll, POLLIN)
+                     fastdns_put16, fastdns_put64, fastdns_load64le, fastdns_store64le,
+                     fastdns_csum_add, fastdns_csum_fold, fastdns_put_csum)
+from net cimport (iovec, mmsghdr, socklen_t, sockaddr_storage, recvmmsg, sendmmsg, sendto,
+                  recvfrom, MSG_DONTWAIT, MSG_TRUNC, MSG_WAITFORONE, pollfd, poll, POLLIN)
 
 include "consts.pxi"
 include "counters.pxi"

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""The Prometheus metrics endpoint: the workers' counters, TCP, the AF_XDP backend's
-kernel fallback, zones and workers, read
-from the control block at scrape time (nothing is counted twice or kept in Python)."""
+"""The Prometheus metrics endpoint: the workers' counters, TCP, the AF_XDP backend's kernel
+fallback, zones and workers, read from the control block at scrape time (nothing is counted
+twice or kept in Python)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from fastdns.controlblock import COUNTERS, DROP_REASONS
+from fastdns.controlblock import DROP_REASONS
 
 if TYPE_CHECKING:
     from fastdns.server import Server
@@ -32,9 +32,9 @@ class ServerCollector:
         workers = [(str(w.slot), control.counters(w.slot)) for w in self.server.workers]
         tcp = self.server.tcp.stats() if self.server.tcp is not None else {}
         sources = workers + ([("tcp", tcp)] if tcp else [])
-        fallback = self.server.fallback
+        fallback = self.server.fallback_counters()
         if fallback is not None:  # backend xdp: UDP the XDP program passed to the kernel
-            sources.append(("fallback", dict(zip(COUNTERS, fallback.counters()))))
+            sources.append(("fallback", fallback))
 
         def counter(name: str, doc: str, key: str) -> CounterMetricFamily:
             family = CounterMetricFamily(name, doc, labels=["worker"])
@@ -60,8 +60,8 @@ class ServerCollector:
         yield by_qtype
         # AF_XDP frames dropped before their DNS message was read; also in fastdns_dropped
         by_reason = CounterMetricFamily("fastdns_dropped_frames_by_reason",
-                                        "AF_XDP frames dropped by reason (short, not_ip, "
-                                        "ip_header, length)", labels=["worker", "reason"])
+                                        f"AF_XDP frames dropped by reason ({', '.join(DROP_REASONS)})",
+                                        labels=["worker", "reason"])
         for worker, counts in workers:
             for reason in DROP_REASONS:
                 by_reason.add_metric([worker, reason], counts.get(f"drop_{reason}", 0))

@@ -470,9 +470,16 @@ class Server:
         reply = {"ok": True, "total": self.control.totals(),
                  "workers": [self.control.counters(w.slot) for w in self.workers],
                  "tcp": self.tcp.stats() if self.tcp is not None else {}}
-        if self.fallback is not None:  # backend xdp: UDP answered by the control process
-            reply["fallback"] = dict(zip(COUNTERS, self.fallback.counters()))
+        fallback = self.fallback_counters()
+        if fallback is not None:
+            reply["fallback"] = fallback
         return reply
+
+    def fallback_counters(self) -> dict | None:
+        """Counters of the UDP the control process answers itself (backend xdp), else None."""
+        if self.fallback is None:
+            return None
+        return dict(zip(COUNTERS, self.fallback.counters()))
 
 
 def attach_xdp(config: Config):  # -> fastdns._xdp.XdpProgram

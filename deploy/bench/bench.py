@@ -320,6 +320,13 @@ def summarise(name: str, records: list[RunRecord], server: Running | None, p99: 
     }
 
 
+def _ratio(row: dict[str, Any], base: dict[str, Any] | None, key: str) -> float | None:
+    """row[key] ÷ base[key], when both were measured."""
+    if base is None or not base[key] or row[key] is None:
+        return None
+    return row[key] / base[key]
+
+
 def machine() -> dict[str, str]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -418,21 +425,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row["processes"] = extra[row["name"]]["processes"]
         row["perf_top"] = extra[row["name"]]["perf_top"]
     base = next((r for r in rows if r["name"] == BASELINE), None)
-    for row in rows:
-        row["instructions_per_query"] = callgrind_results.get(row["name"], {}).get("per_query")
-        if base and base["qps"] and row["qps"] is not None:
-            row["qps_vs_knot"] = row["qps"] / base["qps"]
-        if base and base["cpu_us_per_query"] and row["cpu_us_per_query"] is not None:
-            row["cpu_vs_knot"] = row["cpu_us_per_query"] / base["cpu_us_per_query"]
-        if base and base["total_us_per_query"] and row["total_us_per_query"] is not None:
-            row["total_cpu_vs_knot"] = row["total_us_per_query"] / base["total_us_per_query"]
     by_name = {r["name"]: r for r in rows}
     for row in rows:
+        row["instructions_per_query"] = callgrind_results.get(row["name"], {}).get("per_query")
+        row["qps_vs_knot"] = _ratio(row, base, "qps")
+        row["cpu_vs_knot"] = _ratio(row, base, "cpu_us_per_query")
+        row["total_cpu_vs_knot"] = _ratio(row, base, "total_us_per_query")
         peer = by_name.get(row["peer"])
-        if peer and peer["cpu_us_per_query"] and row["cpu_us_per_query"] is not None:
-            row["cpu_vs_peer"] = row["cpu_us_per_query"] / peer["cpu_us_per_query"]
-        if peer and peer["total_us_per_query"] and row["total_us_per_query"] is not None:
-            row["total_cpu_vs_peer"] = row["total_us_per_query"] / peer["total_us_per_query"]
+        row["cpu_vs_peer"] = _ratio(row, peer, "cpu_us_per_query")
+        row["total_cpu_vs_peer"] = _ratio(row, peer, "total_us_per_query")
     for entry in callgrind_results.values():
         entry.pop("dir", None)
     return {
