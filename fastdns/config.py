@@ -1,12 +1,19 @@
 # SPDX-License-Identifier: MIT
-"""The configuration file (YAML): what to serve, where, on which CPUs."""
+"""The configuration file (YAML): what to serve, where, with which backend.
+
+One table, SETTINGS, says every setting's name, shape, default, check and meaning; the
+parser, the defaults, the error messages and the README's table all come from it. Nothing
+here reads the machine: which CPUs exist, an interface's queues and MTU are host facts,
+read by fastdns.host when serving, so `fastdns check` gives the same verdict anywhere.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +23,19 @@ import yaml
 
 from fastdns.errors import ConfigError
 
+
+def default_config_path(package_dir: Path) -> Path:
+    """The bundled configuration: in an installed package the wheel carries it as package
+    data (fastdns/zones/); in a source checkout it is the repository's zones/."""
+    bundled = package_dir / "zones" / "fastdns.yaml"
+    return bundled if bundled.is_file() else package_dir.parent / "zones" / "fastdns.yaml"
+
+
 #: The ready-to-run configuration for the bundled zones, used when no -c is given.
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "zones" / "fastdns.yaml"
+DEFAULT_CONFIG = default_config_path(Path(__file__).resolve().parent)
 DEFAULT_PORT = 53
 DEFAULT_UDP_PAYLOAD = 1232  # RFC 6891 6.2.5 guidance as of DNS Flag Day 2020
-KNOWN_KEYS = {"listen", "workers", "cpus", "udp_payload", "run_dir", "control_socket", "zones",
-              "backend", "xdp", "metrics", "user",
-              "tcp_idle_timeout", "tcp_max_connections", "version", "identity",
-              "minimal_responses"}
-ZONE_KEYS = {"name", "file"}
-XDP_KEYS = {"interface", "queues", "mode", "busy_poll"}
-SYS_NET = Path("/sys/class/net")
+UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
 
 
 @dataclass(frozen=True)
@@ -51,17 +60,17 @@ class ZoneConfig:
 @dataclass(frozen=True)
 class XdpConfig:
     interface: str
-    queues: tuple[int, ...]  #: RX queues served, one worker each, in CPU order
-    mode: str  #: "native" (driver) or "generic" (SKB) XDP
-    busy_poll: bool  #: spin on the rings instead of sleeping when idle
-    mtu: int  #: of the interface, bytes: replies beyond it are truncated
+    queues: tuple[int, ...] | None  #: RX queues served, one worker each; None = every queue
+    mode: str = "native"  #: "native" (driver) or "generic" (SKB) XDP
+    busy_poll: bool = False  #: spin on the rings instead of sleeping when idle
 
 
 @dataclass(frozen=True)
 class Config:
+    """What the file says, validated; the same on every machine (see fastdns.host)."""
+
     path: str
     listen: tuple[ListenAddress, ...]
-    cpus: tuple[int, ...]  #: one worker per CPU, pinned to it
     udp_payload: int
     run_dir: str
     control_socket: str
@@ -75,7 +84,348 @@ class Config:
     xdp: XdpConfig | None = None
     metrics: ListenAddress | None = None  #: Prometheus endpoint; None = off
     user: str | None = None  #: switch to this user once the sockets are bound
+    workers: int | None = None  #: how many; None = one per CPU we may run on (or per cpus)
+    cpus: tuple[int, ...] | None = None  #: as listed; None = not given
 
+
+# -- the table -----------------------------------------------------------------------------
+
+class _Absent:
+    """The value a check sees for a setting the file leaves out, where that differs from null."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
+
+
+class Invalid(Exception):
+    """A check's verdict on a value; the parser prefixes file and key.
+
+    :param key: the full key to name, when not the setting being checked (cross-checks).
+    """
+
+    def __init__(self, reason: str, key: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key = key
+
+
+@dataclass
+class Context:
+    """What a check may look at besides its value."""
+
+    base: Path  #: directory of the configuration file: relative paths start here
+    values: dict[str, Any] = field(default_factory=dict)  #: settings of the section checked so far
+
+
+Check = Callable[[Any, Context], Any]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  #: the key in its section
+    shape: str  #: what a value looks like, for the README
+    default: Any  #: what the check gets when the key is absent (ABSENT: no value)
+    check: Check  #: the file's value -> the Config's value; raises Invalid
+    doc: str  #: one line for the README
+    children: tuple[Setting, ...] = ()  #: the keys of a nested mapping (xdp, zones[])
+    shown: str | None = None  #: the default as the README says it, when not the value itself
+
+
+def parse_config(data: Any, path: Path) -> Config:
+    """Validate a configuration already read from YAML; raises ConfigError "file: key: reason"."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        values = _parse_section(data, SETTINGS, "", path.resolve().parent)
+    except Invalid as e:
+        raise ConfigError(f"{path}: {e.key}: {e.reason}") from None
+    return Config(path=str(path), **values)
+
+
+def _parse_section(data: Mapping[Any, Any], settings: tuple[Setting, ...], prefix: str,
+                   base: Path) -> dict[str, Any]:
+    """Check one mapping against its settings, in table order, so a check may rely on the
+    settings above it."""
+    known = {s.name for s in settings}
+    unknown = sorted(str(key) for key in data if key not in known)
+    if unknown:
+        raise Invalid(f"unknown setting (known: {', '.join(sorted(known))})", prefix + unknown[0])
+    context = Context(base)
+    for setting in settings:
+        value = data.get(setting.name, setting.default)
+        try:
+            context.values[setting.name] = setting.check(value, context)
+        except Invalid as e:
+            raise Invalid(e.reason, e.key or prefix + setting.name) from None
+    return context.values
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# -- checks --------------------------------------------------------------------------------
+
+def _listen_address(item: Any) -> ListenAddress:
+    if not isinstance(item, str):
+        raise Invalid(f"expected an address like 127.0.0.1@5300, not {item!r}")
+    host, sep, port_text = item.rpartition("@")
+    if not sep:
+        host, port_text = item, str(DEFAULT_PORT)
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise Invalid(f"'{host}' is not an IPv4 or IPv6 address") from None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise Invalid(f"'{port_text}' is not a port number")
+    return ListenAddress(str(address), int(port_text))
+
+
+def _check_listen(value: Any, context: Context) -> tuple[ListenAddress, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise Invalid("expected a list of addresses like 127.0.0.1@5300 or ::1@5300")
+    listen = tuple(_listen_address(item) for item in value)
+    if len(set(listen)) != len(listen):
+        raise Invalid("an address is listed twice")
+    return listen
+
+
+def _check_backend(value: Any, context: Context) -> str:
+    if value not in ("udp", "xdp"):
+        raise Invalid(f"expected udp or xdp, not {value!r}")
+    return str(value)
+
+
+def _check_xdp(value: Any, context: Context) -> XdpConfig | None:
+    if context.values["backend"] != "xdp":
+        if value is not ABSENT:
+            raise Invalid("set backend: xdp to use these settings")
+        return None
+    if not isinstance(value, dict):
+        raise Invalid("expected a mapping with at least interface:")
+    xdp = XdpConfig(**_parse_section(value, XDP_SETTINGS, "xdp.", context.base))
+    # One BPF map entry holds the port the program steers to the AF_XDP sockets.
+    if len({a.port for a in context.values["listen"]}) != 1:
+        raise Invalid("with backend xdp every address must use the same port", "listen")
+    return xdp
+
+
+def _check_interface(value: Any, context: Context) -> str:
+    # Whether it exists is a host fact, checked by fastdns.host when serving.
+    if not isinstance(value, str) or not value or "/" in value:
+        raise Invalid(f"no network interface named {value!r}")
+    return value
+
+
+def _check_queues(value: Any, context: Context) -> tuple[int, ...] | None:
+    if value == "auto":
+        return None
+    # How many queues the interface has is a host fact: "below N" is checked when serving.
+    if (not isinstance(value, list) or not value
+            or not all(_is_int(q) and q >= 0 for q in value) or len(set(value)) != len(value)):
+        raise Invalid("expected 'auto' or distinct queue numbers")
+    return tuple(value)
+
+
+def _check_mode(value: Any, context: Context) -> str:
+    if value not in ("native", "generic"):
+        raise Invalid(f"expected native or generic, not {value!r}")
+    return str(value)
+
+
+def _check_busy_poll(value: Any, context: Context) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid("expected true or false")
+    return value
+
+
+def _check_cpus(value: Any, context: Context) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    # Whether we may run on them is a host fact, checked by fastdns.host when serving.
+    if not isinstance(value, list) or not value or not all(_is_int(c) for c in value):
+        raise Invalid("expected a list of CPU numbers")
+    if len(set(value)) != len(value):
+        raise Invalid("a CPU is listed twice: each worker owns its CPU")
+    return tuple(value)
+
+
+def _check_workers(value: Any, context: Context) -> int | None:
+    cpus = context.values["cpus"]
+    if cpus is not None:
+        if value not in ("auto", len(cpus)):
+            raise Invalid("give either workers or cpus, or make them agree")
+        return None if value == "auto" else len(cpus)
+    if value == "auto":
+        return None
+    if not _is_int(value) or value < 1:
+        raise Invalid(f"expected 'auto' or a positive number, not {value!r}")
+    return int(value)
+
+
+def _check_udp_payload(value: Any, context: Context) -> int:
+    if not _is_int(value) or not 512 <= value <= 4096:
+        raise Invalid(f"expected a number of bytes from 512 to 4096, not {value!r}")
+    return int(value)
+
+
+def _check_run_dir(value: Any, context: Context) -> str:
+    if not isinstance(value, str) or not value:
+        raise Invalid("expected a directory path")
+    return str(context.base / value)
+
+
+def _check_control_socket(value: Any, context: Context) -> str:
+    if value is ABSENT:
+        value = os.path.join(context.values["run_dir"], "control.sock")
+    if not isinstance(value, str) or not value:
+        raise Invalid("expected a path")
+    path = str(context.base / value)
+    if len(path.encode()) > UNIX_PATH_MAX:
+        raise Invalid(f"path longer than a unix socket allows ({UNIX_PATH_MAX} bytes)")
+    return path
+
+
+def _check_zones(value: Any, context: Context) -> tuple[ZoneConfig, ...]:
+    if not isinstance(value, list) or not value:
+        raise Invalid("expected a list of zones, each with a name and a file")
+    zones = tuple(_zone(f"zones[{i}]", item, context.base) for i, item in enumerate(value))
+    names = [dns.name.from_text(z.name) for z in zones]
+    if len(set(names)) != len(names):
+        raise Invalid("a zone is listed twice")
+    return zones
+
+
+def _zone(key: str, item: Any, base: Path) -> ZoneConfig:
+    if not isinstance(item, dict):
+        raise Invalid("expected a mapping with name and file", key)
+    return ZoneConfig(**_parse_section(item, ZONE_SETTINGS, f"{key}.", base))
+
+
+def _check_zone_name(value: Any, context: Context) -> str:
+    if not isinstance(value, str) or not value:
+        raise Invalid("expected the zone's name, like example.com")
+    try:
+        dns.name.from_text(value)
+    except dns.exception.DNSException as e:
+        raise Invalid(f"'{value}' is not a domain name: {e}") from None
+    return value
+
+
+def _check_zone_file(value: Any, context: Context) -> str:
+    if not isinstance(value, str) or not value:
+        raise Invalid("expected the path of the zone file")
+    return str(context.base / value)
+
+
+def _check_tcp_idle_timeout(value: Any, context: Context) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+        raise Invalid(f"expected seconds from 0 to 3600, not {value!r}")
+    return float(value)
+
+
+def _check_tcp_max_connections(value: Any, context: Context) -> int:
+    if not _is_int(value) or not 1 <= value <= 65536:
+        raise Invalid(f"expected a number from 1 to 65536, not {value!r}")
+    return int(value)
+
+
+def _chaos_text(key: str) -> Check:
+    def check(value: Any, context: Context) -> str | None:
+        if value is not None and not isinstance(value, str):
+            raise Invalid(f"expected text for CH TXT {key} queries, not {value!r}")
+        return value
+    return check
+
+
+def _check_minimal_responses(value: Any, context: Context) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, not {value!r}")
+    return value
+
+
+def _check_metrics(value: Any, context: Context) -> ListenAddress | None:
+    return None if value is None else _listen_address(value)
+
+
+def _check_user(value: Any, context: Context) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise Invalid("expected a user name")
+    if context.values["backend"] == "xdp":
+        raise Invalid("the AF_XDP workers need CAP_NET_RAW and CAP_BPF: run as root, or "
+                      "under systemd with deploy/fastdns.service's capabilities")
+    return value
+
+
+XDP_SETTINGS = (
+    Setting("interface", "interface name", None, _check_interface,
+            "the XDP program attaches here", shown="required"),
+    Setting("queues", "`auto` or RX queue numbers", "auto", _check_queues,
+            "`auto`: every RX queue; one worker per queue, each on its own CPU"),
+    Setting("mode", "`native` or `generic`", "native", _check_mode,
+            "`generic` is SKB mode, for drivers without XDP support"),
+    Setting("busy_poll", "`true` or `false`", False, _check_busy_poll,
+            "spin on the rings instead of sleeping when idle"),
+)
+
+ZONE_SETTINGS = (
+    Setting("name", "domain name", None, _check_zone_name, "the zone's apex, like example.com",
+            shown="required"),
+    Setting("file", "path", None, _check_zone_file,
+            "its zone file (RFC 1035 format), relative to the configuration", shown="required"),
+)
+
+#: Every setting, in the order they are checked (a check may look at those above it).
+SETTINGS = (
+    Setting("listen", "list of `address@port`", ["127.0.0.1@5300"], _check_listen,
+            "IPv4 and IPv6 addresses to answer on; port 53 when omitted"),
+    Setting("backend", "`udp` or `xdp`", "udp", _check_backend,
+            "kernel UDP sockets, or AF_XDP on `xdp.interface` (every address on one port)"),
+    Setting("xdp", "mapping", ABSENT, _check_xdp,
+            "the AF_XDP backend's settings, with `backend: xdp` only",
+            children=XDP_SETTINGS, shown="—"),
+    Setting("cpus", "list of CPU numbers", None, _check_cpus,
+            "one worker pinned to each", shown="—"),
+    Setting("workers", "`auto` or a number", "auto", _check_workers,
+            "`auto`: one per CPU we may run on (with `xdp`: per RX queue); N: the first N of "
+            "those CPUs"),
+    Setting("udp_payload", "bytes, 512 to 4096", DEFAULT_UDP_PAYLOAD, _check_udp_payload,
+            "our EDNS UDP payload size"),
+    Setting("run_dir", "directory", "/run/fastdns", _check_run_dir,
+            "control socket, images, counters; relative to the configuration's directory"),
+    Setting("control_socket", "path", ABSENT, _check_control_socket,
+            "where `fastdns reload`, `status` and `stats` reach the server",
+            shown="`run_dir/control.sock`"),
+    Setting("zones", "list", None, _check_zones, "the zones served",
+            children=ZONE_SETTINGS, shown="required"),
+    Setting("tcp_idle_timeout", "seconds, up to 3600", 10, _check_tcp_idle_timeout,
+            "a TCP connection idle this long is closed (RFC 7766)"),
+    Setting("tcp_max_connections", "1 to 65536", 256, _check_tcp_max_connections,
+            "TCP connections open at once"),
+    Setting("version", "text", None, _chaos_text("version"),
+            "CH TXT `version.bind` answer", shown="— (refused)"),
+    Setting("identity", "text", None, _chaos_text("identity"),
+            "CH TXT `id.server` answer", shown="— (refused)"),
+    Setting("minimal_responses", "`true` or `false`", True, _check_minimal_responses,
+            "`false` adds the zone's NS to the authority section of positive answers"),
+    Setting("metrics", "`address@port`", None, _check_metrics,
+            "Prometheus `/metrics` endpoint", shown="— (off)"),
+    Setting("user", "user name", None, _check_user,
+            "when started as root: switch to this user once sockets are bound (not with `xdp`)",
+            shown="—"),
+)
+
+KNOWN_KEYS = frozenset(s.name for s in SETTINGS)
+
+
+# -- reading and documenting ---------------------------------------------------------------
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and validate a configuration file.
@@ -95,178 +445,24 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(data, path)
 
 
-def parse_config(data: Any, path: Path) -> Config:
-    def fail(key: str, reason: str) -> ConfigError:
-        return ConfigError(f"{path}: {key}: {reason}")
-
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    unknown = sorted(set(data) - KNOWN_KEYS)
-    if unknown:
-        raise fail(unknown[0], f"unknown setting (known: {', '.join(sorted(KNOWN_KEYS))})")
-    base = path.resolve().parent
-
-    listen_raw = data.get("listen", ["127.0.0.1@5300"])
-    if isinstance(listen_raw, str):
-        listen_raw = [listen_raw]
-    if not isinstance(listen_raw, list) or not listen_raw:
-        raise fail("listen", "expected a list of addresses like 127.0.0.1@5300 or ::1@5300")
-    listen = tuple(_parse_listen(item, fail) for item in listen_raw)
-    if len(set(listen)) != len(listen):
-        raise fail("listen", "an address is listed twice")
-
-    backend = data.get("backend", "udp")
-    if backend not in ("udp", "xdp"):
-        raise fail("backend", f"expected udp or xdp, not {backend!r}")
-    xdp = None
-    if backend == "xdp":
-        xdp = _parse_xdp(data.get("xdp"), fail)
-        if len({a.port for a in listen}) != 1:
-            raise fail("listen", "with backend xdp every address must use the same port")
-    elif "xdp" in data:
-        raise fail("xdp", "set backend: xdp to use these settings")
-    cpus = _parse_cpus(data.get("workers", "auto"), data.get("cpus"), fail)
-    if xdp is not None:
-        if len(cpus) < len(xdp.queues):
-            raise fail("cpus", f"{len(xdp.queues)} queues on {xdp.interface} need as many CPUs, "
-                               f"only {len(cpus)} available: list fewer xdp.queues")
-        cpus = cpus[:len(xdp.queues)]
-
-    udp_payload = data.get("udp_payload", DEFAULT_UDP_PAYLOAD)
-    if not isinstance(udp_payload, int) or isinstance(udp_payload, bool) or not 512 <= udp_payload <= 4096:
-        raise fail("udp_payload", f"expected a number of bytes from 512 to 4096, not {udp_payload!r}")
-
-    run_dir = data.get("run_dir", "/run/fastdns")
-    if not isinstance(run_dir, str) or not run_dir:
-        raise fail("run_dir", "expected a directory path")
-    run_dir = str(base / run_dir)
-    control_socket = data.get("control_socket", os.path.join(run_dir, "control.sock"))
-    if not isinstance(control_socket, str) or not control_socket:
-        raise fail("control_socket", "expected a path")
-    control_socket = str(base / control_socket)
-    if len(control_socket.encode()) > 107:
-        raise fail("control_socket", "path longer than a unix socket allows (107 bytes)")
-
-    zones_raw = data.get("zones")
-    if not isinstance(zones_raw, list) or not zones_raw:
-        raise fail("zones", "expected a list of zones, each with a name and a file")
-    zones = tuple(_parse_zone(i, item, base, fail) for i, item in enumerate(zones_raw))
-    names = [dns.name.from_text(z.name) for z in zones]
-    if len(set(names)) != len(names):
-        raise fail("zones", "a zone is listed twice")
-    idle = data.get("tcp_idle_timeout", 10.0)
-    if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 0 < idle <= 3600:
-        raise fail("tcp_idle_timeout", f"expected seconds from 0 to 3600, not {idle!r}")
-    max_conn = data.get("tcp_max_connections", 256)
-    if isinstance(max_conn, bool) or not isinstance(max_conn, int) or not 1 <= max_conn <= 65536:
-        raise fail("tcp_max_connections", f"expected a number from 1 to 65536, not {max_conn!r}")
-    chaos = {}
-    for key in ("version", "identity"):
-        value = data.get(key)
-        if value is not None and not isinstance(value, str):
-            raise fail(key, f"expected text for CH TXT {key} queries, not {value!r}")
-        chaos[key] = value
-    minimal = data.get("minimal_responses", True)
-    if not isinstance(minimal, bool):
-        raise fail("minimal_responses", f"expected true or false, not {minimal!r}")
-    metrics = None
-    if data.get("metrics") is not None:
-        metrics = _parse_listen(data["metrics"], lambda key, reason: fail("metrics", reason))
-    user = data.get("user")
-    if user is not None and (not isinstance(user, str) or not user):
-        raise fail("user", "expected a user name")
-    if user is not None and backend == "xdp":
-        raise fail("user", "the AF_XDP workers need CAP_NET_RAW and CAP_BPF: run as root, or "
-                           "under systemd with deploy/fastdns.service's capabilities")
-    return Config(str(path), listen, cpus, udp_payload, run_dir, control_socket, zones,
-                  float(idle), max_conn, chaos["version"], chaos["identity"], minimal,
-                  backend, xdp, metrics, user)
+def settings_markdown() -> str:
+    """The README's table of settings, rendered from SETTINGS (a test keeps the two equal)."""
+    lines = ["| setting | value | default | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        lines.append(_row(setting.name, setting))
+        suffix = "[]." if setting.name == "zones" else "."
+        lines.extend(_row(setting.name + suffix + child.name, child) for child in setting.children)
+    return "\n".join(lines) + "\n"
 
 
-def rx_queue_count(interface: str) -> int:
-    """RX queues (channels) of an interface, from sysfs."""
-    return len(list((SYS_NET / interface / "queues").glob("rx-*")))
+def _row(name: str, setting: Setting) -> str:
+    default = setting.shown if setting.shown is not None else f"`{_yaml_text(setting.default)}`"
+    return f"| `{name}` | {setting.shape} | {default} | {setting.doc} |"
 
 
-def _parse_xdp(data: Any, fail: Any) -> XdpConfig:
-    if not isinstance(data, dict):
-        raise fail("xdp", "expected a mapping with at least interface:")
-    unknown = sorted(set(data) - XDP_KEYS)
-    if unknown:
-        raise fail(f"xdp.{unknown[0]}", f"unknown setting (known: {', '.join(sorted(XDP_KEYS))})")
-    interface = data.get("interface")
-    if not isinstance(interface, str) or not (SYS_NET / interface).exists():
-        raise fail("xdp.interface", f"no network interface named {interface!r}")
-    available = rx_queue_count(interface)
-    queues = data.get("queues", "auto")
-    if queues == "auto":
-        queues = list(range(available))
-    if (not isinstance(queues, list) or not queues
-            or not all(isinstance(q, int) and not isinstance(q, bool) and 0 <= q < available
-                       for q in queues) or len(set(queues)) != len(queues)):
-        raise fail("xdp.queues", f"expected 'auto' or distinct queue numbers below {available}")
-    mode = data.get("mode", "native")
-    if mode not in ("native", "generic"):
-        raise fail("xdp.mode", f"expected native or generic, not {mode!r}")
-    busy_poll = data.get("busy_poll", False)
-    if not isinstance(busy_poll, bool):
-        raise fail("xdp.busy_poll", "expected true or false")
-    mtu = int((SYS_NET / interface / "mtu").read_text())
-    return XdpConfig(interface, tuple(queues), mode, busy_poll, mtu)
-
-
-def _parse_listen(item: Any, fail: Any) -> ListenAddress:
-    if not isinstance(item, str):
-        raise fail("listen", f"expected an address like 127.0.0.1@5300, not {item!r}")
-    host, sep, port_text = item.rpartition("@")
-    if not sep:
-        host, port_text = item, str(DEFAULT_PORT)
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        raise fail("listen", f"'{host}' is not an IPv4 or IPv6 address") from None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise fail("listen", f"'{port_text}' is not a port number")
-    return ListenAddress(str(address), int(port_text))
-
-
-def _parse_cpus(workers: Any, cpus: Any, fail: Any) -> tuple[int, ...]:
-    allowed = sorted(os.sched_getaffinity(0))
-    if cpus is not None:
-        if (not isinstance(cpus, list) or not cpus
-                or not all(isinstance(c, int) and not isinstance(c, bool) for c in cpus)):
-            raise fail("cpus", "expected a list of CPU numbers")
-        missing = [c for c in cpus if c not in allowed]
-        if missing:
-            raise fail("cpus", f"CPU {missing[0]} is not available (allowed: {allowed})")
-        if len(set(cpus)) != len(cpus):
-            raise fail("cpus", "a CPU is listed twice: each worker owns its CPU")
-        if workers not in ("auto", len(cpus)):
-            raise fail("workers", "give either workers or cpus, or make them agree")
-        return tuple(cpus)
-    if workers == "auto":
-        return tuple(allowed)
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise fail("workers", f"expected 'auto' or a positive number, not {workers!r}")
-    if workers > len(allowed):
-        raise fail("workers", f"{workers} workers but only {len(allowed)} CPUs: one worker per CPU")
-    return tuple(allowed[:workers])
-
-
-def _parse_zone(index: int, item: Any, base: Path, fail: Any) -> ZoneConfig:
-    key = f"zones[{index}]"
-    if not isinstance(item, dict):
-        raise fail(key, "expected a mapping with name and file")
-    unknown = sorted(set(item) - ZONE_KEYS)
-    if unknown:
-        raise fail(f"{key}.{unknown[0]}", "unknown setting (known: file, name)")
-    name, file = item.get("name"), item.get("file")
-    if not isinstance(name, str) or not name:
-        raise fail(f"{key}.name", "expected the zone's name, like example.com")
-    try:
-        dns.name.from_text(name)
-    except dns.exception.DNSException as e:
-        raise fail(f"{key}.name", f"'{name}' is not a domain name: {e}") from None
-    if not isinstance(file, str) or not file:
-        raise fail(f"{key}.file", "expected the path of the zone file")
-    return ZoneConfig(name, str(base / file))
+def _yaml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_yaml_text, value)) + "]"
+    return str(value)
