@@ -7,15 +7,12 @@ import argparse
 import json
 import logging
 import signal
-import socket
 import sys
 from pathlib import Path
 
+from fastdns import control
 from fastdns.config import DEFAULT_CONFIG, load_config
-from fastdns.errors import ControlError, FastDNSError, ZoneError
-
-CONTROL_TIMEOUT_S = 10.0  #: seconds to wait for status and stats
-RELOAD_TIMEOUT_S = 3600.0  #: a reload of a zone of millions of records takes minutes
+from fastdns.errors import FastDNSError, ZoneError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,21 +58,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from fastdns.host import place
     from fastdns.server import Server
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s fastdns[%(process)d]: %(message)s")
-    server = Server(load_config(args.config))
+    config = load_config(args.config)
+    server = Server(config, place(config))
     server.prepare()
     return server.run()
 
 
 def _reload(args: argparse.Namespace) -> int:
-    from fastdns.server import reload_report
-
-    reply = control_request(_socket_path(args), {"command": "reload", "zones": args.zones},
-                            timeout=RELOAD_TIMEOUT_S)
-    for line in reload_report(reply):
+    reply = control.request(_socket_path(args), control.ReloadRequest(tuple(args.zones)))
+    for line in control.reload_report(reply):
         print(line, file=sys.stdout if reply.get("ok") else sys.stderr)
     return 0 if reply.get("ok") else 1
 
@@ -127,7 +123,7 @@ def _origin_from_filename(filename: str) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    reply = control_request(_socket_path(args), {"command": "status"})
+    reply = control.request(_socket_path(args), control.StatusRequest())
     if args.json:
         print(json.dumps(reply, indent=2))
         return 0
@@ -144,7 +140,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    reply = control_request(_socket_path(args), {"command": "stats"})
+    reply = control.request(_socket_path(args), control.StatsRequest())
     if args.json:
         print(json.dumps(reply, indent=2))
         return 0
@@ -165,34 +161,6 @@ def _socket_path(args: argparse.Namespace) -> str:
     if args.socket:
         return args.socket
     return load_config(args.config).control_socket
-
-
-def control_request(path: str, request: dict, timeout: float = CONTROL_TIMEOUT_S) -> dict:
-    """Send one request to a running server's control socket and return its reply.
-
-    :raises ControlError: when no server answers there.
-    """
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(path)
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except FileNotFoundError:
-        raise ControlError(f"{path}: no control socket (is fastdns serve running?)") from None
-    except ConnectionRefusedError:
-        raise ControlError(f"{path}: nothing listening (is fastdns serve running?)") from None
-    except OSError as e:
-        raise ControlError(f"{path}: {e.strerror or e}") from None
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise ControlError(f"{path}: the server sent no valid reply") from None
 
 
 if __name__ == "__main__":

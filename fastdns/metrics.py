@@ -1,19 +1,17 @@
 # SPDX-License-Identifier: MIT
 """The Prometheus metrics endpoint: the workers' counters, TCP, the AF_XDP backend's kernel
-fallback, zones and workers, read from the control block at scrape time (nothing is counted
-twice or kept in Python)."""
+fallback, zones and workers, read through the server's StateView at scrape time (nothing is
+counted twice or kept in Python)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from fastdns.controlblock import DROP_REASONS
-
-if TYPE_CHECKING:
-    from fastdns.server import Server
+from fastdns.state import StateView
 
 RCODES = ("noerror", "formerr", "servfail", "nxdomain", "notimp", "refused")
 QTYPES = ("a", "aaaa", "mx", "txt", "ns", "soa", "cname", "srv", "ptr", "any", "other")
@@ -22,19 +20,13 @@ QTYPES = ("a", "aaaa", "mx", "txt", "ns", "soa", "cname", "srv", "ptr", "any", "
 class ServerCollector:
     """Turns one scrape into metric families from the running server's state."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(self, state: StateView) -> None:
+        self.state = state
 
     def collect(self) -> Iterator[Metric]:
-        control = self.server.control
-        if control is None:
-            return
-        workers = [(str(w.slot), control.counters(w.slot)) for w in self.server.workers]
-        tcp = self.server.tcp.stats() if self.server.tcp is not None else {}
-        sources = workers + ([("tcp", tcp)] if tcp else [])
-        fallback = self.server.fallback_counters()
-        if fallback is not None:  # backend xdp: UDP the XDP program passed to the kernel
-            sources.append(("fallback", fallback))
+        workers = self.state.worker_counters()
+        sources = self.state.counter_sources()
+        tcp = dict(sources)["tcp"]
 
         def counter(name: str, doc: str, key: str) -> CounterMetricFamily:
             family = CounterMetricFamily(name, doc, labels=["worker"])
@@ -68,21 +60,21 @@ class ServerCollector:
         yield by_reason
         restarts = CounterMetricFamily("fastdns_worker_restarts", "Worker restarts",
                                        labels=["worker", "cpu"])
-        for w in self.server.workers:
+        for w in self.state.supervisor.workers:
             restarts.add_metric([str(w.slot), str(w.cpu)], w.restarts)
         yield restarts
         serial = GaugeMetricFamily("fastdns_zone_serial", "SOA serial served", labels=["zone"])
-        for zone in self.server.zones.values():
-            serial.add_metric([zone.origin.to_text(True)], zone.serial)
+        for zone, zone_serial in self.state.zone_serials():
+            serial.add_metric([zone], zone_serial)
         yield serial
         yield GaugeMetricFamily("fastdns_image_generation", "Published image generation",
-                                value=self.server.generation)
+                                value=self.state.generation)
         yield GaugeMetricFamily("fastdns_tcp_connections", "Open TCP connections",
                                 value=tcp.get("connections_open", 0))
 
 
-def start_metrics(server: Server, host: str, port: int) -> None:
+def start_metrics(state: StateView, host: str, port: int) -> None:
     """Serve /metrics over HTTP from a daemon thread of the control process."""
     registry = CollectorRegistry()
-    registry.register(ServerCollector(server))
+    registry.register(ServerCollector(state))
     start_http_server(port, addr=host, registry=registry)

@@ -1,28 +1,44 @@
 # SPDX-License-Identifier: MIT
-"""A worker process: pinned to one CPU, it serves its sockets from the published image.
+"""A worker process: pinned to one CPU, it serves its endpoint from the published image.
 
-Started by the control process as `python -m fastdns.worker ...` with its sockets passed
-as inherited file descriptors.  All per-packet work happens inside UdpWorker.run, without
-the GIL; this module only maps images when the generation changes.
+Started by the supervisor as `python -P -m fastdns.worker --spec JSON` (fastdns/workerspec.py)
+with its sockets passed as inherited file descriptors.  All per-packet work happens inside
+the extension's run(), without the GIL; this module only maps images when the generation
+changes.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
 import struct
 import sys
+from types import ModuleType
+from typing import Callable, NamedTuple, Protocol
 
 from fastdns import _dataplane
+from fastdns.rundir import image_path
+from fastdns.workerspec import UdpEndpoint, WorkerSpec, XdpEndpoint
+
+#: How long a worker blocked in recvmmsg waits before returning to Python (to notice a new
+#: image while idle); seconds.
+RECEIVE_TIMEOUT_S = 0.25
 
 
-def image_path(run_dir: str, generation: int) -> str:
-    return os.path.join(run_dir, f"image.{generation}")
+
+class DataPlaneWorker(Protocol):
+    """What _dataplane.UdpWorker and _xdp.XdpWorker have in common (ext/core.pxi WorkerBase)."""
+
+    @property
+    def published_generation(self) -> int: ...
+    @property
+    def generation(self) -> int: ...
+    def set_image(self, image: _dataplane.Image, generation: int) -> None: ...
+    def run(self, max_batches: int = ...) -> int: ...
 
 
-def _map_published(worker: _dataplane.UdpWorker, run_dir: str) -> None:
+def _map_published(worker: DataPlaneWorker, run_dir: str) -> None:
     # The control process keeps the previous image file too, so the generation read here
     # still has its file unless two reloads overtook us: then read the generation again.
     for _ in range(100):
@@ -36,11 +52,6 @@ def _map_published(worker: _dataplane.UdpWorker, run_dir: str) -> None:
     raise RuntimeError(f"no image file for the published generation in {run_dir}")
 
 
-#: How long a worker blocked in recvmmsg waits before returning to Python (to notice a new
-#: image while idle); seconds.
-RECEIVE_TIMEOUT_S = 0.25
-
-
 def _set_receive_timeout(fd: int) -> None:
     sock = socket.socket(fileno=fd)
     try:
@@ -50,66 +61,63 @@ def _set_receive_timeout(fd: int) -> None:
         sock.detach()
 
 
-def _backend_module(name: str):  # -> the fastdns._dataplane or fastdns._xdp module
-    if name == "xdp":
-        from fastdns import _xdp
-
-        return _xdp
-    return _dataplane
-
-
-def _open_backend(args: argparse.Namespace):  # -> UdpWorker | XdpWorker
-    if args.backend == "xdp":
-        from fastdns import _xdp
-
-        worker = _xdp.XdpWorker(args.ifname, args.queue, args.xsks_map_fd, args.mtu,
-                                args.udp_payload, args.control_block, args.control_size,
-                                args.counters_offset, args.busy_poll)
-        mode = "zero-copy" if worker.zero_copy else "copy"
-        print(f"fastdns worker {args.slot}: {args.ifname} queue {args.queue} on CPU {args.cpu}, "
-              f"AF_XDP {mode} mode", file=sys.stderr, flush=True)
-        return worker
-    for fd in args.fd:
+def _open_udp(spec: WorkerSpec, endpoint: UdpEndpoint) -> DataPlaneWorker:
+    for fd in endpoint.fds:
         _set_receive_timeout(fd)
-    return _dataplane.UdpWorker(args.fd, args.udp_payload, args.control_block, args.slot,
-                                args.control_size, args.counters_offset)
+    worker = _dataplane.UdpWorker(list(endpoint.fds), spec.udp_payload, spec.control_block, spec.slot,
+                                  spec.control_size, spec.counters_offset)
+    return worker
 
 
-def serve(args: argparse.Namespace) -> int:
-    os.sched_setaffinity(0, {args.cpu})
-    backend = _backend_module(args.backend)
-    backend.install_stop_handler()  # the flag lives in the module whose loop runs
-    backend.set_parent_death_signal(signal.SIGTERM)
-    if os.getppid() != args.parent:
+def _xdp_module() -> ModuleType:
+    from fastdns import _xdp
+
+    return _xdp
+
+
+def _open_xdp(spec: WorkerSpec, endpoint: XdpEndpoint) -> DataPlaneWorker:
+    _xdp = _xdp_module()
+    worker = _xdp.XdpWorker(endpoint.interface, endpoint.queue, endpoint.xsks_map_fd, endpoint.mtu,
+                            spec.udp_payload, spec.control_block, spec.control_size,
+                            spec.counters_offset, endpoint.busy_poll)
+    mode = "zero-copy" if worker.zero_copy else "copy"
+    print(f"fastdns worker {spec.slot}: {endpoint.interface} queue {endpoint.queue} on CPU {spec.cpu}, "
+          f"AF_XDP {mode} mode", file=sys.stderr, flush=True)
+    return worker
+
+
+class Backend(NamedTuple):
+    module: Callable[[], ModuleType]  #: the extension whose loop (and stop flag) runs
+    open: Callable  #: (spec, endpoint) -> DataPlaneWorker
+
+
+#: Each kind of endpoint and how it becomes a running data-plane worker.
+BACKENDS: dict[type, Backend] = {
+    UdpEndpoint: Backend(lambda: _dataplane, _open_udp),
+    XdpEndpoint: Backend(_xdp_module, _open_xdp),
+}
+
+
+def serve(spec: WorkerSpec) -> int:
+    os.sched_setaffinity(0, {spec.cpu})
+    backend = BACKENDS[type(spec.endpoint)]
+    module = backend.module()
+    module.install_stop_handler()  # the flag lives in the module whose loop runs
+    module.set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != spec.parent:
         return 0  # the control process died before the death signal was armed
-    worker = _open_backend(args)
-    _map_published(worker, args.run_dir)
+    worker = backend.open(spec, spec.endpoint)
+    _map_published(worker, spec.run_dir)
     while True:
         status = worker.run()
-        if status == backend.STOP:
+        if status == module.STOP:
             return 0
         if worker.published_generation != worker.generation:
-            _map_published(worker, args.run_dir)
+            _map_published(worker, spec.run_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fastdns.worker")
-    parser.add_argument("--slot", type=int, required=True, help="worker index")
-    parser.add_argument("--cpu", type=int, required=True)
-    parser.add_argument("--backend", choices=("udp", "xdp"), default="udp")
-    parser.add_argument("--fd", type=int, action="append", default=[], help="udp: sockets")
-    parser.add_argument("--ifname", help="xdp: interface")
-    parser.add_argument("--queue", type=int, help="xdp: RX queue")
-    parser.add_argument("--xsks-map-fd", type=int, help="xdp: the XSKMAP to register in")
-    parser.add_argument("--mtu", type=int, default=1500, help="xdp: interface MTU")
-    parser.add_argument("--busy-poll", action="store_true", help="xdp: spin when idle")
-    parser.add_argument("--run-dir", required=True)
-    parser.add_argument("--control-block", required=True)
-    parser.add_argument("--control-size", type=int, required=True)
-    parser.add_argument("--counters-offset", type=int, required=True)
-    parser.add_argument("--udp-payload", type=int, required=True)
-    parser.add_argument("--parent", type=int, required=True)
-    return serve(parser.parse_args(argv))
+    return serve(WorkerSpec.from_argv(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -1,20 +1,26 @@
 # SPDX-License-Identifier: MIT
-"""The control process's Server driven in-process: reload bookkeeping, supervision, and
-the UDP fallback of backend xdp (which otherwise needs an XDP-capable interface and root)."""
+"""The control process's rooms driven in-process: reload bookkeeping, the UDP fallback of
+backend xdp (which otherwise needs an XDP-capable interface and root), supervision, and the
+worker spec both sides share."""
 
 import asyncio
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import dns.message
 import dns.query
 import pytest
 
-from fastdns import cli, server as server_module
+from fastdns import cli, control as control_protocol, reload as reload_module
+from fastdns.backends import UdpFallback
 from fastdns.config import load_config
-from fastdns.server import Server, WorkerHandle
+from fastdns.host import place
+from fastdns.server import Server
+from fastdns.supervisor import Supervisor, WorkerHandle
+from fastdns.workerspec import UdpEndpoint, WorkerSpec, XdpEndpoint
 from tests.conftest import ZONES, free_port
 
 
@@ -27,29 +33,37 @@ def control(tmp_path):
         f"listen: [127.0.0.1@{port}]\nworkers: 1\nrun_dir: run\nzones:\n"
         "  - {name: example.com, file: example.com.zone}\n"
         "  - {name: example.net, file: example.net.zone}\n")
-    server = Server(load_config(tmp_path / "fastdns.yaml"))
+    config = load_config(tmp_path / "fastdns.yaml")
+    server = Server(config, place(config))
     server.prepare()  # zones loaded, image published, sockets bound; no worker started
     server.port = port
     yield server
-    server._cleanup()
+    server.cleanup()
 
 
 def test_a_touched_but_unchanged_zone_is_parsed_once_then_skipped(control, monkeypatch):
     loads = []
-    real_load = server_module.load_zone
-    monkeypatch.setattr(server_module, "load_zone", lambda *a: loads.append(a[0]) or real_load(*a))
-    path = control.zones["example.com"].filename
+    real_load = reload_module.load_zone
+    monkeypatch.setattr(reload_module, "load_zone", lambda *a: loads.append(a[0]) or real_load(*a))
+    path = control.zones.zones["example.com"].filename
     os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
-    first = control._reload_sync(None)
+    first = control.zones.reload_sync(None, control.publisher)
     assert first["ok"] and not any(c["changed"] for c in first["changes"])
     assert loads == ["example.com"]  # read again: its mtime changed
-    second = control._reload_sync(None)
+    second = control.zones.reload_sync(None, control.publisher)
     assert second["ok"] and loads == ["example.com"]  # the new mtime was kept: not read again
-    assert control.generation == 1  # nothing was published
+    assert control.publisher.generation == 1  # nothing was published
+
+
+def test_reload_of_an_unknown_zone_names_the_configuration(control):
+    reply = control.zones.reload_sync(["example.org"], control.publisher)
+    assert not reply["ok"] and reply["errors"] == [f"example.org: no such zone in {control.config.path}"]
 
 
 def test_udp_fallback_is_counted_apart_from_tcp_and_follows_reloads(control, monkeypatch, capsys):
     zone = control.config.zones[0].file
+    # the worker's socket of the kernel backend, answered here as backend xdp's fallback is
+    sock = control.backend.groups[0][0]
 
     def ask() -> str:
         query = dns.message.make_query("www.example.com", "A")
@@ -57,32 +71,74 @@ def test_udp_fallback_is_counted_apart_from_tcp_and_follows_reloads(control, mon
         return reply.answer[0][0].to_text()
 
     async def run() -> tuple[str, str]:
-        # what _main does for backend xdp, short of attaching an XDP program
-        control.tcp = server_module.TcpServer(
-            server_module._dataplane.Engine(control._engine.image), 10, 10)
-        await control._serve_udp_fallback()
+        await fallback.start([sock])
         before = await asyncio.to_thread(ask)
         with open(zone) as f:
             text = f.read()
         with open(zone, "w") as f:
             f.write(text.replace("2026112201", "2026112202").replace("192.0.2.80", "192.0.2.81"))
-        assert (await asyncio.to_thread(control._reload_sync, None))["ok"]
+        assert (await asyncio.to_thread(control.zones.reload_sync, None, control.publisher))["ok"]
         return before, await asyncio.to_thread(ask)
 
+    fallback = UdpFallback(control.publisher)
     assert asyncio.run(run()) == ("192.0.2.80", "192.0.2.81")
-    stats = control.stats()
+    stats = {**control.stats(), "fallback": fallback.counters()}
     assert stats["fallback"]["rx"] == 2 and stats["fallback"]["noerror"] == 2
     assert stats["tcp"]["rx"] == 0
-    monkeypatch.setattr(cli, "control_request", lambda *a, **kw: stats)
+    monkeypatch.setattr(control_protocol, "request", lambda *a, **kw: stats)
     assert cli.main(["stats", "--socket", "unused"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[-2:] == ["tcp", "fallback"]
     assert next(line for line in lines if line.startswith("rx ")).split()[-2:] == ["0", "2"]
 
 
-def _supervise_for(server: Server, seconds: float, until=lambda: False) -> None:
+def test_the_control_socket_answers_typed_requests_and_rejects_the_rest(control, tmp_path):
+    path = str(tmp_path / "c.sock")
+
+    async def run() -> tuple:
+        server = control_protocol.ControlServer(path, control)
+        await server.start()
+        try:
+            status = await asyncio.to_thread(control_protocol.request, path, control_protocol.StatusRequest())
+            reload = await asyncio.to_thread(control_protocol.request, path,
+                                             control_protocol.ReloadRequest(("example.net",)))
+            raw = await asyncio.to_thread(_raw_request, path, b'{"command": "shutdown"}\n')
+            bad = await asyncio.to_thread(_raw_request, path, b'{"command": "reload", "zones": 7}\n')
+        finally:
+            server.close()
+        return status, reload, raw, bad
+
+    status, reload, raw, bad = asyncio.run(run())
+    assert status["ok"] and [z["zone"] for z in status["zones"]] == ["example.com", "example.net"]
+    assert reload["ok"] and reload["changes"][0]["zone"] == "example.net"
+    assert raw == {"ok": False, "errors": ["unknown command 'shutdown' (reload, status, stats)"]}
+    assert not bad["ok"] and "zones must be a list" in bad["errors"][0]
+
+
+def _raw_request(path: str, line: bytes) -> dict:
+    import json
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(line)
+        return json.loads(s.makefile("rb").readline())
+
+
+@pytest.mark.parametrize("endpoint", [UdpEndpoint((5, 6)), XdpEndpoint("eth1", 3, 9, 1500, True)])
+def test_a_worker_spec_reads_back_as_written(endpoint):
+    spec = WorkerSpec(slot=1, cpu=0, run_dir="/run/x", control_block="/run/x/control.block",
+                      control_size=576, counters_offset=320, udp_payload=1232, parent=42, endpoint=endpoint)
+    command = spec.command()
+    assert command[:4] == [sys.executable, "-P", "-m", "fastdns.worker"]
+    assert WorkerSpec.from_argv(command[4:]) == spec
+    assert spec.pass_fds() == ((5, 6) if isinstance(endpoint, UdpEndpoint) else (9,))
+
+
+def _supervise_for(supervisor: Supervisor, seconds: float, until=lambda: False) -> None:
     async def run() -> None:
-        task = asyncio.create_task(server._supervise())
+        task = asyncio.create_task(supervisor.run())
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not until():
             await asyncio.sleep(0.02)
@@ -92,7 +148,7 @@ def _supervise_for(server: Server, seconds: float, until=lambda: False) -> None:
     asyncio.run(run())
 
 
-def test_a_restart_that_fails_is_retried_with_a_growing_delay(control, monkeypatch, caplog):
+def test_a_restart_that_fails_is_retried_with_a_growing_delay(caplog):
     attempts = []
 
     def spawn(slot: int) -> subprocess.Popen:
@@ -101,10 +157,10 @@ def test_a_restart_that_fails_is_retried_with_a_growing_delay(control, monkeypat
             raise OSError("fork failed")
         return subprocess.Popen(["sleep", "30"])
 
-    monkeypatch.setattr(control, "_spawn", spawn)
+    supervisor = Supervisor((0,), spawn)
     worker = WorkerHandle(0, 0, subprocess.Popen(["true"]), time.time())
-    control.workers = [worker]
-    _supervise_for(control, 5, until=lambda: len(attempts) == 4)
+    supervisor.workers = [worker]
+    _supervise_for(supervisor, 5, until=lambda: len(attempts) == 4)
     try:
         assert len(attempts) == 4 and worker.process.poll() is None and worker.restarts == 1
         gaps = [b - a for a, b in zip(attempts, attempts[1:])]
@@ -115,11 +171,26 @@ def test_a_restart_that_fails_is_retried_with_a_growing_delay(control, monkeypat
         worker.process.wait()
 
 
-def test_a_worker_that_keeps_crashing_is_restarted_ever_more_slowly(control, monkeypatch):
-    monkeypatch.setattr(control, "_spawn", lambda slot: subprocess.Popen(["true"]))
+def test_a_worker_that_keeps_crashing_is_restarted_ever_more_slowly():
+    supervisor = Supervisor((0,), lambda slot: subprocess.Popen(["true"]))
     worker = WorkerHandle(0, 0, subprocess.Popen(["true"]), time.time())
-    control.workers = [worker]
-    _supervise_for(control, 2.0)
+    supervisor.workers = [worker]
+    _supervise_for(supervisor, 2.0)
     # delays 0.1, 0.2, 0.4, 0.8 s: four or five restarts in 2 s, not one per 100 ms poll
     assert 3 <= worker.restarts <= 6, worker.restarts
     assert worker.backoff >= 0.4
+
+
+def test_stop_terminates_then_kills(monkeypatch):
+    from fastdns import supervisor as supervisor_module
+
+    monkeypatch.setattr(supervisor_module, "STOP_GRACE_S", 0.5)
+    stubborn = subprocess.Popen([sys.executable, "-c",
+                                 "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                                 "print(flush=True); time.sleep(30)"], stdout=subprocess.PIPE)
+    stubborn.stdout.readline()  # SIGTERM ignored from here on
+    polite = subprocess.Popen(["sleep", "30"])
+    supervisor = Supervisor((0, 1), lambda slot: None)
+    supervisor.workers = [WorkerHandle(0, 0, polite, time.time()), WorkerHandle(1, 1, stubborn, time.time())]
+    asyncio.run(supervisor.stop())
+    assert polite.returncode == -15 and stubborn.returncode == -9

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: MIT
+"""Publishing: compile zones into an image, write it beside the published one, read it back
+as a worker will, then make it the generation every reader answers from.
+
+Readers are the workers (through the control block's generation word) and the engines of
+the control process (TCP, the UDP fallback of backend xdp), which subscribe here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import dns.message
+import dns.rcode
+
+from fastdns import _dataplane, image
+from fastdns.compiler import compile_zones
+from fastdns.controlblock import ControlBlock
+from fastdns.errors import FastDNSError
+from fastdns.rundir import RunDir, unlink_quietly
+from fastdns.zone import LoadedZone
+
+log = logging.getLogger("fastdns")
+
+Subscriber = Callable[[_dataplane.Image], None]
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What the configuration adds to every image, beside the zones."""
+
+    version: str | None = None  #: CH TXT version.bind; None refuses
+    identity: str | None = None  #: CH TXT id.server; None refuses
+    minimal_responses: bool = True
+
+
+@dataclass
+class CompileReport:
+    compiled: list[str] = field(default_factory=list)  #: zones compiled afresh
+    reused: list[str] = field(default_factory=list)  #: zones whose compiled names were kept
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"compiled": self.compiled, "reused": self.reused, "seconds": round(self.seconds, 3)}
+
+
+class Publisher:
+    """Owns the image generations of one run directory."""
+
+    def __init__(self, run_dir: RunDir, control: ControlBlock, options: CompileOptions,
+                 udp_payload: int) -> None:
+        self.run_dir = run_dir
+        self.control = control
+        self.options = options
+        self.udp_payload = udp_payload
+        self.generation = 0
+        self.image: _dataplane.Image | None = None  #: the published image, checked
+        self.last_compile = CompileReport()
+        self._subscribers: list[Subscriber] = []
+        self._compile_cache: dict = {}  # compiled names of unchanged zones, across reloads
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call subscriber with every image published from now on."""
+        self._subscribers.append(subscriber)
+
+    def engine(self) -> _dataplane.Engine:
+        """A new engine (own counters) answering from the published image."""
+        assert self.image is not None, "nothing published yet"
+        return _dataplane.Engine(self.image, self.udp_payload)
+
+    def publish(self, zones: Iterable[LoadedZone]) -> CompileReport:
+        """Compile, write image.<gen+1>, check it, then publish it.
+
+        :raises FastDNSError: the image does not answer as it must; nothing is published.
+        :raises ValueError: a zone cannot be compiled (a response beyond the image's limits).
+        """
+        zones = list(zones)
+        o = self.options
+        result = compile_zones(zones, o.version, o.identity, o.minimal_responses,
+                               progress=_log_progress, cache=self._compile_cache)
+        self.last_compile = CompileReport(result.compiled, result.reused, result.seconds)
+        generation = self.generation + 1
+        path = self.run_dir.image_path(generation)
+        with open(path + ".tmp", "wb") as f:
+            f.write(result.image)
+        os.replace(path + ".tmp", path)
+        checked = self._check_image(path, zones)
+        for subscriber in self._subscribers:
+            subscriber(checked)  # TCP and the fallback switch with the workers
+        self.image = checked
+        self.control.publish(generation)
+        self.generation = generation
+        # workers that mapped the one before keep their mapping until they switch
+        unlink_quietly(self.run_dir.image_path(generation - 2))
+        return self.last_compile
+
+    def kept_generations(self) -> tuple[int, ...]:
+        """The generations whose image files may exist: the published one and the one before."""
+        return (self.generation - 1, self.generation)
+
+    def _check_image(self, path: str, zones: list[LoadedZone]) -> _dataplane.Image:
+        """Read the file back as a worker will: checksum, header, and each zone's SOA."""
+        with open(path, "rb") as f:
+            image.read_header(f.read())
+        mapped = _dataplane.Image(path)
+        engine = _dataplane.Engine(mapped, self.udp_payload)
+        for zone in zones:
+            query = dns.message.make_query(zone.origin, "SOA", use_edns=False)
+            reply = engine.answer(query.to_wire())
+            if reply is None or dns.message.from_wire(reply).rcode() != dns.rcode.NOERROR:
+                raise FastDNSError(f"compiled image {path} does not answer {zone.origin} SOA")
+        return mapped
+
+
+def _log_progress(zone: str, done: int, total: int) -> None:
+    log.info("compiling %s: %d/%d names (%d%%)", zone, done, total, 100 * done // total)

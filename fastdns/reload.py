@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: MIT
+"""The served zones: loaded from their files at start-up, re-read when they change on
+disk, and published through the Publisher.  A zone that fails to load keeps its previous
+version serving; the reply says which file, line and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+
+from fastdns.config import ZoneConfig
+from fastdns.control import ReloadReply, ZoneChange
+from fastdns.errors import FastDNSError, ZoneError
+from fastdns.publisher import Publisher
+from fastdns.zone import LoadedZone, load_zone
+
+#: nice value of the thread that loads and compiles zones on reload: a long compile shares
+#: a CPU with a worker, and the worker must win.
+COMPILE_NICE = 10
+
+
+class ServedZones:
+    """The configured zones and the versions of them being served."""
+
+    def __init__(self, configured: tuple[ZoneConfig, ...], config_path: str) -> None:
+        self.configured = configured
+        self.config_path = config_path
+        self.zones: dict[str, LoadedZone] = {}  #: by configured name, as published
+        self._lock = asyncio.Lock()
+
+    def load_all(self) -> dict[str, LoadedZone]:
+        """Load every zone file, for start-up: nothing is served yet.
+
+        :raises FastDNSError: listing every zone that failed (file:line: reason).
+        """
+        zones, errors = {}, []
+        for zc in self.configured:
+            try:
+                zones[zc.name] = load_zone(zc.name, zc.file)
+            except ZoneError as e:
+                errors.append(str(e))
+        if errors:
+            raise FastDNSError("\n".join(errors))
+        return zones
+
+    def start(self, publisher: Publisher) -> None:
+        """Load and publish generation 1."""
+        zones = self.load_all()
+        publisher.publish(zones.values())
+        self.zones = zones
+
+    async def reload(self, names: list[str] | None, publisher: Publisher) -> ReloadReply:
+        """Reload on a daemon thread, one reload at a time: a compile of minutes neither
+        blocks the control socket nor holds up the process when SIGTERM stops it halfway."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[ReloadReply] = loop.create_future()
+
+            def work() -> None:
+                try:
+                    result = self.reload_sync(names, publisher)
+                except Exception as e:  # reported to the client, never lost in a thread
+                    result = ReloadReply(ok=False, errors=[f"reload failed: {e}"], changes=[])
+                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
+
+            threading.Thread(target=work, name="fastdns-reload", daemon=True).start()
+            return await done
+
+    def reload_sync(self, names: list[str] | None, publisher: Publisher) -> ReloadReply:
+        """Re-read the zone files that changed on disk and publish the result."""
+        _lower_thread_priority()
+        started = time.monotonic()
+        try:
+            wanted = self._select(names)
+        except FastDNSError as e:
+            return ReloadReply(ok=False, errors=[str(e)], changes=[])
+        zones = dict(self.zones)
+        changes: list[ZoneChange] = []
+        errors: list[str] = []
+        for zc in wanted:
+            old = self.zones[zc.name]
+            if old.file_unchanged():
+                changes.append(ZoneChange(zone=zc.name, old_serial=old.serial, new_serial=old.serial,
+                                          changed=False))
+                continue
+            try:
+                new = load_zone(zc.name, zc.file)
+            except ZoneError as e:
+                errors.append(f"{e} ({zc.name} keeps serving serial {old.serial})")
+                continue
+            changed = new.zone != old.zone
+            changes.append(ZoneChange(zone=zc.name, old_serial=old.serial, new_serial=new.serial,
+                                      changed=changed))
+            if changed:
+                zones[zc.name] = new
+            else:  # touched, same content: remember the file as it is now, and skip it next time
+                old.mtime_ns, old.size = new.mtime_ns, new.size  # same object: compile cache kept
+        if any(c["changed"] for c in changes):
+            try:
+                publisher.publish(zones.values())
+            except (FastDNSError, ValueError) as e:
+                return ReloadReply(ok=False, errors=errors + [f"compile failed, nothing changed: {e}"],
+                                   changes=[])
+            self.zones = zones
+        return ReloadReply(ok=not errors, changes=changes, errors=errors, generation=publisher.generation,
+                           seconds=round(time.monotonic() - started, 3),
+                           compile=publisher.last_compile.as_dict())
+
+    def _select(self, names: list[str] | None) -> tuple[ZoneConfig, ...]:
+        if names is None:
+            return self.configured
+        known = {_canonical(z.name): z for z in self.configured}
+        unknown = [n for n in names if _canonical(n) not in known]
+        if unknown:
+            raise FastDNSError(f"{unknown[0]}: no such zone in {self.config_path}")
+        return tuple(known[_canonical(n)] for n in names)
+
+
+def _lower_thread_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPILE_NICE)
+    except OSError:
+        pass  # not permitted here: compile at normal priority
+
+
+def _canonical(name: str) -> str:
+    return name.lower().rstrip(".")
