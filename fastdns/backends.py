@@ -49,7 +49,7 @@ class Backend(ABC):
         """The NIC RX queue of worker slot, where the backend has one."""
         return None
 
-    async def start(self, publisher: Publisher) -> None:
+    async def start(self, publisher: Publisher) -> None:  # noqa: B027 (most backends have nothing to start)
         """Start what the backend serves in the control process, once the event loop runs."""
 
     def fallback_counters(self) -> dict[str, int] | None:

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 import dns.name
 import dns.rcode
 import dns.rdataclass
-import dns.rdtypes.ANY.TXT
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from fastdns import image
-from fastdns.lookup import (ANY, DS, WILDCARD_LABEL, IndexedZone, Response, ZoneSet,
-                            negative_response)
+from fastdns.lookup import ANY, DS, WILDCARD_LABEL, IndexedZone, Response, ZoneSet, negative_response
 from fastdns.zone import LoadedZone
 
 #: The owner the compiler gives records synthesised from a wildcard; it is rendered as a

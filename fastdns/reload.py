@@ -64,7 +64,7 @@ class ServedZones:
                     result = self.reload_sync(names, publisher)
                 except Exception as e:  # reported to the client, never lost in a thread
                     result = ReloadReply(ok=False, errors=[f"reload failed: {e}"], changes=[])
-                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
+                loop.call_soon_threadsafe(_resolve, done, result)
 
             threading.Thread(target=work, name="fastdns-reload", daemon=True).start()
             return await done
@@ -117,6 +117,11 @@ class ServedZones:
         if unknown:
             raise FastDNSError(f"{unknown[0]}: no such zone in {self.config_path}")
         return tuple(known[_canonical(n)] for n in names)
+
+
+def _resolve(future: asyncio.Future[ReloadReply], result: ReloadReply) -> None:
+    if not future.done():  # the loop may be stopping: the future cancelled
+        future.set_result(result)
 
 
 def _lower_thread_priority() -> None:

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 
 from fastdns.backends import Backend
+from fastdns.config import ListenAddress
 from fastdns.control import StatsReply, StatusReply, WorkerStatus, ZoneStatus
 from fastdns.controlblock import ControlBlock
-from fastdns.config import ListenAddress
 from fastdns.publisher import Publisher
 from fastdns.reload import ServedZones
 from fastdns.supervisor import Supervisor

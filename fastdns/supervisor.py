@@ -11,8 +11,8 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from fastdns.workerspec import WorkerSpec
 

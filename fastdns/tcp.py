@@ -89,7 +89,7 @@ class TcpServer:
             if length == 0:
                 return None
             return await asyncio.wait_for(reader.readexactly(length), self.idle_timeout)
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError):
+        except (TimeoutError, asyncio.IncompleteReadError):
             return None
 
     def stats(self) -> dict[str, int]:

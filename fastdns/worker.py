@@ -14,8 +14,9 @@ import signal
 import socket
 import struct
 import sys
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from fastdns import _dataplane
 from fastdns.rundir import image_path

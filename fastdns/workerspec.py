@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 SPEC_OPTION = "--spec"
 
@@ -42,7 +42,7 @@ class XdpEndpoint:
         return (self.xsks_map_fd,)
 
 
-Endpoint = Union[UdpEndpoint, XdpEndpoint]
+Endpoint = UdpEndpoint | XdpEndpoint
 ENDPOINTS: dict[str, type[UdpEndpoint] | type[XdpEndpoint]] = {e.kind: e for e in (UdpEndpoint, XdpEndpoint)}
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 IDLE_SYMBOLS = ("pv_native_safe_halt", "default_idle", "cpuidle", "intel_idle", "acpi_idle",
                 "poll_idle", "native_safe_halt")

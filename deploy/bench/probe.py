@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
             sock.settimeout(left)
             try:
                 reply = sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 break
             except ConnectionRefusedError:
                 time.sleep(min(retry, max(wait_until - time.monotonic(), 0)))  # nobody listens yet
@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
         try:
             sock.recv(4096)
             answers += 1
-        except (socket.timeout, ConnectionRefusedError):
+        except (TimeoutError, ConnectionRefusedError):
             break
     print(json.dumps({"ready": ready_at is not None, "at": ready_at, "answers": answers, "sent": sent}))
     return 0 if ready_at is not None else 1

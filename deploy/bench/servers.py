@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-
 from topology import NETNS, Cgroup, Link, alive, kill_pids
 
 PROBE = Path(__file__).with_name("probe.py")

@@ -52,7 +52,7 @@ def main() -> None:
                 wire = sock.recv(4096)
                 if wire[:2] == query[:2]:
                     break
-        except socket.timeout:
+        except TimeoutError:
             lost += 1
             continue
         version = version_of(wire)

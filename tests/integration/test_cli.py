@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """`fastdns check` and the client commands without a server."""
 
-from tests.conftest import ROOT, ZONES, fastdns_cli
+from tests.conftest import ZONES, fastdns_cli
 
 
 def test_check_bundled_configuration():

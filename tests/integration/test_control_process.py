@@ -14,7 +14,9 @@ import dns.message
 import dns.query
 import pytest
 
-from fastdns import cli, control as control_protocol, reload as reload_module
+from fastdns import cli
+from fastdns import control as control_protocol
+from fastdns import reload as reload_module
 from fastdns.backends import UdpFallback
 from fastdns.config import load_config
 from fastdns.host import place

@@ -118,18 +118,18 @@ class Client:
                 reply = self.udp.recv(65535)
                 if reply[:2] == wire[:2]:
                     return reply
-        except socket.timeout:
+        except TimeoutError:
             return None
 
     def ask_tcp(self, wire: bytes) -> bytes | None:
-        for attempt in range(2):
+        for _attempt in range(2):
             try:
                 if self.tcp is None:
                     self.tcp = socket.create_connection(("127.0.0.1", self.port), timeout=5)
                 self.tcp.sendall(struct.pack("!H", len(wire)) + wire)
                 (length,) = struct.unpack("!H", self._read(2))
                 return self._read(length)
-            except (ConnectionError, EOFError, socket.timeout):
+            except (TimeoutError, ConnectionError, EOFError):
                 self.close_tcp()
         return None
 

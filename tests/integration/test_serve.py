@@ -12,7 +12,7 @@ import time
 import dns.rcode
 import pytest
 
-from tests.conftest import ROOT, fastdns_cli
+from tests.conftest import fastdns_cli
 
 CPUS = sorted(os.sched_getaffinity(0))
 
@@ -174,7 +174,8 @@ def test_a_second_server_on_the_same_run_dir_is_refused(serve):
 
 
 def test_a_broken_zone_stops_start_up_with_file_and_line(tmp_path):
-    (tmp_path / "e.zone").write_text("$TTL 300\n@ IN SOA ns1.example.com. h 1 2 3 4 5\n@ IN NS ns1\nns1 IN AAAA 192.0.2.1\n")
+    (tmp_path / "e.zone").write_text(
+        "$TTL 300\n@ IN SOA ns1.example.com. h 1 2 3 4 5\n@ IN NS ns1\nns1 IN AAAA 192.0.2.1\n")
     (tmp_path / "fastdns.yaml").write_text(
         "listen: [127.0.0.1@5399]\nrun_dir: run\nzones:\n  - {name: example.com, file: e.zone}\n")
     result = fastdns_cli("serve", "-c", str(tmp_path / "fastdns.yaml"), timeout=30)

@@ -27,7 +27,7 @@ def send_frame(frame: bytes, ifname: str, sport: int) -> None:
         raw.send(frame)
         try:
             print(json.dumps({"reply": listener.recv(65535).hex()}))
-        except socket.timeout:
+        except TimeoutError:
             print(json.dumps({"reply": None}))
 
 
@@ -84,7 +84,7 @@ def main() -> None:
             sock.sendto(bytes.fromhex(args.raw), (args.server, args.port))
             try:
                 print(json.dumps({"reply": sock.recv(65535).hex()}))
-            except socket.timeout:
+            except TimeoutError:
                 print(json.dumps({"reply": None}))
         return
     replies = []

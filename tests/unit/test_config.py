@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fastdns.config import (DEFAULT_CONFIG, KNOWN_KEYS, SETTINGS, Config, default_config_path,
-                            load_config, settings_markdown)
+from fastdns.config import (
+    DEFAULT_CONFIG,
+    KNOWN_KEYS,
+    SETTINGS,
+    Config,
+    default_config_path,
+    load_config,
+    settings_markdown,
+)
 from fastdns.errors import ConfigError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
