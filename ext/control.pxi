@@ -1,6 +1,23 @@
 # SPDX-License-Identifier: MIT
-# The worker's view of the control block (layout: fastdns/controlblock.py): the published
-# generation it reads once per batch, and its own counter slot.
+# The worker's view of the control block (fastdns/controlblock.py writes it; the contract
+# test holds the two to the same layout): the published generation it reads once per
+# batch, and its own counter slot.
+
+cdef enum:
+    CONTROL_HEADER_SIZE = 64        # bytes before the first slot
+    CONTROL_SLOT_SIZE = 256         # bytes per worker slot: a multiple of the cache line
+
+cdef extern from *:
+    """
+    #define FASTDNS_CONTROL_MAGIC "FDNSCTL1"
+    """
+    const char* CONTROL_MAGIC "FASTDNS_CONTROL_MAGIC"
+
+cdef struct ctl_header:             # naturally aligned: no padding, word loads
+    char magic[8]
+    uint64_t generation             # written by the control process only
+    uint32_t slot_count
+    uint32_t slot_size
 
 
 ctypedef struct worker_state_t:
@@ -18,14 +35,33 @@ cdef inline bint generation_changed(const worker_state_t* w) noexcept nogil:
 
 cdef void* map_control_block(str path, size_t length) except NULL:
     cdef int fd = c_open(path.encode(), O_RDWR)
+    cdef struct_stat st
     cdef void* addr
     if fd < 0:
         raise OSError(errno, f"cannot open control block {path}")
+    if fstat(fd, &st) != 0 or <size_t>st.st_size < length or length < sizeof(ctl_header):
+        c_close(fd)         # mapping past the end of the file would fault on access
+        raise ValueError(f"{path}: control block shorter than {length} bytes")
     addr = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
     c_close(fd)
     if addr == MAP_FAILED:
         raise OSError(errno, f"cannot map control block {path}")
     return addr
+
+
+cdef int check_control_block(const ctl_header* h, size_t length, size_t counters_off,
+                             str path) except -1:
+    """The worker is told where its slot is; check that the block agrees."""
+    if memcmp(h.magic, CONTROL_MAGIC, 8) != 0:
+        raise ValueError(f"{path}: not a fastdns control block")
+    if h.slot_size != CONTROL_SLOT_SIZE:
+        raise ValueError(f"{path}: slots of {h.slot_size} bytes, expected {CONTROL_SLOT_SIZE}")
+    if (counters_off < CONTROL_HEADER_SIZE
+            or (counters_off - CONTROL_HEADER_SIZE) % CONTROL_SLOT_SIZE
+            or (counters_off - CONTROL_HEADER_SIZE) // CONTROL_SLOT_SIZE >= h.slot_count
+            or counters_off + CONTROL_SLOT_SIZE > length):
+        raise ValueError(f"{path}: no counter slot at offset {counters_off}")
+    return 0
 
 
 cdef inline void add_counters(uint64_t* shm, uint64_t* local) noexcept nogil:

@@ -56,22 +56,41 @@ def set_parent_death_signal(int sig) -> None:
 
 
 cdef class WorkerBase:
-    """What every backend's worker shares: its view of the control block, and the image
-    it answers from (switched between runs, never during one)."""
+    """What every backend's worker shares: its view of the control block, the image it
+    answers from (switched between runs, never during one), and run(); a backend supplies
+    serve(), its transport driven by loop.pxi's run_loop."""
 
     cdef worker_state_t* state
     cdef void* control
     cdef size_t control_len
     cdef object image           # keeps the mapped image alive while the loop reads it
+    #: What failed when the loop returns RUN_ERROR (the backend's wait).
+    wait_call = "poll"
 
     cdef int attach(self, worker_state_t* state, str control_path, size_t control_len,
                     size_t counters_off) except -1:
+        cdef const ctl_header* h
         self.state = state
-        self.control_len = control_len
         self.control = map_control_block(control_path, control_len)
-        state.generation_word = <const uint64_t*>(<uint8_t*>self.control + 8)
+        self.control_len = control_len
+        h = <const ctl_header*>self.control
+        check_control_block(h, control_len, counters_off, control_path)
+        state.generation_word = &h.generation
         state.shm_counters = <uint64_t*>(<uint8_t*>self.control + counters_off)
         return 0
+
+    cdef run_status serve(self, int max_batches) noexcept nogil:
+        return RUN_ERROR
+
+    def run(self, int max_batches=4096) -> int:
+        """Serve without the GIL; returns STOP, IDLE or NEW_GENERATION."""
+        cdef run_status rc
+        self.check_image()
+        with nogil:
+            rc = self.serve(max_batches)
+        if rc == RUN_ERROR:
+            raise OSError(errno, f"{self.wait_call} failed")
+        return rc
 
     def __dealloc__(self):
         if self.control != NULL:
@@ -98,3 +117,102 @@ cdef class WorkerBase:
         if self.image is None:
             raise RuntimeError("no image mapped")
         return 0
+
+
+cdef inline size_t _at(const void* base, const void* field):
+    return <size_t>(<const char*>field - <const char*>base)
+
+
+def contract() -> dict:
+    """Every constant the control plane shares with the data plane, as compiled here;
+    tests/unit/test_contract.py holds fastdns/image.py and fastdns/controlblock.py to it."""
+    cdef dict structs = layout()
+    return {
+        "image_magic": IMAGE_MAGIC[:8],
+        "image_version": IMAGE_VERSION,
+        "name_hash_seed": NAME_HASH_SEED,
+        "name_hash_multiplier": NAME_HASH_MULTIPLIER,
+        "node_flags": {"apex": NODE_APEX, "cut": NODE_CUT, "ent": NODE_ENT,
+                       "wildcard": NODE_WILDCARD},
+        "record_flags": {"aa": DNS_AA, "tc": DNS_TC, "rcode_mask": DNS_RCODE_MASK},
+        "counters": counter_indices(),
+        "n_counters": N_COUNTERS,
+        "control_magic": CONTROL_MAGIC[:8],
+        "control_header_size": CONTROL_HEADER_SIZE,
+        "control_generation_offset": structs["control_header"]["generation"],
+        "control_slot_size": CONTROL_SLOT_SIZE,
+        "image_capsule": IMAGE_CAPSULE.decode(),
+        "structs": structs,
+    }
+
+
+def layout() -> dict:
+    """Sizes and field offsets of the shared structs as compiled here, by field name: the
+    contract test compares them with fastdns/image.py and fastdns/controlblock.py."""
+    cdef img_header h
+    cdef img_bucket b
+    cdef img_node n
+    cdef img_entry e
+    cdef img_zone z
+    cdef img_record r
+    cdef ctl_header c
+    return {
+        "header": {"size": sizeof(h),
+            "magic": _at(&h, &h.magic),
+            "version": _at(&h, &h.version),
+            "header_size": _at(&h, &h.header_size),
+            "total_size": _at(&h, &h.total_size),
+            "checksum": _at(&h, &h.checksum),
+            "bucket_count": _at(&h, &h.bucket_count),
+            "buckets_off": _at(&h, &h.buckets_off),
+            "node_count": _at(&h, &h.node_count),
+            "nodes_off": _at(&h, &h.nodes_off),
+            "zone_count": _at(&h, &h.zone_count),
+            "zones_off": _at(&h, &h.zones_off),
+            "refused_off": _at(&h, &h.refused_off),
+            "flags": _at(&h, &h.flags),
+            "chaos_version_off": _at(&h, &h.chaos_version_off),
+            "chaos_identity_off": _at(&h, &h.chaos_identity_off)},
+        "bucket": {"size": sizeof(b),
+            "hash": _at(&b, &b.hash),
+            "node": _at(&b, &b.node)},
+        "node": {"size": sizeof(n),
+            "hash": _at(&n, &n.hash),
+            "name_off": _at(&n, &n.name_off),
+            "name_len": _at(&n, &n.name_len),
+            "flags": _at(&n, &n.flags),
+            "zone": _at(&n, &n.zone),
+            "entries_off": _at(&n, &n.entries_off),
+            "n_entries": _at(&n, &n.n_entries),
+            "reserved": _at(&n, &n.reserved),
+            "other_off": _at(&n, &n.other_off),
+            "below_off": _at(&n, &n.below_off),
+            "wildcard": _at(&n, &n.wildcard)},
+        "entry": {"size": sizeof(e),
+            "qtype": _at(&e, &e.qtype),
+            "reserved": _at(&e, &e.reserved),
+            "record_off": _at(&e, &e.record_off)},
+        "zone": {"size": sizeof(z),
+            "name_off": _at(&z, &z.name_off),
+            "name_len": _at(&z, &z.name_len),
+            "reserved1": _at(&z, &z.reserved1),
+            "reserved2": _at(&z, &z.reserved2),
+            "serial": _at(&z, &z.serial),
+            "apex": _at(&z, &z.apex)},
+        "record": {"size": sizeof(r),
+            "flags": _at(&r, &r.flags),
+            "ancount": _at(&r, &r.ancount),
+            "nscount": _at(&r, &r.nscount),
+            "arcount": _at(&r, &r.arcount),
+            "tail_len": _at(&r, &r.tail_len),
+            "n_reloc": _at(&r, &r.n_reloc),
+            "qname_len": _at(&r, &r.qname_len),
+            "reserved1": _at(&r, &r.reserved1),
+            "reserved2": _at(&r, &r.reserved2),
+            "smaller_off": _at(&r, &r.smaller_off)},
+        "control_header": {"size": sizeof(c),
+            "magic": _at(&c, &c.magic),
+            "generation": _at(&c, &c.generation),
+            "slot_count": _at(&c, &c.slot_count),
+            "slot_size": _at(&c, &c.slot_size)},
+    }

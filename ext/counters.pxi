@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# Per-worker counters; the order is mirrored by COUNTERS in fastdns/controlblock.py.
+# Per-worker counters; the order is mirrored by COUNTERS in fastdns/controlblock.py, and
+# tests/unit/test_contract.py compares counter_indices() below with it.
 
 cdef enum:
     C_RX = 0                # datagrams received
@@ -62,3 +63,39 @@ cdef inline int qtype_counter(uint16_t qtype) noexcept nogil:
     if qtype == 255:
         return C_Q_ANY
     return C_Q_OTHER
+
+
+cdef dict counter_indices():
+    """Each counter's slot index, by its name in fastdns/controlblock.py."""
+    return {
+        "rx": C_RX,
+        "tx": C_TX,
+        "noerror": C_NOERROR,
+        "formerr": C_FORMERR,
+        "servfail": C_SERVFAIL,
+        "nxdomain": C_NXDOMAIN,
+        "notimp": C_NOTIMP,
+        "refused": C_REFUSED,
+        "badvers": C_BADVERS,
+        "dropped": C_DROPPED,
+        "truncated": C_TRUNCATED,
+        "edns": C_EDNS,
+        "batches": C_BATCHES,
+        "send_errors": C_SEND_ERRORS,
+        "image_switches": C_IMAGE_SWITCHES,
+        "q_a": C_Q_A,
+        "q_aaaa": C_Q_AAAA,
+        "q_mx": C_Q_MX,
+        "q_txt": C_Q_TXT,
+        "q_ns": C_Q_NS,
+        "q_soa": C_Q_SOA,
+        "q_cname": C_Q_CNAME,
+        "q_srv": C_Q_SRV,
+        "q_ptr": C_Q_PTR,
+        "q_any": C_Q_ANY,
+        "q_other": C_Q_OTHER,
+        "drop_short": C_DROP_SHORT,
+        "drop_not_ip": C_DROP_NOT_IP,
+        "drop_ip_header": C_DROP_IP_HEADER,
+        "drop_length": C_DROP_LENGTH,
+    }

@@ -9,6 +9,7 @@ map files, allocate, and run the loop without the GIL; nothing they do is per pa
 
 include "core.pxi"
 include "udp_loop.pxi"
+include "loop.pxi"
 
 COUNTER_COUNT = N_COUNTERS
 STOP = RUN_STOP
@@ -50,7 +51,7 @@ cdef class Image:
     cdef _check(self, str path):
         """The header and section bounds; the body was checked before publication."""
         cdef const img_header* h = <const img_header*>self.addr
-        if memcmp(h.magic, b"FDNSIMG\0", 8) != 0:
+        if memcmp(h.magic, IMAGE_MAGIC, 8) != 0:
             raise ValueError(f"{path}: not a fastdns image")
         if h.version != IMAGE_VERSION or h.header_size != sizeof(img_header):
             raise ValueError(f"{path}: unsupported image version {h.version}")
@@ -157,38 +158,6 @@ cdef class UdpWorker(WorkerBase):
     def __dealloc__(self):
         free(self.ctx)
 
-    def run(self, int max_batches=4096) -> int:
-        """Serve without the GIL; returns STOP, IDLE or NEW_GENERATION."""
-        cdef run_status rc
-        self.check_image()
-        with nogil:
-            rc = udp_run(self.ctx, max_batches)
-        if rc == RUN_ERROR:
-            raise OSError(errno, "poll failed")
-        return rc
+    cdef run_status serve(self, int max_batches) noexcept nogil:
+        return run_loop(self.ctx, max_batches)
 
-
-def layout() -> dict:
-    """Sizes and field offsets of the image structs as compiled here, for the layout test."""
-    cdef img_node n
-    cdef img_record r
-    cdef img_header h
-    cdef char* b
-    b = <char*>&n
-    node = {"size": sizeof(img_node), "hash": <char*>&n.hash - b, "name_off": <char*>&n.name_off - b,
-            "name_len": <char*>&n.name_len - b, "flags": <char*>&n.flags - b,
-            "zone": <char*>&n.zone - b, "entries_off": <char*>&n.entries_off - b,
-            "n_entries": <char*>&n.n_entries - b, "other_off": <char*>&n.other_off - b,
-            "below_off": <char*>&n.below_off - b, "wildcard": <char*>&n.wildcard - b}
-    b = <char*>&r
-    record = {"size": sizeof(img_record), "flags": <char*>&r.flags - b,
-              "ancount": <char*>&r.ancount - b, "tail_len": <char*>&r.tail_len - b,
-              "n_reloc": <char*>&r.n_reloc - b, "qname_len": <char*>&r.qname_len - b,
-              "smaller_off": <char*>&r.smaller_off - b}
-    b = <char*>&h
-    header = {"size": sizeof(img_header), "total_size": <char*>&h.total_size - b,
-              "bucket_count": <char*>&h.bucket_count - b, "nodes_off": <char*>&h.nodes_off - b,
-              "refused_off": <char*>&h.refused_off - b}
-    return {"header": header, "node": node, "record": record,
-            "bucket": {"size": sizeof(img_bucket)}, "entry": {"size": sizeof(img_entry)},
-            "zone": {"size": sizeof(img_zone)}}

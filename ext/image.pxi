@@ -8,6 +8,16 @@
 
 cdef enum:
     IMAGE_VERSION = 2
+    NODE_APEX = 0x01               # img_node.flags: a zone apex
+    NODE_CUT = 0x02                # a delegation point
+    NODE_ENT = 0x04                # an empty non-terminal
+    NODE_WILDCARD = 0x08           # the first label is "*"
+
+cdef extern from *:
+    """
+    #define FASTDNS_IMAGE_MAGIC "FDNSIMG\\0"
+    """
+    const char* IMAGE_MAGIC "FASTDNS_IMAGE_MAGIC"   # 8 bytes, the last one zero
 
 cdef packed struct img_header:
     char magic[8]
@@ -34,7 +44,7 @@ cdef packed struct img_node:
     uint32_t hash
     uint32_t name_off              # lower-cased wire name
     uint8_t name_len
-    uint8_t flags                  # NODE_* in fastdns/image.py
+    uint8_t flags                  # NODE_*
     uint16_t zone
     uint32_t entries_off           # img_entry[n_entries], sorted by qtype
     uint16_t n_entries

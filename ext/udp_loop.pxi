@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The kernel-socket backend: batches in with recvmmsg, answered in place, batches out with
+# The kernel-socket transport of loop.pxi: batches in with recvmmsg, answered in place, out with
 # sendmmsg.  Everything it touches is allocated once per worker in udp_ctx_t.
 
 ctypedef struct udp_ctx_t:
@@ -7,6 +7,10 @@ ctypedef struct udp_ctx_t:
     pollfd pfds[MAX_FDS]
     bint ready[MAX_FDS]         # worth another recvmmsg without polling first
     int payload_max             # our EDNS UDP payload size, bytes
+    int cur                     # index of the fd the batch in rx came from
+    int cursor                  # next fd to read in this pass over the ready ones
+    bint again                  # a batch this pass came back full: read before polling
+    bint interrupted            # the blocking receive was interrupted by a signal
     int pending_fd              # index of the fd whose batch waits for a new image, or -1
     int pending_n
     worker_state_t w           # control block view, image, query, counters
@@ -32,10 +36,14 @@ cdef void udp_ctx_init(udp_ctx_t* c) noexcept nogil:
         c.tx[j].msg_hdr.msg_iovlen = 1
 
 
-cdef inline int recv_batch(udp_ctx_t* c, int fd, int flags) noexcept nogil:
+ctypedef udp_ctx_t transport_t   # what loop.pxi drives
+
+
+cdef inline int recv_batch(udp_ctx_t* c, int i, int flags) noexcept nogil:
     """The kernel leaves the iovecs alone; it writes msg_namelen of the messages it fills,
     and answer_batch sets those back."""
-    return recvmmsg(fd, c.rx, BATCH, flags, NULL)
+    c.cur = i
+    return recvmmsg(c.pfds[i].fd, c.rx, BATCH, flags, NULL)
 
 
 cdef inline int answer_batch(udp_ctx_t* c, int n) noexcept nogil:
@@ -77,84 +85,65 @@ cdef inline void send_batch(udp_ctx_t* c, int fd, int m) noexcept nogil:
             sent += rc
 
 
-cdef inline void process(udp_ctx_t* c, int i, int n) noexcept nogil:
-    c.w.counters[C_RX] += n
-    c.w.counters[C_BATCHES] += 1
-    send_batch(c, c.pfds[i].fd, answer_batch(c, n))
-    add_counters(c.w.shm_counters, c.w.counters)
+# The transport interface of loop.pxi.  One socket: block in recvmmsg itself
+# (MSG_WAITFORONE returns as soon as one datagram is in, with whatever else is queued): one
+# syscall in, one out, per batch; the socket's SO_RCVTIMEO bounds the wait, a signal
+# interrupts it.  Several sockets: poll, then drain the ready ones; a socket is read again
+# without polling only when its last batch came back full, when more is likely queued.
+
+cdef inline int tp_resume(udp_ctx_t* c) noexcept nogil:
+    cdef int n = c.pending_n if c.pending_fd >= 0 else 0
+    if n:
+        c.cur = c.pending_fd
+    c.pending_fd = -1
+    return n
 
 
-cdef run_status udp_run(udp_ctx_t* c, int max_batches) noexcept nogil:
-    """Serve until stopped, idle, a new image is published, or max_batches are done."""
-    if c.pending_fd >= 0:
-        process(c, c.pending_fd, c.pending_n)
-        c.pending_fd = -1
+cdef inline int tp_recv(udp_ctx_t* c) noexcept nogil:
+    cdef int i, n
     if c.nfds == 1:
-        return run_one_socket(c, max_batches)
-    return run_polling(c, max_batches)
-
-
-cdef inline bint new_generation(udp_ctx_t* c, int i, int n) noexcept nogil:
-    """True when a newer image was published; the batch then waits for it."""
-    if not generation_changed(&c.w):
-        return 0
-    c.pending_fd = i
-    c.pending_n = n
-    return 1
-
-
-cdef run_status run_one_socket(udp_ctx_t* c, int max_batches) noexcept nogil:
-    """One socket: block in recvmmsg itself (MSG_WAITFORONE returns as soon as one datagram
-    is in, with whatever else is queued): one syscall in, one out, per batch.  The socket's
-    SO_RCVTIMEO bounds the wait; a signal interrupts it."""
-    cdef int n
-    cdef int batches = 0
-    while batches < max_batches:
-        if fastdns_stop_requested():
-            return RUN_STOP
-        n = recv_batch(c, c.pfds[0].fd, MSG_WAITFORONE)
+        n = recv_batch(c, 0, MSG_WAITFORONE)
         if n <= 0:
-            if n < 0 and errno == EINTR:
-                continue
-            return RUN_IDLE             # timed out (EAGAIN) or a transient socket error
-        batches += 1
-        if new_generation(c, 0, n):
-            return RUN_NEW_GENERATION
-        process(c, 0, n)
-    return RUN_IDLE
-
-
-cdef run_status run_polling(udp_ctx_t* c, int max_batches) noexcept nogil:
-    """Several sockets: poll, then drain the ready ones.  A socket is read again without
-    polling only when its last batch came back full, when more is likely queued."""
-    cdef int i, n, rc
-    cdef bint again
-    cdef int batches = 0
-    while batches < max_batches:
-        if fastdns_stop_requested():
-            return RUN_STOP
-        again = 0
-        for i in range(c.nfds):
-            if not c.ready[i]:
-                continue
-            n = recv_batch(c, c.pfds[i].fd, MSG_DONTWAIT)
-            c.ready[i] = n == BATCH
-            again = again or c.ready[i]
-            if n <= 0:
-                continue
-            batches += 1
-            if new_generation(c, i, n):
-                return RUN_NEW_GENERATION
-            process(c, i, n)
-        if again:
+            c.interrupted = n < 0 and errno == EINTR
+        return n
+    for i in range(c.cursor, c.nfds):
+        if not c.ready[i]:
             continue
-        rc = poll(c.pfds, c.nfds, POLL_TIMEOUT_MS)
-        if rc == 0:
-            return RUN_IDLE
-        if rc < 0:
-            if errno == EINTR:
-                continue
-            return RUN_ERROR
-        for i in range(c.nfds):
-            c.ready[i] = c.pfds[i].revents != 0
-    return RUN_IDLE
+        n = recv_batch(c, i, MSG_DONTWAIT)
+        c.ready[i] = n == BATCH
+        c.again = c.again or c.ready[i]
+        if n > 0:
+            c.cursor = i + 1
+            return n
+    c.cursor = 0                # this pass is over
+    return 0
+
+
+cdef inline int tp_wait(udp_ctx_t* c) noexcept nogil:
+    cdef int i, rc
+    if c.nfds == 1:             # timed out (EAGAIN), interrupted, or a transient error
+        return WAIT_AGAIN if c.interrupted else RUN_IDLE
+    if c.again:
+        c.again = 0
+        return WAIT_AGAIN
+    rc = poll(c.pfds, c.nfds, POLL_TIMEOUT_MS)
+    if rc == 0:
+        return RUN_IDLE
+    if rc < 0:
+        return WAIT_AGAIN if errno == EINTR else RUN_ERROR
+    for i in range(c.nfds):
+        c.ready[i] = c.pfds[i].revents != 0
+    return WAIT_AGAIN
+
+
+cdef inline void tp_defer(udp_ctx_t* c, int n) noexcept nogil:
+    c.pending_fd = c.cur
+    c.pending_n = n
+
+
+cdef inline int tp_answer(udp_ctx_t* c, int n) noexcept nogil:
+    return answer_batch(c, n)
+
+
+cdef inline void tp_send(udp_ctx_t* c, int m) noexcept nogil:
+    send_batch(c, c.pfds[c.cur].fd, m)

@@ -14,6 +14,7 @@ from xsk cimport *
 
 include "frame.pxi"
 include "xdp_loop.pxi"
+include "loop.pxi"
 
 
 cdef extern from "<stdlib.h>" nogil:
@@ -192,12 +193,7 @@ cdef class XdpWorker(WorkerBase):
             return False
         return (options & XDP_OPTIONS_ZEROCOPY) != 0
 
-    def run(self, int max_batches=4096) -> int:
-        """Serve without the GIL; returns STOP, IDLE or NEW_GENERATION."""
-        cdef run_status rc
-        self.check_image()
-        with nogil:
-            rc = xdp_run(self.ctx, max_batches)
-        if rc == RUN_ERROR:
-            raise OSError(errno, "poll on the AF_XDP socket failed")
-        return rc
+    wait_call = "poll on the AF_XDP socket"
+
+    cdef run_status serve(self, int max_batches) noexcept nogil:
+        return run_loop(self.ctx, max_batches)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The AF_XDP backend's loop: the fill ring kept full, a batch off the RX ring answered
+# The AF_XDP transport of loop.pxi: the fill ring kept full, a batch off the RX ring answered
 # inside the frames it arrived in, the same frames put on the TX ring, completions
 # reclaimed.  One kick (sendto) per batch, and only when the kernel asks for it.
 
@@ -22,11 +22,16 @@ ctypedef struct xdp_ctx_t:
     int payload_max             # our EDNS UDP payload size, bytes
     bint busy_poll              # spin instead of sleeping in poll when idle
     bint tx_unkicked            # the last kick failed: replies wait on the TX ring
+    int spins                   # empty waits in this run (busy polling, or TX retries)
+    uint32_t rx_idx             # the batch on the RX ring: first descriptor, count
+    uint32_t rx_n
     uint32_t n_free
     uint64_t free_frames[XSK_NUM_FRAMES]   # UMEM chunks in no ring
     uint64_t tx_addr[BATCH]
     uint32_t tx_len[BATCH]
     worker_state_t w           # control block view, image, query, counters
+
+ctypedef xdp_ctx_t transport_t   # what loop.pxi drives
 
 
 cdef inline void free_frame(xdp_ctx_t* c, uint64_t addr) noexcept nogil:
@@ -115,7 +120,7 @@ cdef inline uint32_t answer_rx_batch(xdp_ctx_t* c, uint32_t idx, uint32_t n) noe
     return m
 
 
-cdef inline bint wait_for_rx(xdp_ctx_t* c, int* spins) noexcept nogil:
+cdef inline bint wait_for_rx(xdp_ctx_t* c) noexcept nogil:
     """Nothing received: sleep in poll (or spin when busy polling); False when idle long."""
     cdef pollfd pfd
     if c.tx_unkicked:
@@ -123,40 +128,45 @@ cdef inline bint wait_for_rx(xdp_ctx_t* c, int* spins) noexcept nogil:
     if c.busy_poll:
         if xsk_ring_prod__needs_wakeup(&c.fill):
             recvfrom(c.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL)
-        spins[0] += 1
-        return spins[0] < XSK_BUSY_SPINS
+        c.spins += 1
+        return c.spins < XSK_BUSY_SPINS
     pfd.fd = c.fd
     pfd.events = POLLIN
     pfd.revents = 0
     if c.tx_unkicked:
         poll(&pfd, 1, XSK_TX_RETRY_MS)
-        spins[0] += 1               # replies still to go out: not idle, but back to
-        return spins[0] < XSK_POLL_TIMEOUT_MS // XSK_TX_RETRY_MS   # Python now and then
+        c.spins += 1                # replies still to go out: not idle, but back to
+        return c.spins < XSK_POLL_TIMEOUT_MS // XSK_TX_RETRY_MS   # Python now and then
     return poll(&pfd, 1, XSK_POLL_TIMEOUT_MS) != 0
 
 
-cdef run_status xdp_run(xdp_ctx_t* c, int max_batches) noexcept nogil:
-    """Serve until stopped, idle, a new image is published, or max_batches are done."""
-    cdef uint32_t idx, n
-    cdef int batches = 0
-    cdef int spins = 0
-    while batches < max_batches:
-        if fastdns_stop_requested():
-            return RUN_STOP
-        reclaim(c)
-        refill(c)
-        n = xsk_ring_cons__peek(&c.rx, BATCH, &idx)
-        if n == 0:
-            if not wait_for_rx(c, &spins):
-                return RUN_IDLE
-            continue
-        if generation_changed(&c.w):
-            xsk_ring_cons__cancel(&c.rx, n)     # answer these from the new image
-            return RUN_NEW_GENERATION
-        batches += 1
-        c.w.counters[C_RX] += n
-        c.w.counters[C_BATCHES] += 1
-        send_replies(c, answer_rx_batch(c, idx, n))
-        xsk_ring_cons__release(&c.rx, n)
-        add_counters(c.w.shm_counters, c.w.counters)
-    return RUN_IDLE
+# The transport interface of loop.pxi.  Nothing is held back for a new image: the batch
+# goes back to the RX ring (cancelled), to be peeked again and answered from the new one.
+
+cdef inline int tp_resume(xdp_ctx_t* c) noexcept nogil:
+    c.spins = 0
+    return 0
+
+
+cdef inline int tp_recv(xdp_ctx_t* c) noexcept nogil:
+    reclaim(c)
+    refill(c)
+    c.rx_n = xsk_ring_cons__peek(&c.rx, BATCH, &c.rx_idx)
+    return <int>c.rx_n
+
+
+cdef inline int tp_wait(xdp_ctx_t* c) noexcept nogil:
+    return WAIT_AGAIN if wait_for_rx(c) else RUN_IDLE
+
+
+cdef inline void tp_defer(xdp_ctx_t* c, int n) noexcept nogil:
+    xsk_ring_cons__cancel(&c.rx, <uint32_t>n)
+
+
+cdef inline int tp_answer(xdp_ctx_t* c, int n) noexcept nogil:
+    return <int>answer_rx_batch(c, c.rx_idx, <uint32_t>n)
+
+
+cdef inline void tp_send(xdp_ctx_t* c, int m) noexcept nogil:
+    send_replies(c, <uint32_t>m)
+    xsk_ring_cons__release(&c.rx, c.rx_n)

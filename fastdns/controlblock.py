@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The control block: a small shared file holding the image generation and the workers'
-counters.  Layout (little-endian), mirrored by ext/dataplane.pyx and ext/counters.pxi:
+counters.  Layout (little-endian), mirrored by ext/control.pxi and ext/counters.pxi (the
+contract test, tests/unit/test_contract.py, compares every constant below with them):
 
     0   magic "FDNSCTL1"
     8   generation (u64): the image workers must answer from, written by the control process
@@ -17,6 +18,7 @@ import os
 import struct
 
 MAGIC = b"FDNSCTL1"
+HEADER_FIELDS = ("magic", "generation", "slot_count", "slot_size")
 HEADER = struct.Struct("<8sQII")
 HEADER_SIZE = 64
 GENERATION_OFFSET = 8

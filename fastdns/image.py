@@ -2,7 +2,8 @@
 """The compiled image: the one contract between the control plane and the data plane.
 
 The layout is documented in docs/image-format.md and mirrored field by field in
-ext/image.pxi; tests/unit/test_image_layout.py asserts the two agree.  All integers
+ext/image.pxi; tests/unit/test_contract.py asserts that the compiled data plane agrees
+with every constant, size and offset here.  All integers
 are little-endian; every offset is counted from the start of the image.
 """
 
@@ -15,21 +16,32 @@ from dataclasses import dataclass
 MAGIC = b"FDNSIMG\0"
 VERSION = 2
 
-#: magic, version, header_size, total_size, checksum, bucket_count, buckets_off,
-#: node_count, nodes_off, zone_count, zones_off, refused_off, flags, chaos_version_off,
-#: chaos_identity_off
+# Each struct with its field names, as ext/image.pxi names them: the contract test
+# (tests/unit/test_contract.py) compares every size and offset with the compiled data plane.
+HEADER_FIELDS = (
+    "magic", "version", "header_size", "total_size", "checksum", "bucket_count",
+    "buckets_off", "node_count", "nodes_off", "zone_count", "zones_off", "refused_off",
+    "flags", "chaos_version_off", "chaos_identity_off",
+)
 HEADER = struct.Struct("<8sIIIIIIIIIIIIII")
-#: hash, node index + 1 (0 = empty bucket)
+#: node: index + 1 (0 = empty bucket)
+BUCKET_FIELDS = ("hash", "node")
 BUCKET = struct.Struct("<II")
-#: hash, name_off, name_len, flags, zone, entries_off, n_entries, reserved,
-#: other_off, below_off, wildcard (node index + 1 of "*.<name>", 0 = none)
+#: wildcard: node index + 1 of "*.<name>", 0 = none
+NODE_FIELDS = (
+    "hash", "name_off", "name_len", "flags", "zone", "entries_off", "n_entries", "reserved",
+    "other_off", "below_off", "wildcard",
+)
 NODE = struct.Struct("<IIBBHIHHIII")
-#: qtype, reserved, record_off
+ENTRY_FIELDS = ("qtype", "reserved", "record_off")
 ENTRY = struct.Struct("<HHI")
-#: name_off, name_len, reserved, reserved, serial, apex node index
+#: apex: node index
+ZONE_FIELDS = ("name_off", "name_len", "reserved1", "reserved2", "serial", "apex")
 ZONE = struct.Struct("<IBBHII")
-#: flags, ancount, nscount, arcount, tail_len, n_reloc, qname_len, reserved,
-#: reserved, smaller_off
+RECORD_FIELDS = (
+    "flags", "ancount", "nscount", "arcount", "tail_len", "n_reloc", "qname_len",
+    "reserved1", "reserved2", "smaller_off",
+)
 RECORD = struct.Struct("<HHHHHHBBHI")
 RELOC = struct.Struct("<H")
 

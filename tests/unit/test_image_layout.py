@@ -1,65 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""The image format: Python writer and Cython reader agree, and the header is checked."""
-
-import struct
+"""The image format: the name hash, the writer, and the header checks on both sides."""
 
 import pytest
 
-from fastdns import _dataplane, image, controlblock
+from fastdns import _dataplane, image
 
 
-def test_struct_sizes_agree_with_the_data_plane():
-    layout = _dataplane.layout()
-    assert layout["header"]["size"] == image.HEADER.size == 64
-    assert layout["node"]["size"] == image.NODE.size
-    assert layout["record"]["size"] == image.RECORD.size
-    assert layout["bucket"]["size"] == image.BUCKET.size
-    assert layout["entry"]["size"] == image.ENTRY.size
-    assert layout["zone"]["size"] == image.ZONE.size
-
-
-def _offsets(fmt: str) -> list[int]:
-    """Field offsets of a packed little-endian struct format."""
-    offsets, pos = [], 0
-    for code in struct.Struct(fmt).format.lstrip("<"):
-        if code.isdigit():
-            continue
-    # walk field by field with calcsize on growing prefixes
-    fields, i, spec = [], 0, fmt.lstrip("<")
-    while i < len(spec):
-        j = i
-        while spec[j].isdigit():
-            j += 1
-        fields.append(spec[i:j + 1])
-        i = j + 1
-    for field in fields:
-        offsets.append(pos)
-        pos += struct.calcsize("<" + field)
-    return offsets
-
-
-def test_field_offsets_agree_with_the_data_plane():
-    node = _dataplane.layout()["node"]
-    off = _offsets(image.NODE.format)
-    assert [node[k] for k in ("hash", "name_off", "name_len", "flags", "zone", "entries_off",
-                              "n_entries")] == off[:7]
-    assert [node[k] for k in ("other_off", "below_off", "wildcard")] == off[8:]
-    record = _dataplane.layout()["record"]
-    roff = _offsets(image.RECORD.format)
-    assert [record[k] for k in ("flags", "ancount")] == roff[:2]
-    assert [record[k] for k in ("tail_len", "n_reloc", "qname_len")] == roff[4:7]
-    assert record["smaller_off"] == roff[9]
-    header = _dataplane.layout()["header"]
-    hoff = _offsets(image.HEADER.format)
-    assert header["total_size"] == hoff[3]
-    assert header["bucket_count"] == hoff[5]
-    assert header["nodes_off"] == hoff[8]
-    assert header["refused_off"] == hoff[11]
-
-
-def test_counter_names_match_the_data_plane():
-    assert len(controlblock.COUNTERS) == _dataplane.COUNTER_COUNT
-    assert len(controlblock.COUNTERS) * 8 <= controlblock.SLOT_SIZE
+# Sizes, offsets, counters and every other shared constant: tests/unit/test_contract.py.
 
 
 def test_name_hash_words():
