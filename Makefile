@@ -4,19 +4,21 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= zones/fastdns.yaml
-EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxd ext/*.pxi ext/includes/* ext/bpf/*) setup.py pyproject.toml
-# The AF_XDP extension is built when libxdp is installed: its arrival means a rebuild.
-XDP_HEADER  := $(wildcard /usr/include/xdp/xsk.h)
 
 .PHONY: run test build deps-run deps-test clean debug bench bench-deps
 
 run: deps-run build
 	$(BIN)/fastdns serve -c $(CONFIG)
 
-test: deps-test build
+test: deps-test build $(VENV)/.dev-deps
 	$(BIN)/python -m pytest -q tests
 
-build: $(VENV)/.built
+# The extensions are always built incrementally (build_ext skips what is up to date, about
+# 0.5 s): which of them are built follows what this machine can build now, e.g. fastdns._xdp
+# as soon as libxdp-dev, libbpf-dev and clang arrive, whatever their files' dates. Stamps
+# only guard the venv's packages and the editable install.
+build: $(VENV)/.editable
+	$(BIN)/python setup.py -q build_ext --inplace
 
 deps-run:
 	@scripts/install-deps.sh run
@@ -29,20 +31,26 @@ $(VENV)/bin/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.deps: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install -q "setuptools>=68" wheel "Cython>=3.1,<3.3" "dnspython>=2.6" "PyYAML>=6" "prometheus_client>=0.17" "pytest>=8"
+	$(BIN)/pip install -q "setuptools>=68" wheel "Cython>=3.1,<3.3" "dnspython>=2.6" "PyYAML>=6" "prometheus_client>=0.17"
 	touch $@
 
-$(VENV)/.built: $(EXT_SOURCES) $(XDP_HEADER) $(VENV)/.deps
+# What `make test` runs besides fastdns: pytest, and the linters of tests/test_sourcecode.py.
+$(VENV)/.dev-deps: Makefile | $(VENV)/bin/python
+	$(BIN)/pip install -q "pytest>=8" "ruff>=0.6" "mypy>=1.11" types-PyYAML
+	touch $@
+
+# The console script and the package on the venv's path; the checkout's files are served.
+$(VENV)/.editable: setup.py pyproject.toml $(VENV)/.deps
 	$(BIN)/pip install -q --no-build-isolation --no-deps -e .
-	$(BIN)/python setup.py -q build_ext --inplace
 	touch $@
 
-debug: $(VENV)/.deps
-	FASTDNS_DEBUG=1 $(BIN)/python setup.py -q build_ext --inplace --force
-	rm -f $(VENV)/.built
+# Assertions and Cython annotations (ext/*.html). setup.py notices the flavour change: the
+# next `make build` is a release build again, unless FASTDNS_DEBUG=1 is in the environment.
+debug: $(VENV)/.editable
+	FASTDNS_DEBUG=1 $(BIN)/python setup.py -q build_ext --inplace
 
 clean:
-	rm -rf build $(VENV) fastdns/*.so ext/*.c ext/*.html *.egg-info
+	rm -rf build dist $(VENV) fastdns/*.so fastdns/*.bpf.o ext/*.c ext/*.html *.egg-info
 
 # `make bench`: fastdns, Knot DNS and NSD side by side under dnsperf (deploy/bench/); needs root.
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS="--names 10000 --rounds 1".

@@ -1,22 +1,31 @@
 # SPDX-License-Identifier: MIT
 """Build of the data plane (ext/): fastdns._dataplane always; fastdns._xdp and the XDP
-program (fastdns/xdp_dns.bpf.o) where libxdp, libbpf and clang are installed."""
+program (fastdns/xdp_dns.bpf.o) where libxdp, libbpf and clang are installed.
+
+The set of extensions follows what is buildable now, so `make build` (build_ext --inplace,
+incremental) picks up the AF_XDP backend as soon as its packages arrive. A wheel carries the
+XDP program and the bundled configuration and zones (fastdns/zones/), both written into the
+build directory by build_py: package data is collected there, before build_ext runs.
+"""
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 DEBUG = os.environ.get("FASTDNS_DEBUG") == "1"
-BPF_SOURCE = "ext/bpf/xdp_dns.bpf.c"
-BPF_OBJECT = "fastdns/xdp_dns.bpf.o"
-COMMON = dict(
-    include_dirs=["ext/includes", "ext/bpf"],
-    define_macros=[("FASTDNS_DEBUG", "1" if DEBUG else "0")],
-    extra_compile_args=["-O2", "-Wall", "-Wno-unused-function"],
-)
+BPF_SOURCES = ["ext/bpf/xdp_dns.bpf.c", "ext/bpf/xdp_dns.h"]
+BPF_OBJECT = "xdp_dns.bpf.o"  # in the fastdns package, next to _xdp
+ZONES = Path("zones")  # the bundled configuration and zones: fastdns/zones/ in a wheel
+COMMON = {
+    "include_dirs": ["ext/includes", "ext/bpf"],
+    "define_macros": [("FASTDNS_DEBUG", "1" if DEBUG else "0")],
+    "extra_compile_args": ["-O2", "-Wall", "-Wno-unused-function"],
+}
 
 
 def xdp_buildable() -> bool:
@@ -25,24 +34,66 @@ def xdp_buildable() -> bool:
             and shutil.which("clang") is not None)
 
 
-def compile_bpf() -> None:
+def compile_bpf(package_dir: str) -> None:
     """clang -target bpf, then check the object carries BTF (libbpf needs it for the maps)."""
-    multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
-    sources = [BPF_SOURCE, "ext/bpf/xdp_dns.h"]
-    if os.path.exists(BPF_OBJECT) and all(os.path.getmtime(BPF_OBJECT) >= os.path.getmtime(s) for s in sources):
+    obj = os.path.join(package_dir, BPF_OBJECT)
+    if os.path.exists(obj) and all(os.path.getmtime(obj) >= os.path.getmtime(s) for s in BPF_SOURCES):
         return
+    os.makedirs(package_dir, exist_ok=True)
+    multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
     subprocess.check_call(["clang", "-O2", "-g", "-Wall", "-target", "bpf", "-Iext/bpf",
-                           f"-I/usr/include/{multiarch}", "-c", BPF_SOURCE, "-o", BPF_OBJECT])
-    with open(BPF_OBJECT, "rb") as f:
+                           f"-I/usr/include/{multiarch}", "-c", BPF_SOURCES[0], "-o", obj])
+    with open(obj, "rb") as f:
         if b".BTF\0" not in f.read():
-            raise RuntimeError(f"{BPF_OBJECT} has no .BTF section")
+            raise RuntimeError(f"{obj} has no .BTF section")
+
+
+class BuildPy(build_py):
+    """Adds to the build directory what is not a file of the source package: the compiled
+    XDP program and the bundled zones (one copy in git, under zones/)."""
+
+    def run(self) -> None:
+        super().run()
+        if self.editable_mode:  # the checkout serves: build_ext --inplace, config's fallback
+            return
+        package = os.path.join(self.build_lib, "fastdns")
+        if xdp_buildable():
+            compile_bpf(package)
+        zones = os.path.join(package, "zones")
+        os.makedirs(zones, exist_ok=True)
+        for path in self.bundled_zones():
+            self.copy_file(str(path), os.path.join(zones, path.name))
+
+    @staticmethod
+    def bundled_zones() -> list[Path]:
+        return sorted(p for p in ZONES.iterdir() if p.suffix in (".yaml", ".zone"))
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        package = os.path.join(self.build_lib, "fastdns")
+        extra = [os.path.join(package, "zones", p.name) for p in self.bundled_zones()]
+        if xdp_buildable():
+            extra.append(os.path.join(package, BPF_OBJECT))
+        return super().get_outputs(include_bytecode) + extra
 
 
 class BuildExt(build_ext):
     def run(self) -> None:
-        if xdp_buildable():
-            compile_bpf()
+        self.force = self.force or flavour_changed(Path(self.build_temp) / "fastdns-flavour")
+        if xdp_buildable() and (self.inplace or self.editable_mode):
+            compile_bpf("fastdns")  # a wheel's copy is build_py's
         super().run()
+
+
+def flavour_changed(stamp: Path) -> bool:
+    """True (and the new flavour recorded) when FASTDNS_DEBUG differs from the last build's:
+    the sources did not change, so the incremental build would keep the other flavour."""
+    flavour = f"FASTDNS_DEBUG={int(DEBUG)}\n"
+    old = stamp.read_text() if stamp.exists() else "FASTDNS_DEBUG=0\n"
+    if old == flavour:
+        return False
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(flavour)
+    return True
 
 
 extensions = [Extension("fastdns._dataplane", sources=["ext/dataplane.pyx"], **COMMON)]
@@ -51,7 +102,7 @@ if xdp_buildable():
                                 libraries=["xdp", "bpf"], **COMMON))
 
 setup(
-    cmdclass={"build_ext": BuildExt},
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
     ext_modules=cythonize(
         extensions,
         include_path=["ext", "ext/includes"],
@@ -64,5 +115,4 @@ setup(
             "initializedcheck": False,
         },
     ),
-    package_data={"fastdns": ["xdp_dns.bpf.o"]},
 )

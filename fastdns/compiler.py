@@ -109,7 +109,7 @@ def _compile_zone(zone_set: ZoneSet, zone: IndexedZone, index: int, other: int,
     nodes = []
     for done, name in enumerate(names, 1):
         nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain, negatives))
-        if step and done % step == 0:
+        if step and progress is not None and done % step == 0:
             progress(zone.origin.to_text(True), done, len(names))
     return nodes
 
@@ -220,7 +220,9 @@ def _unused_qtype(zones: list[LoadedZone]) -> int:
 
 
 def _wire(name: dns.name.Name) -> bytes:
-    return name.canonicalize().to_wire()
+    wire = name.canonicalize().to_wire()
+    assert wire is not None  # to_wire returns None only when given a file to write to
+    return wire
 
 
 class _Compress(dict):

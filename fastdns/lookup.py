@@ -8,6 +8,7 @@ compiler asks it every question the data plane can be asked and renders the repl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import dns.name
 import dns.node
@@ -107,7 +108,7 @@ class IndexedZone:
         rrset = self._rrsets.get(key)
         if rrset is None:
             node = self.node(name)
-            rdataset = node.get_rdataset(IN, rdtype) if node is not None else None
+            rdataset = node.get_rdataset(IN, cast(dns.rdatatype.RdataType, rdtype)) if node is not None else None
             if rdataset is None:
                 return None
             rrset = self._rrsets[key] = _as_rrset(owner, rdataset)
@@ -184,11 +185,12 @@ def _lookup_in(zone: IndexedZone, qname: dns.name.Name, qtype: int, response: Re
         if qname in zone.existing:
             _nodata(zone, qname, response)  # an empty non-terminal
             return
-        source = _wildcard_source(zone, qname)
-        if source is None:
+        wildcard = _wildcard_source(zone, qname)
+        if wildcard is None:
             response.rcode = dns.rcode.NXDOMAIN
             response.authority.append(zone.negative_soa())
             return
+        source = wildcard
     response.consulted.append((zone.origin, source))
     node = zone.node(source)
     assert node is not None
@@ -202,7 +204,9 @@ def _lookup_in(zone: IndexedZone, qname: dns.name.Name, qtype: int, response: Re
         return
     cname = node.get_rdataset(IN, CNAME)
     if cname is not None:
-        response.answer.append(zone.rrset(source, CNAME, owner=qname))
+        cname_rrset = zone.rrset(source, CNAME, owner=qname)
+        assert cname_rrset is not None
+        response.answer.append(cname_rrset)
         target = cname[0].target
         if (target.is_subdomain(zone.origin) and target not in seen
                 and len(seen) < MAX_CNAME_CHAIN):

@@ -5,7 +5,6 @@ import pytest
 
 from fastdns import _dataplane, image
 
-
 # Sizes, offsets, counters and every other shared constant: tests/unit/test_contract.py.
 
 
