@@ -88,7 +88,11 @@ class Publisher:
         with open(path + ".tmp", "wb") as f:
             f.write(result.image)
         os.replace(path + ".tmp", path)
-        checked = self._check_image(path, zones)
+        try:
+            checked = self._check_image(path, zones)
+        except BaseException:
+            unlink_quietly(path)  # never published: nobody maps it
+            raise
         for subscriber in self._subscribers:
             subscriber(checked)  # TCP and the fallback switch with the workers
         self.image = checked

@@ -65,16 +65,18 @@ class RunDir:
 
     def cleanup(self, generations: tuple[int, ...]) -> None:
         """Remove what this run left: the images of the given generations, the socket, the
-        control block; then release the lock."""
+        control block; then release the lock.  Nothing, when the lock was never ours: the
+        files belong to the fastdns that holds it."""
+        if self._lock_fd is None:
+            return
         for generation in generations:
             unlink_quietly(self.image_path(generation))
         unlink_quietly(self.control_socket)
         if self.control is not None:
             self.control.close()
             unlink_quietly(self.control.path)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        os.close(self._lock_fd)
+        self._lock_fd = None
 
 
 def unlink_quietly(path: str) -> None:

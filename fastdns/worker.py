@@ -87,27 +87,27 @@ def _open_xdp(spec: WorkerSpec, endpoint: XdpEndpoint) -> DataPlaneWorker:
     return worker
 
 
-class Backend(NamedTuple):
+class Transport(NamedTuple):
     module: Callable[[], ModuleType]  #: the extension whose loop (and stop flag) runs
     open: Callable  #: (spec, endpoint) -> DataPlaneWorker
 
 
 #: Each kind of endpoint and how it becomes a running data-plane worker.
-BACKENDS: dict[type, Backend] = {
-    UdpEndpoint: Backend(lambda: _dataplane, _open_udp),
-    XdpEndpoint: Backend(_xdp_module, _open_xdp),
+TRANSPORTS: dict[type, Transport] = {
+    UdpEndpoint: Transport(lambda: _dataplane, _open_udp),
+    XdpEndpoint: Transport(_xdp_module, _open_xdp),
 }
 
 
 def serve(spec: WorkerSpec) -> int:
     os.sched_setaffinity(0, {spec.cpu})
-    backend = BACKENDS[type(spec.endpoint)]
-    module = backend.module()
+    transport = TRANSPORTS[type(spec.endpoint)]
+    module = transport.module()
     module.install_stop_handler()  # the flag lives in the module whose loop runs
     module.set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != spec.parent:
         return 0  # the control process died before the death signal was armed
-    worker = backend.open(spec, spec.endpoint)
+    worker = transport.open(spec, spec.endpoint)
     _map_published(worker, spec.run_dir)
     while True:
         status = worker.run()

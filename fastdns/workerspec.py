@@ -76,9 +76,12 @@ class WorkerSpec:
         """:raises ValueError: the arguments are not one spec written by to_argv."""
         if len(argv) != 2 or argv[0] != SPEC_OPTION:
             raise ValueError(f"usage: fastdns.worker {SPEC_OPTION} JSON (started by fastdns serve)")
-        fields: dict[str, Any] = json.loads(argv[1])
-        endpoint = dict(fields.pop("endpoint"))
-        endpoint_type = ENDPOINTS[endpoint.pop("kind")]
-        if endpoint_type is UdpEndpoint:
-            endpoint["fds"] = tuple(endpoint["fds"])
-        return cls(**fields, endpoint=endpoint_type(**endpoint))
+        try:
+            fields: dict[str, Any] = json.loads(argv[1])
+            endpoint = dict(fields.pop("endpoint"))
+            endpoint_type = ENDPOINTS[endpoint.pop("kind")]
+            if endpoint_type is UdpEndpoint:
+                endpoint["fds"] = tuple(endpoint["fds"])
+            return cls(**fields, endpoint=endpoint_type(**endpoint))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"fastdns.worker: not a worker spec: {e}") from None

@@ -171,6 +171,9 @@ def test_a_second_server_on_the_same_run_dir_is_refused(serve):
     result = fastdns_cli("serve", "-c", str(server.config), timeout=30)
     assert result.returncode == 1
     assert "another fastdns is running" in result.stderr
+    # the refused one left the running one's files alone: its control socket still answers
+    status = fastdns_cli("status", "-c", str(server.config), timeout=30)
+    assert status.returncode == 0, status.stderr
 
 
 def test_a_broken_zone_stops_start_up_with_file_and_line(tmp_path):
