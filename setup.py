@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Build of the data plane (ext/): fastdns._dataplane always; fastdns._xdp and the XDP
-program (fastdns/xdp_dns.bpf.o) where libxdp, libbpf and clang are installed.
+program (fastdns/xdp_dns.bpf.o) where libxdp, libbpf and clang are installed. And of the
+control plane's native code (native/): fastdns._zonefile, the master-file reader over ldns
+(libldns-dev), and fastdns._compiler, the zone compiler, always.
 
 The set of extensions follows what is buildable now, so `make build` (build_ext --inplace,
 incremental) picks up the AF_XDP backend as soon as its packages arrive. A wheel carries the
@@ -26,6 +28,9 @@ COMMON = {
     "define_macros": [("FASTDNS_DEBUG", "1" if DEBUG else "0")],
     "extra_compile_args": ["-O2", "-Wall", "-Wno-unused-function"],
 }
+
+# native/ is the control plane's C side (zone files never reach ext/): its own include path.
+NATIVE = {**COMMON, "include_dirs": ["native", "native/includes"]}
 
 
 def xdp_buildable() -> bool:
@@ -96,7 +101,10 @@ def flavour_changed(stamp: Path) -> bool:
     return True
 
 
-extensions = [Extension("fastdns._dataplane", sources=["ext/dataplane.pyx"], **COMMON)]
+extensions = [Extension("fastdns._dataplane", sources=["ext/dataplane.pyx"], **COMMON),
+              Extension("fastdns._zonefile", sources=["native/zonefile.pyx"], libraries=["ldns"],
+                        **NATIVE),
+              Extension("fastdns._compiler", sources=["native/zonecompiler.pyx"], **NATIVE)]
 if xdp_buildable():
     extensions.append(Extension("fastdns._xdp", sources=["ext/xdp.pyx"],
                                 libraries=["xdp", "bpf"], **COMMON))
@@ -105,7 +113,7 @@ setup(
     cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
     ext_modules=cythonize(
         extensions,
-        include_path=["ext", "ext/includes"],
+        include_path=["ext", "ext/includes", "native", "native/includes"],
         language_level=3,
         annotate=DEBUG,
         compiler_directives={

@@ -8,7 +8,8 @@
 set -euo pipefail
 
 profile=${1:-run}
-run_pkgs=(python3 python3-venv python3-dev gcc make)
+# libldns-dev: fastdns._zonefile reads zone files with ldns (BSD; docs/zone-parser.md).
+run_pkgs=(python3 python3-venv python3-dev gcc make libldns-dev)
 test_pkgs=(bind9-dnsutils knot nsd dnsperf iproute2 procps iputils-ping ethtool valgrind)
 # The AF_XDP backend (fastdns._xdp and the XDP program) builds where these are present.
 xdp_pkgs=(libxdp-dev libbpf-dev clang llvm)

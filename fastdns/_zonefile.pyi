@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: MIT
+"""Master files (RFC 1035 section 5) read by ldns into wire-format records (native/zonefile.pyx)."""
+
+class ZoneSyntaxError(ValueError):
+    """A master file could not be read: str(e) is 'file:line: reason', or 'file: reason' when
+    no line applies (the file cannot be opened)."""
+
+    filename: str
+    line: int | None
+    reason: str
+
+    def __init__(self, filename: str, line: int | None, reason: str) -> None: ...
+
+class Records:
+    """The records of one master file, in file order, duplicates kept.
+
+    `data`: the records back to back, each an RR in wire form without compression
+    (RFC 1035 4.1.3): owner (uncompressed wire name, case as written or as $ORIGIN/@ produced
+    it), type u16, class u16, TTL u32, rdlength u16 (big-endian), rdata (uncompressed, names
+    in it case as written; byte-identical to dnspython's rdata.to_wire()).
+    `lines`: `count` little-endian u32, the file line each record starts on.
+    `offsets`: `count` + 1 little-endian u64, where each record starts in `data`, then
+    len(data); computed on first use."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def lines(self) -> bytes: ...
+    @property
+    def offsets(self) -> bytes: ...
+
+def parse_zone(filename: str, origin: bytes, default_ttl: int = 3600) -> Records:
+    """Read `filename`, the master file of the zone whose apex is the wire name `origin` (any
+    case): $ORIGIN and $TTL apply, $INCLUDE is refused and $GENERATE is not read (ldns);
+    relative owners and rdata names are qualified against the current origin; class IN only.
+
+    Each record's TTL is its effective one, as dnspython's reader gives it (RFC 2308): its
+    own, else $TTL, else the last explicit TTL, else the SOA MINIMUM once the SOA is read;
+    before any of those, `default_ttl` (dnspython fails there with 'Missing default TTL
+    value': pass a negative `default_ttl` to fail the same way).
+
+    :raises ZoneSyntaxError: naming file, line and reason, for a syntax error, bad rdata, an
+        unknown type, another class, $INCLUDE, or an owner outside the zone ('<owner> is
+        outside the zone <origin>').
+    """

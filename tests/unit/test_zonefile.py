@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: MIT
+"""fastdns._zonefile (ldns) reads master files exactly as dnspython does, record by record:
+owners, types, classes, per-record TTLs and rdata in wire form; errors name file and line."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import dns.name
+import pytest
+
+from fastdns._zonefile import Records, ZoneSyntaxError, parse_zone
+from fastdns.zone import load_zone
+
+ROOT = Path(__file__).resolve().parents[2]
+ZONE_FILES = sorted((ROOT / "tests" / "zones").glob("*.zone")) + sorted((ROOT / "zones").glob("*.zone"))
+
+#: One or more of every type the library reads that fastdns may meet, and TXT escapes.
+MANY_TYPES = r"""$ORIGIN types.test.
+$TTL 3600
+@        IN SOA  ns1 hostmaster.types.test. 2026120201 7200 3600 1209600 300
+@        IN NS   ns1
+@        IN NS   ns.example.net.
+@        IN MX   10 mail
+@        IN TXT  "v=spf1 -all" "second string" "quote \" and \\ backslash" "\065\066\255 dec"
+@        IN TXT  plain-word ""
+@   60   IN CAA  0 issue "ca.example.net"
+@        IN CAA  128 iodef "mailto:security@types.test"
+@        IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==
+@        IN NSEC3PARAM 1 0 10 aabbccdd
+@        IN RRSIG SOA 13 2 3600 20270101000000 20261201000000 12345 types.test. (
+         kUrjU0rLuqbZ0rGy4mH4S1OAYw+1DU2KK1rN7EKkTVqnGNXwM8GllMM9ql81T8iMfAd9msk8Dme1YUJVc3xEGw== )
+@        IN NSEC www.types.test. A NS SOA MX TXT AAAA RRSIG NSEC DNSKEY CAA
+ns1      IN A    192.0.2.53
+ns1      IN AAAA 2001:db8::53
+Mail     IN A    192.0.2.25
+www      IN AAAA 2001:db8:0:0:1::80
+alias    IN CNAME Www.Types.Test.
+80       IN PTR  www
+_sip._udp IN SRV 10 60 5060 sip.example.net.
+_443._tcp.www IN TLSA 3 1 1 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef
+www      IN SSHFP 4 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+www      IN HINFO "PC-Intel-700mhz" "Linux"
+www      IN LOC  52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m
+sip      IN NAPTR 100 10 "S" "SIP+D2U" "" _sip._udp
+sip      IN NAPTR 102 10 "U" "E2U+sip" "!^.*$!sip:info@example.net!" .
+child    IN NS   ns.child
+child    IN DS   12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+ns.child IN A    192.0.2.200
+svc      IN SVCB 1 svc.example.net. alpn="h2,h3" port=8443 ipv4hint=192.0.2.1
+svc      IN HTTPS 0 www.types.test.
+1ai6m3ns7bqbbo0sj6q2j0e6rbv3q7rq IN NSEC3 1 1 10 aabbccdd 2vptu5timamqttgl4luu9kg21e0aor3s A RRSIG
+opaque   IN TYPE65534 \# 4 01020304
+opaque   IN TYPE65535 \# 0
+$ORIGIN sub.types.test.
+deep     300 IN A 192.0.2.9
+"""
+GOOD = """$TTL 300
+@ IN SOA ns1 hostmaster 7 3600 900 604800 60
+@ IN NS ns1
+ns1 IN A 192.0.2.1
+"""
+EXAMPLE = b"\x07example\x03com\x00"
+
+
+def workload_zone(path: Path, names: int) -> None:
+    spec = importlib.util.spec_from_file_location("workload", ROOT / "deploy" / "bench" / "workload.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["workload"] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    module.write_zone(path, names)
+
+
+def records(result: Records) -> list[tuple[bytes, int, int, int, bytes]]:
+    """Walk the buffer by its own lengths: (owner, type, class, ttl, rdata) in file order."""
+    out, data, at = [], result.data, 0
+    while at < len(data):
+        start = at
+        while data[at]:
+            at += 1 + data[at]
+        owner, at = data[start:at + 1], at + 1
+        rtype, rclass, ttl, rdlength = struct.unpack_from("!HHIH", data, at)
+        at += 10
+        out.append((owner, rtype, rclass, ttl, data[at:at + rdlength]))
+        at += rdlength
+    assert len(out) == result.count
+    offsets = struct.unpack(f"<{result.count + 1}Q", result.offsets)
+    assert offsets[-1] == len(data)
+    return out
+
+
+def dnspython_view(origin: str, path: Path):
+    """dnspython's reading, as fastdns.zone loads it: per (owner, type) the RRset's TTL (the
+    minimum of its records') and its rdata in wire form, sorted."""
+    zone = load_zone(origin, str(path)).zone
+    view = {}
+    for name, node in zone.items():
+        for rdataset in node:
+            key = (name.to_wire(), rdataset.rdtype, rdataset.rdclass)
+            view[key] = (rdataset.ttl, sorted(rd.to_wire() for rd in rdataset))
+    return view
+
+
+def native_view(origin: str, path: Path):
+    origin_wire = dns.name.from_text(origin).to_wire()
+    groups = defaultdict(list)
+    for owner, rtype, rclass, ttl, rdata in records(parse_zone(str(path), origin_wire)):
+        groups[(owner, rtype, rclass)].append((ttl, rdata))
+    return {key: (min(t for t, _ in rrs), sorted(rd for _, rd in rrs)) for key, rrs in groups.items()}
+
+
+def assert_same_as_dnspython(origin: str, path: Path) -> None:
+    ours, theirs = native_view(origin, path), dnspython_view(origin, path)
+    assert sorted(ours) == sorted(theirs)
+    for key, value in theirs.items():
+        assert ours[key] == value, key
+
+
+@pytest.mark.parametrize("path", ZONE_FILES, ids=lambda p: p.name)
+def test_test_zones_read_as_dnspython_reads_them(path):
+    assert_same_as_dnspython(path.name.removesuffix(".zone"), path)
+
+
+def test_many_types_read_as_dnspython_reads_them(tmp_path):
+    path = tmp_path / "types.test.zone"
+    path.write_text(MANY_TYPES)
+    assert_same_as_dnspython("types.test", path)
+
+
+def test_benchmark_zone_reads_as_dnspython_reads_it(tmp_path):
+    path = tmp_path / "bench.test.zone"
+    workload_zone(path, 3000)
+    assert_same_as_dnspython("bench.test", path)
+
+
+def test_records_keep_file_order_lines_case_and_duplicates(tmp_path):
+    path = tmp_path / "example.com.zone"
+    path.write_text("; head\n" + GOOD.replace("@ IN SOA ns1 hostmaster 7 3600 900 604800 60",
+                                              "@ IN SOA ns1 hostmaster (\n 7 3600\n 900 604800 60 )")
+                    + "\nWWW.Example.COM. IN A 192.0.2.2\nwww IN A 192.0.2.2\n")
+    result = parse_zone(str(path), EXAMPLE)
+    rrs = records(result)
+    assert [r[1] for r in rrs] == [6, 2, 1, 1, 1]
+    assert struct.unpack("<5I", result.lines) == (3, 6, 7, 9, 10)
+    assert rrs[3][0] == b"\x03WWW\x07Example\x03COM\x00"
+    assert rrs[4][0] == b"\x03www" + EXAMPLE
+
+
+def test_ttl_is_per_record_and_follows_rfc2308_as_dnspython(tmp_path):
+    path = tmp_path / "example.com.zone"
+    # No $TTL: the SOA's TTL comes from its MINIMUM; then the last explicit TTL applies.
+    path.write_text("@ IN SOA ns1 hostmaster 7 3600 900 604800 60\n@ IN NS ns1\n"
+                    "ns1 120 IN A 192.0.2.1\nns1 IN AAAA 2001:db8::1\n$TTL 30\nns1 IN TXT x\n")
+    assert [r[3] for r in records(parse_zone(str(path), EXAMPLE))] == [60, 60, 120, 120, 30]
+    assert_same_as_dnspython("example.com", path)
+
+
+def test_missing_ttl_uses_the_default_or_fails_as_dnspython(tmp_path):
+    path = tmp_path / "example.com.zone"
+    path.write_text("ns1 IN A 192.0.2.1\n@ IN SOA ns1 hostmaster 7 3600 900 604800 60\n")
+    assert records(parse_zone(str(path), EXAMPLE, default_ttl=77))[0][3] == 77
+    with pytest.raises(ZoneSyntaxError) as info:
+        parse_zone(str(path), EXAMPLE, default_ttl=-1)
+    assert info.value.line == 1 and info.value.reason == "Missing default TTL value"
+
+
+def error_of(tmp_path, text: str) -> ZoneSyntaxError:
+    path = tmp_path / "example.com.zone"
+    path.write_text(text)
+    with pytest.raises(ZoneSyntaxError) as info:
+        parse_zone(str(path), EXAMPLE)
+    e = info.value
+    assert isinstance(e, ValueError) and e.filename == str(path)
+    assert str(e) == f"{path}:{e.line}: {e.reason}"
+    return e
+
+
+def test_bad_rdata_names_file_line_and_reason(tmp_path):
+    e = error_of(tmp_path, GOOD + "\nwww IN A 192.0.2.300\n")
+    assert e.line == 6 and e.reason
+
+
+def test_unknown_type_names_its_line(tmp_path):
+    e = error_of(tmp_path, GOOD + "www IN AX 192.0.2.2\n")
+    assert e.line == 5 and "AX" in e.reason
+
+
+def test_owner_outside_the_zone_is_refused_with_dnspythons_message(tmp_path):
+    e = error_of(tmp_path, GOOD + "www.example.org. IN A 192.0.2.2\n")
+    assert (e.line, e.reason) == (5, "www.example.org. is outside the zone example.com.")
+    e = error_of(tmp_path, GOOD + "$ORIGIN notexample.com.\nwww IN A 192.0.2.2\n")
+    assert e.line == 6 and "outside the zone" in e.reason
+
+
+def test_other_classes_and_include_are_refused(tmp_path):
+    e = error_of(tmp_path, GOOD + "www CH A 192.0.2.2\n")
+    assert (e.line, e.reason) == (5, "RR class is not zone's class")
+    e = error_of(tmp_path, GOOD + "$INCLUDE other.zone\n")
+    assert (e.line, e.reason) == (5, "zone file directive '$INCLUDE' is not allowed")
+
+
+def test_unreadable_file_names_the_file(tmp_path):
+    with pytest.raises(ZoneSyntaxError) as info:
+        parse_zone(str(tmp_path / "missing.zone"), EXAMPLE)
+    assert info.value.line is None and "cannot read" in info.value.reason
