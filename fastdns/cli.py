@@ -77,8 +77,8 @@ def _reload(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from fastdns.compiler import compile_zones
-    from fastdns.zone import load_zone
+    from fastdns.nativecompiler import NativeUnsupported, compile_native
+    from fastdns.zone import load_native_zone
 
     options: dict = {}
     if args.files:
@@ -92,18 +92,25 @@ def _check(args: argparse.Namespace) -> int:
     loaded, failed = [], 0
     for origin, filename in targets:
         try:
-            zone = load_zone(origin, filename)
+            zone = load_native_zone(origin, filename)
         except ZoneError as e:
             print(e, file=sys.stderr)
             failed += 1
             continue
         loaded.append(zone)
-        records = sum(len(rds) for _, node in zone.zone.items() for rds in node)
         print(f"{filename}: zone {zone.origin.to_text(True)} OK, serial {zone.serial}, "
-              f"{records} records")
+              f"{zone.record_count} records")
     if failed:
         return 1
-    result = compile_zones(loaded, **options, progress=_print_progress)
+    try:
+        result = compile_native([z.native for z in loaded], **options, progress=_print_progress)
+    except NativeUnsupported as e:
+        from fastdns.compiler import compile_zones
+        from fastdns.zone import load_zone
+
+        print(f"native compiler: {e}; compiling with the Python compiler", file=sys.stderr)
+        result = compile_zones([load_zone(z.origin, z.filename) for z in loaded], **options,
+                               progress=_print_progress)
     print(f"compiled {result.node_count} names into a {len(result.image)}-byte image "
           f"in {result.seconds:.3f} s")
     return 0

@@ -14,6 +14,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import dns.name
 import dns.rcode
@@ -41,6 +42,7 @@ class CompileResult:
     seconds: float
     compiled: list[str]  #: zones compiled this time
     reused: list[str]  #: zones whose compiled names came from the cache
+    state: Any = None  #: what the next compile may reuse (fastdns.nativecompiler.CompiledImage)
 
 
 #: Compiled names per zone, kept by the caller between compiles: {key: (zones, nodes)}.

@@ -127,11 +127,10 @@ class ImageWriter:
         self._zones = zones
         self._refused = refused
         self._chaos = (chaos_version, chaos_identity)
-        self.bucket_count = _bucket_count(len(nodes))
-        self.buckets_off = HEADER.size
-        self.nodes_off = self.buckets_off + self.bucket_count * BUCKET.size
-        self.zones_off = self.nodes_off + len(nodes) * NODE.size
-        self.data_off = _align4(self.zones_off + len(zones) * ZONE.size)
+        self.bucket_count = bucket_count_for(len(nodes))
+        # The data area comes first: its offsets do not depend on how many nodes follow,
+        # so a recompile of one zone appends to it and keeps every other zone's offsets.
+        self.data_off = HEADER.size
         self._data = bytearray()
         self._records: dict[Record, int] = {}
         self._blobs: dict[bytes, int] = {}
@@ -156,14 +155,7 @@ class ImageWriter:
         if off is not None:
             return off
         smaller_off = self._put_record(rec.smaller) if rec.smaller is not None else 0
-        if len(rec.tail) > MAX_TAIL:
-            raise ValueError(f"response of {len(rec.tail)} bytes exceeds {MAX_TAIL}")
-        blob = RECORD.pack(
-            rec.flags, rec.ancount, rec.nscount, rec.arcount, len(rec.tail),
-            len(rec.relocs), rec.qname_len, 0, 0, smaller_off,
-        )
-        blob += b"".join(RELOC.pack(r) for r in rec.relocs) + rec.tail
-        off = self._put(blob)
+        off = self._put(record_blob(rec, smaller_off))
         self._records[rec] = off
         return off
 
@@ -195,24 +187,45 @@ class ImageWriter:
             while BUCKET.unpack_from(buckets, slot * BUCKET.size)[1]:
                 slot = (slot + 1) & mask
             BUCKET.pack_into(buckets, slot * BUCKET.size, h, i + 1)
-        body = bytearray()
-        body += buckets
-        body += b"".join(node_blobs)
-        body += b"".join(zone_blobs)
-        body += b"\0" * (self.data_off - HEADER.size - len(body))
-        body += self._data
-        total = HEADER.size + len(body)
-        if total > 0xFFFFFFFF:
-            raise ValueError("compiled image exceeds 4 GiB")
-        header = HEADER.pack(
-            MAGIC, VERSION, HEADER.size, total, zlib.crc32(body), self.bucket_count,
-            self.buckets_off, len(self._nodes), self.nodes_off, len(self._zones),
-            self.zones_off, refused_off, 0, *chaos_offs,
-        )
-        return header + bytes(body)
+        return assemble(self._data, buckets, b"".join(node_blobs), b"".join(zone_blobs),
+                        refused_off, chaos_offs)
 
 
-def _bucket_count(n_nodes: int) -> int:
+def assemble(data: bytes | bytearray, buckets: bytes | bytearray, nodes: bytes | bytearray,
+             zones: bytes | bytearray, refused_off: int, chaos_offs: list[int]) -> bytes:
+    """The image: header, data area (from HEADER.size), then buckets, nodes and zones, each
+    8-aligned; the checksum over everything after the header."""
+    buckets_off = HEADER.size + _align8(len(data))
+    nodes_off = buckets_off + len(buckets)
+    zones_off = nodes_off + len(nodes)
+    body = bytearray(data)
+    body += bytes(buckets_off - HEADER.size - len(data))
+    body += buckets
+    body += nodes
+    body += zones
+    total = HEADER.size + len(body)
+    if total > 0xFFFFFFFF:
+        raise ValueError("compiled image exceeds 4 GiB")
+    header = HEADER.pack(MAGIC, VERSION, HEADER.size, total, zlib.crc32(body), len(buckets) // BUCKET.size,
+                         buckets_off, len(nodes) // NODE.size, nodes_off, len(zones) // ZONE.size,
+                         zones_off, refused_off, 0, *chaos_offs)
+    return header + bytes(body)
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def record_blob(rec: Record, smaller_off: int = 0) -> bytes:
+    """A record as the data area holds it: RECORD, its relocations, its tail."""
+    if len(rec.tail) > MAX_TAIL:
+        raise ValueError(f"response of {len(rec.tail)} bytes exceeds {MAX_TAIL}")
+    blob = RECORD.pack(rec.flags, rec.ancount, rec.nscount, rec.arcount, len(rec.tail),
+                       len(rec.relocs), rec.qname_len, 0, 0, smaller_off)
+    return blob + b"".join(RELOC.pack(r) for r in rec.relocs) + rec.tail
+
+
+def bucket_count_for(n_nodes: int) -> int:
     """A power of two at least twice the node count: linear probes stay short."""
     count = 8
     while count < 2 * n_nodes:
@@ -238,9 +251,10 @@ class Header:
     refused_off: int
 
 
-def read_header(image: bytes) -> Header:
+def read_header(image: bytes, check: bool = True) -> Header:
     """Parse and check the header: magic, version, sizes and the body checksum.
 
+    :param check: False: magic and version only (image may be just the header).
     :raises ImageError: when any of them is wrong.
     """
     if len(image) < HEADER.size:
@@ -251,9 +265,9 @@ def read_header(image: bytes) -> Header:
         raise ImageError("bad magic")
     if version != VERSION or header_size != HEADER.size:
         raise ImageError(f"unsupported image version {version}")
-    if total != len(image):
+    if check and total != len(image):
         raise ImageError(f"image is {len(image)} bytes, header says {total}")
-    if zlib.crc32(memoryview(image)[HEADER.size:]) != checksum:
+    if check and zlib.crc32(memoryview(image)[HEADER.size:]) != checksum:
         raise ImageError("checksum mismatch")
     return Header(version, total, checksum, bucket_count, buckets_off, node_count, nodes_off,
                   zone_count, zones_off, refused_off)

@@ -8,9 +8,11 @@ the control process (TCP, the UDP fallback of backend xdp), which subscribe here
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import mmap
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +20,12 @@ import dns.message
 import dns.rcode
 
 from fastdns import _dataplane, image
-from fastdns.compiler import compile_zones
+from fastdns.compiler import CompileResult, compile_zones
 from fastdns.controlblock import ControlBlock
 from fastdns.errors import FastDNSError
+from fastdns.nativecompiler import CompiledImage, NativeUnsupported, compile_native
 from fastdns.rundir import RunDir, unlink_quietly
-from fastdns.zone import LoadedZone
+from fastdns.zone import NativeLoadedZone, load_zone
 
 log = logging.getLogger("fastdns")
 
@@ -61,7 +64,8 @@ class Publisher:
         self.image: _dataplane.Image | None = None  #: the published image, checked
         self.last_compile = CompileReport()
         self._subscribers: list[Subscriber] = []
-        self._compile_cache: dict = {}  # compiled names of unchanged zones, across reloads
+        self._compile_cache: dict = {}  # the Python compiler's: compiled names of unchanged zones
+        self._compiled: CompiledImage | None = None  # the native compiler's: what it may reuse
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call subscriber with every image published from now on."""
@@ -72,16 +76,14 @@ class Publisher:
         assert self.image is not None, "nothing published yet"
         return _dataplane.Engine(self.image, self.udp_payload)
 
-    def publish(self, zones: Iterable[LoadedZone]) -> CompileReport:
+    def publish(self, zones: Iterable[NativeLoadedZone]) -> CompileReport:
         """Compile, write image.<gen+1>, check it, then publish it.
 
         :raises FastDNSError: the image does not answer as it must; nothing is published.
         :raises ValueError: a zone cannot be compiled (a response beyond the image's limits).
         """
         zones = list(zones)
-        o = self.options
-        result = compile_zones(zones, o.version, o.identity, o.minimal_responses,
-                               progress=_log_progress, cache=self._compile_cache)
+        result = self._compile(zones)
         self.last_compile = CompileReport(result.compiled, result.reused, result.seconds)
         generation = self.generation + 1
         path = self.run_dir.image_path(generation)
@@ -102,11 +104,41 @@ class Publisher:
         unlink_quietly(self.run_dir.image_path(generation - 2))
         return self.last_compile
 
+    def _compile(self, zones: list[NativeLoadedZone]) -> CompileResult:
+        """The native compiler; the specification's (dnspython) for what it does not handle."""
+        o = self.options
+        try:
+            with self._published_bytes() as previous_image:
+                result = compile_native([z.native for z in zones], o.version, o.identity, o.minimal_responses,
+                                        progress=_log_progress, previous=self._compiled,
+                                        previous_image=previous_image)
+            self._compiled = result.state
+            return result
+        except NativeUnsupported as e:
+            log.warning("native compiler: %s; compiling with the Python compiler instead", e)
+            self._compiled = None
+        loaded = [load_zone(z.origin, z.filename) for z in zones]
+        return compile_zones(loaded, o.version, o.identity, o.minimal_responses, progress=_log_progress,
+                             cache=self._compile_cache)
+
+    @contextlib.contextmanager
+    def _published_bytes(self) -> Iterator[mmap.mmap | None]:
+        """The published image's bytes (mapped from its file), or None before the first."""
+        if self.generation == 0 or self._compiled is None:
+            yield None
+            return
+        with open(self.run_dir.image_path(self.generation), "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        try:
+            yield mapped
+        finally:
+            mapped.close()
+
     def kept_generations(self) -> tuple[int, ...]:
         """The generations whose image files may exist: the published one and the one before."""
         return (self.generation - 1, self.generation)
 
-    def _check_image(self, path: str, zones: list[LoadedZone]) -> _dataplane.Image:
+    def _check_image(self, path: str, zones: list[NativeLoadedZone]) -> _dataplane.Image:
         """Read the file back as a worker will: checksum, header, and each zone's SOA."""
         with open(path, "rb") as f:
             image.read_header(f.read())

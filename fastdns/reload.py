@@ -15,7 +15,7 @@ from fastdns.config import ZoneConfig
 from fastdns.control import ReloadReply, ZoneChange
 from fastdns.errors import FastDNSError, ZoneError
 from fastdns.publisher import Publisher
-from fastdns.zone import LoadedZone, load_zone
+from fastdns.zone import NativeLoadedZone, load_native_zone
 
 #: nice value of the thread that loads and compiles zones on reload: a long compile shares
 #: a CPU with a worker, and the worker must win.
@@ -28,10 +28,10 @@ class ServedZones:
     def __init__(self, configured: tuple[ZoneConfig, ...], config_path: str) -> None:
         self.configured = configured
         self.config_path = config_path
-        self.zones: dict[str, LoadedZone] = {}  #: by configured name, as published
+        self.zones: dict[str, NativeLoadedZone] = {}  #: by configured name, as published
         self._lock = asyncio.Lock()
 
-    def load_all(self) -> dict[str, LoadedZone]:
+    def load_all(self) -> dict[str, NativeLoadedZone]:
         """Load every zone file, for start-up: nothing is served yet.
 
         :raises FastDNSError: listing every zone that failed (file:line: reason).
@@ -39,7 +39,7 @@ class ServedZones:
         zones, errors = {}, []
         for zc in self.configured:
             try:
-                zones[zc.name] = load_zone(zc.name, zc.file)
+                zones[zc.name] = load_native_zone(zc.name, zc.file)
             except ZoneError as e:
                 errors.append(str(e))
         if errors:
@@ -87,17 +87,17 @@ class ServedZones:
                                           changed=False))
                 continue
             try:
-                new = load_zone(zc.name, zc.file)
+                new = load_native_zone(zc.name, zc.file)
             except ZoneError as e:
                 errors.append(f"{e} ({zc.name} keeps serving serial {old.serial})")
                 continue
-            changed = new.zone != old.zone
+            changed = not new.same_content(old)
             changes.append(ZoneChange(zone=zc.name, old_serial=old.serial, new_serial=new.serial,
                                       changed=changed))
             if changed:
                 zones[zc.name] = new
             else:  # touched, same content: remember the file as it is now, and skip it next time
-                old.mtime_ns, old.size = new.mtime_ns, new.size  # same object: compile cache kept
+                old.mtime_ns, old.size = new.mtime_ns, new.size
         if any(c["changed"] for c in changes):
             try:
                 publisher.publish(zones.values())

@@ -45,8 +45,8 @@ def control(tmp_path):
 
 def test_a_touched_but_unchanged_zone_is_parsed_once_then_skipped(control, monkeypatch):
     loads = []
-    real_load = reload_module.load_zone
-    monkeypatch.setattr(reload_module, "load_zone", lambda *a: loads.append(a[0]) or real_load(*a))
+    real_load = reload_module.load_native_zone
+    monkeypatch.setattr(reload_module, "load_native_zone", lambda *a: loads.append(a[0]) or real_load(*a))
     path = control.zones.zones["example.com"].filename
     os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
     first = control.zones.reload_sync(None, control.publisher)

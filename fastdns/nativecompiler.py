@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: MIT
+"""The production zone compiler: fastdns._compiler (native/) over zones in native form.
+
+It writes the image fastdns.compiler (the executable specification, dnspython) writes for
+the same zones, byte for byte; tests/unit/test_native_compiler.py holds the two to that.
+The few records that do not depend on the zones (REFUSED, CH TXT) are rendered by the
+specification here and put into the image where ImageWriter puts them.
+"""
+
+from __future__ import annotations
+
+import mmap
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.name
+import dns.rcode
+
+from fastdns import _compiler, image
+from fastdns._compiler import NativeUnsupported, NativeZone
+from fastdns.compiler import CompileResult, Progress, _chaos_txt, _render
+from fastdns.lookup import Response
+
+__all__ = ["CompiledImage", "NativeUnsupported", "NativeZone", "compile_native"]
+#: the previous image's bytes: bytes, or its file mapped
+Buffer = bytes | memoryview | mmap.mmap
+
+
+@dataclass
+class CompiledImage:
+    """What one compile leaves for the next, so that zones that did not change are copied
+    from the image it wrote instead of compiled again."""
+
+    zones: dict[bytes, tuple[NativeZone, int, int, int]]  #: apex -> (zone, first node, nodes, data bytes)
+    order: list[bytes]  #: apexes in image order
+    data_end: int  #: where the data area ends: new data is appended there
+    refused_off: int
+    chaos_offs: list[int]
+    key: tuple  #: the options and the "other" qtype: when they change, everything is compiled
+    garbage: int = 0  #: data bytes only replaced zones used
+
+
+@dataclass(frozen=True)
+class _Placed:
+    zone: NativeZone
+    parent: NativeZone | None  #: the served zone just above its apex
+    children: list[bytes]  #: apexes of the served zones just below it
+
+
+def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None,
+                   chaos_identity: str | None = None, minimal_responses: bool = True,
+                   progress: Progress | None = None, previous: CompiledImage | None = None,
+                   previous_image: Buffer | None = None) -> CompileResult:
+    """compiler.compile_zones for zones in native form.
+
+    Without previous, the image is byte for byte the one compiler.compile_zones writes.
+    With previous (and previous_image, the image it describes), a zone that is the same
+    object as then, and whose served zones above and below are too, is copied from
+    previous_image: only the others are compiled, their data appended (the image answers
+    the same, laid out differently).  result.state is what the next compile takes.
+
+    :raises NativeUnsupported: a zone needs what only the Python compiler does.
+    """
+    started = time.monotonic()
+    placed = _place(zones)
+    other = _unused_qtype(zones)
+    key = (chaos_version, chaos_identity, minimal_responses, other)
+    if previous is not None and previous_image is not None:
+        reused = _reusable(placed, previous, key)
+        if reused and previous.garbage * 2 <= previous.data_end:
+            return _compile_changed(placed, previous, previous_image, reused, other, minimal_responses,
+                                    progress, started)
+    node_count = 0
+    for p in placed:
+        _compiler.image_nodes(p.zone, p.children)
+    for p in placed:
+        node_count = _compiler.number_nodes(p.zone, node_count)
+    builder = _compiler.ImageBuilder(image.HEADER.size, 4 * node_count + 16)
+    refused_off = builder.put_fixed(image.record_blob(_render(Response(rcode=dns.rcode.REFUSED, aa=False), None)))
+    chaos_offs = []
+    for name, text in (("version.bind", chaos_version), ("id.server", chaos_identity)):
+        record = _chaos_txt(name, text)
+        chaos_offs.append(builder.put_fixed(image.record_blob(record)) if record is not None else 0)
+    nodes = bytearray(node_count * image.NODE.size)
+    sizes = {}
+    for index, p in enumerate(placed):
+        before = _compiler.data_size(builder)
+        _compiler.write_zone_nodes(builder, p.zone, p.parent, index, other, minimal_responses, nodes, 0,
+                                   progress, _text(p.zone))
+        sizes[p.zone.origin] = _compiler.data_size(builder) - before
+    zone_structs = b"".join(_compiler.zone_entry(builder, p.zone) for p in placed)
+    buckets = _compiler.node_hashes_into_buckets(bytes(nodes), node_count, image.bucket_count_for(node_count))
+    data = image.assemble(_compiler.data_area(builder), buckets, nodes, zone_structs, refused_off, chaos_offs)
+    names = [_text(p.zone) for p in placed]
+    result = CompileResult(data, node_count, builder.records, time.monotonic() - started, names, [])
+    result.state = _state(placed, image.HEADER.size + _compiler.data_size(builder), refused_off,
+                          chaos_offs, key, sizes)
+    return result
+
+
+def _reusable(placed: list[_Placed], previous: CompiledImage, key: tuple) -> set[bytes]:
+    """Apexes of the zones that can be copied: unchanged, like the served zones above and
+    below them (DS and cuts cross those lines), with the same options; empty when the
+    zones are not the same set in the same order."""
+    if key != previous.key or [p.zone.origin for p in placed] != previous.order:
+        return set()
+    changed = {p.zone.origin for p in placed if previous.zones[p.zone.origin][0] is not p.zone}
+    return {p.zone.origin for p in placed
+            if not any(_related(p.zone.origin, c) for c in changed)}
+
+
+def _related(a: bytes, b: bytes) -> bool:
+    """One apex is the other or below it (wire names end with their parents' bytes)."""
+    return a.endswith(b) or b.endswith(a)
+
+
+def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_image: Buffer,
+                     reused: set[bytes], other: int, minimal_responses: bool, progress: Progress | None,
+                     started: float) -> CompileResult:
+    header = image.read_header(bytes(previous_image[:image.HEADER.size]), check=False)
+    counts = {}
+    for p in placed:
+        if p.zone.origin in reused:
+            counts[p.zone.origin] = previous.zones[p.zone.origin][2]
+        else:
+            counts[p.zone.origin] = _compiler.image_nodes(p.zone, p.children)
+    node_count = sum(counts.values())
+    builder = _compiler.ImageBuilder(previous.data_end, 4 * node_count + 16)
+    nodes = bytearray(node_count * image.NODE.size)
+    zone_structs = bytearray()
+    first = 0
+    compiled, sizes = [], {}
+    for index, p in enumerate(placed):
+        _, old_first, count, size = previous.zones[p.zone.origin]
+        if p.zone.origin in reused:
+            start = header.nodes_off + old_first * image.NODE.size
+            nodes[first * image.NODE.size:(first + count) * image.NODE.size] = \
+                previous_image[start:start + count * image.NODE.size]
+            _compiler.shift_nodes(nodes, first, count, first - old_first)
+            old = header.zones_off + index * image.ZONE.size
+            zone = bytearray(previous_image[old:old + image.ZONE.size])
+            image.ZONE.pack_into(zone, 0, *image.ZONE.unpack_from(zone)[:5], first)
+            zone_structs += zone
+            sizes[p.zone.origin] = size
+        else:
+            before = _compiler.data_size(builder)
+            _compiler.number_nodes(p.zone, first)
+            _compiler.write_zone_nodes(builder, p.zone, p.parent, index, other, minimal_responses, nodes, 0,
+                                       progress, _text(p.zone))
+            zone_structs += _compiler.zone_entry(builder, p.zone)
+            sizes[p.zone.origin] = _compiler.data_size(builder) - before
+            compiled.append(_text(p.zone))
+        first += counts[p.zone.origin]
+    buckets = _compiler.node_hashes_into_buckets(bytes(nodes), node_count, image.bucket_count_for(node_count))
+    new_data = _compiler.data_area(builder)
+    data = bytes(previous_image[image.HEADER.size:previous.data_end]) + new_data
+    result = CompileResult(image.assemble(data, buckets, nodes, zone_structs, previous.refused_off,
+                                          previous.chaos_offs),
+                           node_count, builder.records, time.monotonic() - started, compiled,
+                           [_text(p.zone) for p in placed if p.zone.origin in reused])
+    garbage = previous.garbage + sum(previous.zones[o][3] for o in previous.order if o not in reused)
+    result.state = _state(placed, previous.data_end + len(new_data), previous.refused_off,
+                          previous.chaos_offs, previous.key, sizes, garbage)
+    return result
+
+
+def _state(placed: list[_Placed], data_end: int, refused_off: int, chaos_offs: list[int], key: tuple,
+           sizes: dict[bytes, int], garbage: int = 0) -> CompiledImage:
+    zones = {}
+    first = 0
+    for p in placed:
+        count = _compiler.node_count_of(p.zone)
+        zones[p.zone.origin] = (p.zone, first, count, sizes.get(p.zone.origin, 0))
+        first += count
+    return CompiledImage(zones, [p.zone.origin for p in placed], data_end, refused_off, chaos_offs, key,
+                         garbage)
+
+
+def _text(zone: NativeZone) -> str:
+    return dns.name.from_wire(zone.origin_case, 0)[0].to_text(True)
+
+
+def _place(zones: Sequence[NativeZone]) -> list[_Placed]:
+    """Zones in the image's order (dnspython's Name order of their apexes), each with the
+    served zone above it and those below it."""
+    by_origin = {z.origin: z for z in zones}
+    ordered = sorted(zones, key=lambda z: dns.name.from_wire(z.origin, 0)[0])
+    parents: dict[bytes, NativeZone | None] = {}
+    children: dict[bytes, list[bytes]] = {z.origin: [] for z in zones}
+    for z in ordered:
+        parent = None
+        suffix = z.origin
+        while suffix != b"\x00" and parent is None:
+            suffix = suffix[suffix[0] + 1:]
+            parent = by_origin.get(suffix)
+        parents[z.origin] = parent
+        if parent is not None:
+            children[parent.origin].append(z.origin)
+    return [_Placed(z, parents[z.origin], children[z.origin]) for z in ordered]
+
+
+def _unused_qtype(zones: Sequence[NativeZone]) -> int:
+    """compiler._unused_qtype: a private-use qtype (RFC 6895) present in no zone."""
+    used = set().union(*(z.rdtypes for z in zones)) if zones else set()
+    return next(t for t in range(0xFEFF, 0xFF00 - 256, -1) if t not in used)

@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: MIT
+# Growable byte buffers, and a table that finds a blob already written to one (the image's
+# data area shares identical blobs, as fastdns.image.ImageWriter does).
+
+ctypedef struct buf_t:
+    uint8_t* data
+    size_t len
+    size_t cap
+
+
+cdef int buf_init(buf_t* b, size_t cap) except -1:
+    b.data = <uint8_t*>malloc(cap if cap else 16)
+    if b.data == NULL:
+        raise MemoryError()
+    b.len = 0
+    b.cap = cap if cap else 16
+    return 0
+
+
+cdef int buf_reserve(buf_t* b, size_t extra) except -1:
+    """Room for extra more bytes; b.data may move."""
+    cdef size_t cap = b.cap
+    cdef uint8_t* data
+    if b.len + extra <= cap:
+        return 0
+    while cap < b.len + extra:
+        cap *= 2
+    data = <uint8_t*>realloc(b.data, cap)
+    if data == NULL:
+        raise MemoryError()
+    b.data = data
+    b.cap = cap
+    return 0
+
+
+cdef int buf_append(buf_t* b, const void* src, size_t n) except -1:
+    buf_reserve(b, n)
+    memcpy(b.data + b.len, src, n)
+    b.len += n
+    return 0
+
+
+cdef inline void buf_free(buf_t* b) noexcept:
+    free(b.data)
+    b.data = NULL
+    b.len = b.cap = 0
+
+
+cdef inline void put_u16le(uint8_t* p, uint16_t v) noexcept nogil:
+    p[0] = v & 0xFF
+    p[1] = v >> 8
+
+
+cdef inline void put_u32le(uint8_t* p, uint32_t v) noexcept nogil:
+    p[0] = v & 0xFF
+    p[1] = (v >> 8) & 0xFF
+    p[2] = (v >> 16) & 0xFF
+    p[3] = v >> 24
+
+
+cdef inline void put_u16be(uint8_t* p, uint16_t v) noexcept nogil:
+    p[0] = v >> 8
+    p[1] = v & 0xFF
+
+
+cdef inline void put_u32be(uint8_t* p, uint32_t v) noexcept nogil:
+    p[0] = v >> 24
+    p[1] = (v >> 16) & 0xFF
+    p[2] = (v >> 8) & 0xFF
+    p[3] = v & 0xFF
+
+
+cdef inline uint16_t get_u16be(const uint8_t* p) noexcept nogil:
+    return (<uint16_t>p[0] << 8) | p[1]
+
+
+cdef inline uint32_t get_u32be(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef inline uint64_t blob_hash(const uint8_t* p, size_t n) noexcept nogil:
+    """A word-at-a-time mix, only for finding equal blobs; never stored."""
+    cdef uint64_t h = 0xCBF29CE484222325ULL ^ n
+    cdef uint64_t w
+    cdef size_t i = 0
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL
+        h ^= h >> 29
+        i += 8
+    w = 0
+    if i < n:
+        memcpy(&w, p + i, n - i)
+    h = (h ^ w) * 0x9E3779B97F4A7C15ULL
+    return h ^ (h >> 32)
+
+
+ctypedef struct blob_slot_t:
+    uint64_t hash
+    uint64_t off       # offset in the buffer + 1; 0 = empty slot
+    uint32_t length
+
+
+ctypedef struct blob_table_t:
+    blob_slot_t* slots
+    size_t mask
+    size_t used
+
+
+cdef int blobs_init(blob_table_t* t, size_t expected) except -1:
+    cdef size_t n = 1024
+    while n < 2 * expected:
+        n *= 2
+    t.slots = <blob_slot_t*>malloc(n * sizeof(blob_slot_t))
+    if t.slots == NULL:
+        raise MemoryError()
+    memset(t.slots, 0, n * sizeof(blob_slot_t))
+    t.mask = n - 1
+    t.used = 0
+    return 0
+
+
+cdef int blobs_grow(blob_table_t* t) except -1:
+    cdef size_t n = (t.mask + 1) * 2
+    cdef blob_slot_t* old = t.slots
+    cdef size_t old_n = t.mask + 1
+    cdef size_t i, j
+    t.slots = <blob_slot_t*>malloc(n * sizeof(blob_slot_t))
+    if t.slots == NULL:
+        t.slots = old
+        raise MemoryError()
+    memset(t.slots, 0, n * sizeof(blob_slot_t))
+    t.mask = n - 1
+    for i in range(old_n):
+        if old[i].off:
+            j = old[i].hash & t.mask
+            while t.slots[j].off:
+                j = (j + 1) & t.mask
+            t.slots[j] = old[i]
+    free(old)
+    return 0
+
+
+cdef int64_t blobs_find_or_add(blob_table_t* t, const buf_t* b, const uint8_t* blob, uint32_t n,
+                               uint64_t new_off) except -2:
+    """The offset in b of a blob equal to blob, or -1 after recording that it will be
+    written at new_off."""
+    cdef uint64_t h = blob_hash(blob, n)
+    cdef size_t j = h & t.mask
+    while t.slots[j].off:
+        if (t.slots[j].hash == h and t.slots[j].length == n
+                and memcmp(b.data + t.slots[j].off - 1, blob, n) == 0):
+            return <int64_t>(t.slots[j].off - 1)
+        j = (j + 1) & t.mask
+    t.slots[j].hash = h
+    t.slots[j].off = new_off + 1
+    t.slots[j].length = n
+    t.used += 1
+    if 2 * t.used > t.mask:
+        blobs_grow(t)
+    return -1
+
+
+cdef inline void blobs_free(blob_table_t* t) noexcept:
+    free(t.slots)
+    t.slots = NULL

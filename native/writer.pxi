@@ -1,0 +1,363 @@
+# SPDX-License-Identifier: MIT
+# The compile driver and the image writer: fastdns.compiler._compile_zone/_compile_node and
+# fastdns.image.ImageWriter.build, blob for blob in the same order, so the two compilers
+# write the same bytes.
+
+cdef enum:
+    HEADER_SIZE = 64        # fastdns.image.HEADER.size
+    BUCKET_SIZE = 8
+    NODE_SIZE = 32
+    ZONE_SIZE = 16
+    ENTRY_SIZE = 8
+    IMG_APEX = 0x01         # fastdns.image.NODE_*
+    IMG_CUT = 0x02
+    IMG_ENT = 0x04
+    IMG_WILDCARD = 0x08
+    MAX_QTYPES = 128
+
+
+cdef inline uint64_t align4(uint64_t n) noexcept nogil:
+    return (n + 3) & ~(<uint64_t>3)
+
+
+cdef class ImageBuilder:
+    """Lays out one image; holds the data area and the table of blobs already in it."""
+
+    cdef buf_t data
+    cdef blob_table_t blobs
+    cdef uint64_t data_off
+    cdef readonly uint64_t records      # distinct records written
+    cdef buf_t blob                     # the record being put
+    cdef render_t* w
+    cdef response_t* r_default
+    cdef response_t* r_query
+
+    def __cinit__(self):
+        self.data.data = NULL
+        self.blob.data = NULL
+        self.blobs.slots = NULL
+        self.w = NULL
+        self.r_default = NULL
+        self.r_query = NULL
+
+    def __init__(self, uint64_t data_off, uint64_t expected_blobs):
+        self.data_off = data_off
+        buf_init(&self.data, 1 << 20)
+        buf_init(&self.blob, 4096)
+        blobs_init(&self.blobs, expected_blobs)
+        self.w = <render_t*>malloc(sizeof(render_t))
+        self.r_default = <response_t*>malloc(sizeof(response_t))
+        self.r_query = <response_t*>malloc(sizeof(response_t))
+        if self.w == NULL or self.r_default == NULL or self.r_query == NULL:
+            raise MemoryError()
+        buf_init(&self.w.out, 4096)
+
+    def __dealloc__(self):
+        buf_free(&self.data)
+        buf_free(&self.blob)
+        blobs_free(&self.blobs)
+        if self.w != NULL:
+            buf_free(&self.w.out)
+        free(self.w)
+        free(self.r_default)
+        free(self.r_query)
+
+    cdef uint64_t put(self, const uint8_t* blob, uint32_t n) except? 0:
+        """ImageWriter._put: the image offset of an equal blob, or of this one appended."""
+        cdef int64_t found = blobs_find_or_add(&self.blobs, &self.data, blob, n, self.data.len)
+        cdef uint64_t off
+        cdef uint8_t zeros[8]
+        if found >= 0:
+            return self.data_off + <uint64_t>found
+        off = self.data.len
+        buf_append(&self.data, blob, n)
+        memset(zeros, 0, 8)
+        buf_append(&self.data, zeros, align4(n) - n)
+        return self.data_off + off
+
+    cdef uint64_t put_record_blob(self) except? 0:
+        cdef uint64_t before = self.data.len
+        cdef uint64_t off = self.put(self.blob.data, <uint32_t>self.blob.len)
+        if self.data.len != before:
+            self.records += 1
+        return off
+
+    cdef uint64_t put_name(self, const uint8_t* lname, int n) except? 0:
+        """ImageWriter._put_name: zero-padded to a multiple of 8 bytes."""
+        cdef uint8_t padded[MAX_NAME + 8]
+        cdef int size = (n + 7) & ~7
+        memset(padded, 0, size)
+        memcpy(padded, lname, n)
+        return self.put(padded, size)
+
+    def put_fixed(self, bytes blob) -> int:
+        """A record rendered by the Python compiler (REFUSED, CH TXT), as ImageWriter puts it."""
+        cdef uint64_t before = self.data.len
+        cdef uint64_t off = self.put(<const uint8_t*>blob, len(blob))
+        if self.data.len != before:
+            self.records += 1
+        return off
+
+    cdef uint64_t put_response(self, NativeZone z, NativeZone rz, const response_t* r,
+                               int32_t name) except? 0:
+        """compiler._compile_node's render(): a negative answer with only the apex SOA is
+        compiled against the apex (one record serves the zone); the rest against the name.
+        rz is the zone the response was looked up in."""
+        cdef const uint8_t* qname
+        cdef int qlen, i
+        cdef bint synthesised = 0
+        cdef bint negative = r.n[S_ANSWER] == 0 and r.n[S_ADDITIONAL] == 0
+        cdef uint64_t smaller = 0
+        for i in range(r.n[S_AUTHORITY]):
+            if not (r.sec[S_AUTHORITY][i].owner_len == len(z.origin)
+                    and same_lower(r.sec[S_AUTHORITY][i].owner, <const uint8_t*>z.origin, len(z.origin))):
+                negative = 0
+        if negative:
+            qname = <const uint8_t*>z.origin_case
+            qlen = len(z.origin_case)
+        else:
+            qname = z.case_name(<uint32_t>name)
+            qlen = z.names[name].len
+            synthesised = (z.names[name].flags & N_WILDCARD) != 0
+        if r.n[S_ADDITIONAL] and not r.glue_required:
+            # additional data is optional (RFC 2181 9): a reply that does not fit drops it
+            render_record(self.w, rz, r, qname, qlen, synthesised, 0, 0, &self.blob)
+            smaller = self.put_record_blob()
+        render_record(self.w, rz, r, qname, qlen, synthesised, 1, <uint32_t>smaller, &self.blob)
+        return self.put_record_blob()
+
+    cdef int write_node(self, NativeZone z, NativeZone parent, uint32_t name, uint16_t zone_index,
+                        uint16_t other, bint minimal, bytes nxdomain, uint8_t* node) except -1:
+        """compiler._compile_node and the node's part of ImageWriter.build."""
+        cdef const name_t* nm = &z.names[name]
+        cdef uint16_t qtypes[MAX_QTYPES]
+        cdef uint8_t entries[MAX_QTYPES * ENTRY_SIZE]
+        cdef int n_qtypes = 0, i
+        cdef uint8_t flags = 0
+        cdef uint64_t other_off, below_off, entries_off = 0, name_off, off
+        cdef NativeZone rz
+        cdef uint8_t wild[MAX_NAME + 2]
+        cdef int32_t w
+        if nm.flags & N_APEX:
+            flags |= IMG_APEX
+        if nm.flags & N_CUT:
+            flags |= IMG_CUT
+        if not (nm.flags & N_OWNER):
+            flags |= IMG_ENT
+        if nm.flags & N_WILDCARD:
+            flags |= IMG_WILDCARD
+        if nm.flags & N_CUT:
+            # below a cut nothing exists for us but the referral; DS belongs to the parent
+            rz = lookup(z, parent, <int32_t>name, T_DS, minimal, self.r_query)
+            off = self.put_response(z, rz, self.r_query, <int32_t>name)
+            qtypes[0] = T_DS
+            _entry(entries, T_DS, off)
+            n_qtypes = 1
+            entries_off = self.put(entries, ENTRY_SIZE)
+            name_off = self.put_name(z.lname(name), nm.len)
+            rz = lookup(z, parent, <int32_t>name, other, minimal, self.r_default)
+            other_off = self.put_response(z, rz, self.r_default, <int32_t>name)
+            below_off = other_off
+        else:
+            rz = lookup(z, parent, <int32_t>name, other, minimal, self.r_default)
+            n_qtypes = _add_qtype(qtypes, 0, T_ANY)
+            for i in range(self.r_default.n_consulted):
+                n_qtypes = _add_types_of(rz, self.r_default.consulted[i], qtypes, n_qtypes)
+            n_qtypes = _add_types_of(z, name, qtypes, n_qtypes)
+            if (nm.flags & N_APEX) and parent is not None:
+                n_qtypes = _add_qtype(qtypes, n_qtypes, T_DS)  # answered from the parent zone
+            _sort_qtypes(qtypes, n_qtypes)
+            for i in range(n_qtypes):
+                rz = lookup(z, parent, <int32_t>name, qtypes[i], minimal, self.r_query)
+                _entry(entries + i * ENTRY_SIZE, qtypes[i], self.put_response(z, rz, self.r_query, <int32_t>name))
+            entries_off = self.put(entries, n_qtypes * ENTRY_SIZE)
+            name_off = self.put_name(z.lname(name), nm.len)
+            other_off = self.put_response(z, z, self.r_default, <int32_t>name)  # never DS: z's
+            below_off = self.put(<const uint8_t*>nxdomain, len(nxdomain))  # put where first used
+        w = -1
+        if nm.len + 2 <= MAX_NAME:
+            wild[0] = 1
+            wild[1] = 42
+            memcpy(wild + 2, z.lname(name), nm.len)
+            w = z.find(wild, nm.len + 2)
+        put_u32le(node, nm.hash)
+        put_u32le(node + 4, <uint32_t>name_off)
+        node[8] = nm.len
+        node[9] = flags
+        put_u16le(node + 10, zone_index)
+        put_u32le(node + 12, <uint32_t>entries_off)
+        put_u16le(node + 16, n_qtypes)
+        put_u16le(node + 18, 0)
+        put_u32le(node + 20, <uint32_t>other_off)
+        put_u32le(node + 24, <uint32_t>below_off)
+        put_u32le(node + 28, <uint32_t>(z.names[w].node + 1) if w >= 0 and z.names[w].node >= 0 else 0)
+        return 0
+
+    cdef bytes nxdomain_record(self, NativeZone z):
+        """negative_response(zone, NXDOMAIN) compiled against the apex, not yet put."""
+        response_reset(self.r_query)
+        self.r_query.rcode = RCODE_NXDOMAIN
+        add_negative_soa(z, self.r_query)
+        render_record(self.w, z, self.r_query, <const uint8_t*>z.origin_case, len(z.origin_case), 0, 1, 0,
+                      &self.blob)
+        return PyBytes_FromStringAndSize(<char*>self.blob.data, self.blob.len)
+
+
+cdef inline void _entry(uint8_t* p, uint16_t qtype, uint64_t off) noexcept:
+    put_u16le(p, qtype)
+    put_u16le(p + 2, 0)
+    put_u32le(p + 4, <uint32_t>off)
+
+
+cdef int _add_qtype(uint16_t* qtypes, int n, uint16_t qtype) except -1:
+    cdef int i
+    for i in range(n):
+        if qtypes[i] == qtype:
+            return n
+    if n == MAX_QTYPES:
+        raise NativeUnsupported(f"more than {MAX_QTYPES} types at one name")
+    qtypes[n] = qtype
+    return n + 1
+
+
+cdef int _add_types_of(NativeZone z, uint32_t name, uint16_t* qtypes, int n) except -1:
+    cdef const name_t* nm = &z.names[name]
+    cdef uint32_t k
+    for k in range(nm.rr_first, nm.rr_first + nm.rr_count):
+        if z.rrs[k].first:
+            n = _add_qtype(qtypes, n, z.rrs[k].rtype)
+    return n
+
+
+cdef void _sort_qtypes(uint16_t* qtypes, int n) noexcept:
+    cdef int i, j
+    cdef uint16_t t
+    for i in range(1, n):
+        t = qtypes[i]
+        j = i - 1
+        while j >= 0 and qtypes[j] > t:
+            qtypes[j + 1] = qtypes[j]
+            j -= 1
+        qtypes[j + 1] = t
+
+
+def image_nodes(NativeZone z, list child_origins) -> int:
+    """Mark the names the image holds for z (compiler._table_names): not below a cut, not
+    in a more specific served zone (child_origins: their lower-cased apexes).  Returns
+    how many; node numbers are given by number_nodes."""
+    cdef uint32_t i, count = 0
+    cdef int32_t idx, p
+    cdef name_t* nm
+    cdef bytearray apex_of_child = bytearray(z.name_count) if child_origins else None
+    for origin in child_origins:
+        idx = z.find(<const uint8_t*>origin, len(origin))
+        if idx >= 0:
+            apex_of_child[idx] = 1
+    if child_origins:  # a name at or below a child's apex belongs to the child
+        for i in range(z.name_count):
+            p = <int32_t>i
+            while p >= 0:
+                if apex_of_child[p]:
+                    z.names[i].flags |= N_ELSEWHERE
+                    break
+                p = z.names[p].parent
+    for i in range(z.name_count):
+        nm = &z.names[i]
+        if (nm.cut < 0 or nm.cut == <int32_t>i) and not (nm.flags & N_ELSEWHERE):
+            count += 1
+    return count
+
+
+def number_nodes(NativeZone z, uint32_t first) -> int:
+    """Give z's image names their node numbers, in wire-bytes order from first."""
+    cdef uint32_t i, idx, node = first
+    cdef name_t* nm
+    for i in range(z.name_count):
+        idx = z.sorted_names[i]
+        nm = &z.names[idx]
+        if (nm.cut < 0 or nm.cut == <int32_t>idx) and not (nm.flags & N_ELSEWHERE):
+            nm.node = <int32_t>node
+            node += 1
+    return node
+
+
+def write_zone_nodes(ImageBuilder b, NativeZone z, NativeZone parent, uint16_t zone_index,
+                     uint16_t other, bint minimal, bytearray nodes, uint64_t nodes_base,
+                     progress=None, str label="") -> None:
+    """Every node of z into nodes (at their numbers, relative to nodes_base)."""
+    cdef uint32_t i, idx, done = 0
+    cdef bytes nxdomain = b.nxdomain_record(z)
+    cdef uint8_t* out = <uint8_t*>nodes
+    cdef uint32_t total = 0, step
+    for i in range(z.name_count):
+        if z.names[i].node >= 0:
+            total += 1
+    step = total // 10 if progress is not None and total >= 20000 else 0
+    for i in range(z.name_count):
+        idx = z.sorted_names[i]
+        if z.names[idx].node < 0:
+            continue
+        b.write_node(z, parent, idx, zone_index, other, minimal, nxdomain,
+                     out + (z.names[idx].node - nodes_base) * NODE_SIZE)
+        done += 1
+        if step and done % step == 0:
+            progress(label, done, total)
+
+
+def zone_entry(ImageBuilder b, NativeZone z) -> bytes:
+    """The zone's ZONE struct (name put into the data area now, as ImageWriter does)."""
+    cdef uint8_t out[ZONE_SIZE]
+    cdef uint64_t off = b.put_name(<const uint8_t*>z.origin, len(z.origin))
+    put_u32le(out, <uint32_t>off)
+    out[4] = len(z.origin)
+    out[5] = 0
+    put_u16le(out + 6, 0)
+    put_u32le(out + 8, z.serial)
+    put_u32le(out + 12, <uint32_t>z.names[z.apex].node)
+    return PyBytes_FromStringAndSize(<char*>out, ZONE_SIZE)
+
+
+def data_area(ImageBuilder b) -> bytes:
+    return PyBytes_FromStringAndSize(<char*>b.data.data, b.data.len)
+
+
+def node_hashes_into_buckets(bytes nodes, uint32_t count, uint32_t bucket_count) -> bytes:
+    """ImageWriter.build's hash table: linear probing, in node order."""
+    cdef bytearray buckets = bytearray(bucket_count * BUCKET_SIZE)
+    cdef uint8_t* b = buckets
+    cdef const uint8_t* n = nodes
+    cdef uint32_t mask = bucket_count - 1
+    cdef uint32_t i, h, slot
+    for i in range(count):
+        h = n[i * NODE_SIZE] | (n[i * NODE_SIZE + 1] << 8) | (n[i * NODE_SIZE + 2] << 16) | (<uint32_t>n[i * NODE_SIZE + 3] << 24)
+        slot = h & mask
+        while b[slot * BUCKET_SIZE + 4] | b[slot * BUCKET_SIZE + 5] | b[slot * BUCKET_SIZE + 6] | b[slot * BUCKET_SIZE + 7]:
+            slot = (slot + 1) & mask
+        put_u32le(b + slot * BUCKET_SIZE, h)
+        put_u32le(b + slot * BUCKET_SIZE + 4, i + 1)
+    return bytes(buckets)
+
+
+def shift_nodes(bytearray nodes, uint32_t first, uint32_t count, int64_t delta) -> None:
+    """Nodes copied from the previous image to a new place: their wildcard node numbers
+    move with them."""
+    cdef uint8_t* p = <uint8_t*>nodes
+    cdef uint32_t i, w
+    cdef uint8_t* f
+    for i in range(first, first + count):
+        f = p + i * NODE_SIZE + 28
+        w = f[0] | (f[1] << 8) | (f[2] << 16) | (<uint32_t>f[3] << 24)
+        if w:
+            put_u32le(f, <uint32_t>(w + delta))
+
+
+def node_count_of(NativeZone z) -> int:
+    cdef uint32_t i, n = 0
+    for i in range(z.name_count):
+        if z.names[i].node >= 0:
+            n += 1
+    return n
+
+
+def data_size(ImageBuilder b) -> int:
+    return b.data.len

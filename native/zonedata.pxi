@@ -1,0 +1,477 @@
+# SPDX-License-Identifier: MIT
+# A zone in native form: its records as read (wire form, one buffer), its names interned
+# with the empty non-terminals between them, both sorted, and the facts lookups need
+# (cuts, the highest cut above every name).  fastdns/lookup.py's IndexedZone, without
+# dnspython objects.
+
+cdef enum:
+    T_A = 1
+    T_NS = 2
+    T_CNAME = 5
+    T_SOA = 6
+    T_PTR = 12
+    T_MX = 15
+    T_TXT = 16
+    T_AAAA = 28
+    T_SRV = 33
+    T_DNAME = 39
+    T_DS = 43
+    T_RRSIG = 46
+    T_NSEC = 47
+    T_NSEC3 = 50
+    T_KEY = 25
+    T_ANY = 255
+    C_IN = 1
+
+    N_OWNER = 0x01          # has records
+    N_APEX = 0x02
+    N_CUT = 0x04            # NS below the apex
+    N_WILDCARD = 0x08       # first label "*"
+    N_ELSEWHERE = 0x10      # at or below the apex of a more specific served zone
+
+
+ctypedef struct name_t:
+    uint32_t hash           # image_name_hash of the lower-cased name
+    uint32_t loff           # lower-cased wire name, in lnames
+    uint32_t case_off       # the name as first written: in data (owners) or lnames (ENTs)
+    uint32_t rr_first       # its records: rrs[rr_first:rr_first + rr_count]
+    uint32_t rr_count
+    int32_t parent          # name index, -1 for the apex
+    int32_t cut             # the highest cut at or above it, -1 = none
+    int32_t node            # global image node index, -1 = not a node
+    uint8_t len
+    uint8_t flags
+    uint8_t case_in_data
+
+
+ctypedef struct rr_t:
+    uint32_t name
+    uint32_t rdata          # offset of the rdata in data
+    uint32_t ttl            # in the first record of an RRset: the RRset's (the minimum)
+    uint32_t seq            # file order
+    uint16_t rtype
+    uint16_t rdlen
+    uint8_t first           # first record of its RRset
+    uint8_t dup             # equal to an earlier record of its RRset: not rendered
+
+
+class NativeZoneError(ValueError):
+    """A zone breaks a rule; line is the file line of the record at fault, or None."""
+
+    def __init__(self, line, reason):
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+# qsort has no context argument; compiling runs with the GIL held, one zone at a time.
+cdef name_t* _sort_names
+cdef const uint8_t* _sort_lnames
+
+
+cdef int _cmp_name_index(const void* a, const void* b) noexcept nogil:
+    cdef const name_t* x = &_sort_names[(<const uint32_t*>a)[0]]
+    cdef const name_t* y = &_sort_names[(<const uint32_t*>b)[0]]
+    return compare_wire(_sort_lnames + x.loff, x.len, _sort_lnames + y.loff, y.len)
+
+
+cdef uint32_t* _sort_rank
+
+
+cdef int _cmp_rr(const void* a, const void* b) noexcept nogil:
+    cdef const rr_t* x = <const rr_t*>a
+    cdef const rr_t* y = <const rr_t*>b
+    cdef uint32_t rx = _sort_rank[x.name], ry = _sort_rank[y.name]
+    if rx != ry:
+        return -1 if rx < ry else 1
+    if x.rtype != y.rtype:
+        return -1 if x.rtype < y.rtype else 1
+    return -1 if x.seq < y.seq else (1 if x.seq > y.seq else 0)
+
+
+cdef class NativeZone:
+    """One zone's data in native form (see the module docstring)."""
+
+    cdef readonly bytes origin          # lower-cased wire name of the apex
+    cdef readonly bytes origin_case     # the apex as configured
+    cdef bytes _data_obj                # keeps data alive
+    cdef const uint8_t* data
+    cdef bytes _lines
+    cdef buf_t lnames
+    cdef name_t* names
+    cdef readonly uint32_t name_count
+    cdef uint32_t name_cap
+    cdef rr_t* rrs
+    cdef readonly uint32_t rr_count
+    cdef uint32_t* sorted_names         # name indices in lower-cased wire order
+    cdef name_table_t table
+    cdef readonly int32_t apex
+    cdef readonly uint32_t serial
+    cdef uint32_t soa_rr                # the apex SOA record
+    cdef uint32_t negative_ttl          # min(SOA TTL, SOA MINIMUM), RFC 2308 3
+    cdef readonly set rdtypes           # every type present (for the "other" qtype)
+
+    def __cinit__(self):
+        self.names = NULL
+        self.rrs = NULL
+        self.sorted_names = NULL
+        self.table.slots = NULL
+        self.lnames.data = NULL
+
+    def __init__(self, bytes origin not None, bytes data not None, uint32_t count,
+                 bytes lines not None):
+        """:param origin: the apex, wire form; data: count records (fastdns._zonefile's
+        Records.data), all owned by names at or below origin; lines: their file lines.
+        :raises NativeZoneError: the zone breaks a rule (line and reason)."""
+        self.origin_case = origin
+        self.origin = origin.lower()
+        self._data_obj = data
+        self.data = <const uint8_t*>PyBytes_AS_STRING(data)
+        self._lines = lines
+        self.rr_count = count
+        buf_init(&self.lnames, 64 + 32 * count)
+        self.name_cap = 1024
+        self.names = <name_t*>malloc(self.name_cap * sizeof(name_t))
+        self.rrs = <rr_t*>malloc((count if count else 1) * sizeof(rr_t))
+        if self.names == NULL or self.rrs == NULL:
+            raise MemoryError()
+        table_init(&self.table, count)
+        self._read_records(PyBytes_GET_SIZE(data))
+        self._add_parents()
+        self._sort()
+        self._find_rrsets()
+        self._find_cuts()
+        self._validate()
+        self.rdtypes = self._types_present()
+
+    def __dealloc__(self):
+        free(self.names)
+        free(self.rrs)
+        free(self.sorted_names)
+        table_free(&self.table)
+        buf_free(&self.lnames)
+
+    cdef set _types_present(self):
+        cdef uint8_t* seen = <uint8_t*>malloc(65536)
+        cdef uint32_t i
+        if seen == NULL:
+            raise MemoryError()
+        memset(seen, 0, 65536)
+        for i in range(self.rr_count):
+            seen[self.rrs[i].rtype] = 1
+        types = {t for t in range(65536) if seen[t]}
+        free(seen)
+        return types
+
+    cdef int line_of(self, uint32_t seq):
+        if 4 * seq + 4 > <uint32_t>len(self._lines):
+            return 0
+        return int.from_bytes(self._lines[4 * seq:4 * seq + 4], "little")
+
+    # -- building ----------------------------------------------------------------------
+
+    cdef int _read_records(self, size_t size) except -1:
+        cdef size_t off = 0
+        cdef uint32_t i
+        cdef int n
+        cdef uint8_t lname[MAX_NAME]
+        for i in range(self.rr_count):
+            n = name_length(self.data + off, size - off)
+            if n < 0 or off + n + 10 > size:
+                raise NativeZoneError(self.line_of(i), "malformed record from the parser")
+            lower_copy(lname, self.data + off, n)
+            self.rrs[i].name = self.intern(lname, n, <uint32_t>off, 1)
+            self.rrs[i].rtype = get_u16be(self.data + off + n)
+            if get_u16be(self.data + off + n + 2) != C_IN:
+                raise NativeZoneError(self.line_of(i), "only class IN is served")
+            self.rrs[i].ttl = get_u32be(self.data + off + n + 4)
+            self.rrs[i].rdlen = get_u16be(self.data + off + n + 8)
+            self.rrs[i].rdata = <uint32_t>(off + n + 10)
+            self.rrs[i].seq = i
+            self.rrs[i].first = 0
+            self.rrs[i].dup = 0
+            off += n + 10 + self.rrs[i].rdlen
+            if off > size:
+                raise NativeZoneError(self.line_of(i), "malformed record from the parser")
+        return 0
+
+    cdef int32_t find(self, const uint8_t* lname, int n) noexcept:
+        """Index of the name (lower-cased wire form), or -1."""
+        cdef uint32_t h = image_name_hash(lname, n)
+        cdef size_t j = h & self.table.mask
+        cdef uint32_t idx
+        cdef uint64_t slot = self.table.slots[j]
+        while slot:
+            if <uint32_t>(slot >> 32) == h:
+                idx = <uint32_t>(slot & 0xFFFFFFFF) - 1
+                if (self.names[idx].len == n
+                        and memcmp(self.lnames.data + self.names[idx].loff, lname, n) == 0):
+                    return <int32_t>idx
+            j = (j + 1) & self.table.mask
+            slot = self.table.slots[j]
+        return -1
+
+    cdef uint32_t intern(self, const uint8_t* lname, int n, uint32_t case_off,
+                         bint case_in_data) except? 0xFFFFFFFF:
+        """The index of a name, added when new (case_off: where its case-preserving form
+        is, in data or, for names first met as parents, in lnames)."""
+        cdef int32_t found = self.find(lname, n)
+        cdef uint32_t idx
+        cdef name_t* nm
+        if found >= 0:
+            return <uint32_t>found
+        if self.name_count == self.name_cap:
+            self.name_cap *= 2
+            nm = <name_t*>realloc(self.names, self.name_cap * sizeof(name_t))
+            if nm == NULL:
+                raise MemoryError()
+            self.names = nm
+        idx = self.name_count
+        self.name_count += 1
+        nm = &self.names[idx]
+        nm.hash = image_name_hash(lname, n)
+        nm.loff = <uint32_t>self.lnames.len
+        buf_append(&self.lnames, lname, n)
+        nm.case_off = case_off if case_in_data else nm.loff
+        nm.case_in_data = case_in_data
+        nm.len = n
+        nm.flags = 0
+        nm.rr_first = 0
+        nm.rr_count = 0
+        nm.parent = -1
+        nm.cut = -1
+        nm.node = -1
+        self._table_put(idx)
+        return idx
+
+    cdef int _table_put(self, uint32_t idx) except -1:
+        cdef size_t j
+        cdef uint32_t i
+        if 2 * (self.table.used + 1) > self.table.mask:
+            table_free(&self.table)
+            table_init(&self.table, 2 * self.name_count)
+            for i in range(idx):
+                self._slot_in(i)
+        self._slot_in(idx)
+        return 0
+
+    cdef inline void _slot_in(self, uint32_t idx) noexcept:
+        cdef size_t j = self.names[idx].hash & self.table.mask
+        while self.table.slots[j]:
+            j = (j + 1) & self.table.mask
+        self.table.slots[j] = (<uint64_t>self.names[idx].hash << 32) | (idx + 1)
+        self.table.used += 1
+
+    cdef int _add_parents(self) except -1:
+        """Every name's parent, adding the empty non-terminals up to the apex."""
+        cdef uint32_t i = 0
+        cdef int olen = len(self.origin)
+        cdef const uint8_t* o = self.origin
+        cdef uint8_t lname[MAX_NAME]
+        cdef uint8_t skip
+        cdef int n
+        cdef uint32_t parent
+        self.apex = self.find(o, olen)
+        if self.apex < 0:
+            raise NativeZoneError(None, f"no SOA record at the zone apex {_text(self.origin_case)}")
+        while i < self.name_count:
+            n = self.names[i].len
+            if <int32_t>i != self.apex:
+                if n <= olen:
+                    raise NativeZoneError(None, "a name outside the zone")
+                memcpy(lname, self.lnames.data + self.names[i].loff, n)
+                skip = lname[0] + 1
+                parent = self.intern(lname + skip, n - skip, self.names[i].case_off + skip,
+                                     self.names[i].case_in_data)
+                self.names[i].parent = <int32_t>parent  # after intern: names may have moved
+            i += 1
+        return 0
+
+    cdef int _sort(self) except -1:
+        """Names in wire-bytes order (the image's node order); records by (name, type,
+        file order), so that an RRset is a run and in file order."""
+        cdef uint32_t i
+        cdef uint32_t* rank = <uint32_t*>malloc(self.name_count * sizeof(uint32_t))
+        self.sorted_names = <uint32_t*>malloc(self.name_count * sizeof(uint32_t))
+        if rank == NULL or self.sorted_names == NULL:
+            free(rank)
+            raise MemoryError()
+        global _sort_names, _sort_lnames, _sort_rank
+        for i in range(self.name_count):
+            self.sorted_names[i] = i
+        _sort_names = self.names
+        _sort_lnames = self.lnames.data
+        qsort(self.sorted_names, self.name_count, sizeof(uint32_t), _cmp_name_index)
+        for i in range(self.name_count):
+            rank[self.sorted_names[i]] = i
+        _sort_rank = rank
+        qsort(self.rrs, self.rr_count, sizeof(rr_t), _cmp_rr)
+        free(rank)
+        return 0
+
+    cdef int _find_rrsets(self) except -1:
+        cdef uint32_t i = 0, j, k, start
+        cdef uint32_t ttl
+        while i < self.rr_count:
+            start = i
+            self.names[self.rrs[i].name].rr_first = i
+            while i < self.rr_count and self.rrs[i].name == self.rrs[start].name:
+                j = i
+                ttl = self.rrs[i].ttl
+                self.rrs[i].first = 1
+                while i < self.rr_count and self.rrs[i].name == self.rrs[j].name and self.rrs[i].rtype == self.rrs[j].rtype:
+                    if self.rrs[i].ttl < ttl:
+                        ttl = self.rrs[i].ttl
+                    for k in range(j, i):
+                        if not self.rrs[k].dup and self.same_rdata(&self.rrs[k], &self.rrs[i]):
+                            self.rrs[i].dup = 1
+                            break
+                    i += 1
+                self.rrs[j].ttl = ttl
+            self.names[self.rrs[start].name].rr_count = i - start
+            self.names[self.rrs[start].name].flags |= N_OWNER
+        return 0
+
+    cdef bint same_rdata(self, const rr_t* a, const rr_t* b) noexcept:
+        """dnspython's rdata equality: the canonical forms (RFC 4034 6.2: the names in NS,
+        CNAME, PTR, MX, SOA, SRV rdata lower-cased) are equal."""
+        cdef const uint8_t* p = self.data + a.rdata
+        cdef const uint8_t* q = self.data + b.rdata
+        cdef int start = 0, end = a.rdlen, i
+        if a.rdlen != b.rdlen:
+            return 0
+        if a.rtype == T_MX:
+            start = 2
+        elif a.rtype == T_SRV:
+            start = 6
+        elif a.rtype == T_SOA:
+            end = a.rdlen - 20
+        elif a.rtype not in (T_NS, T_CNAME, T_PTR):
+            return memcmp(p, q, a.rdlen) == 0
+        if memcmp(p, q, start) != 0 or memcmp(p + end, q + end, a.rdlen - end) != 0:
+            return 0
+        for i in range(start, end):  # label length bytes are below 64: lower() keeps them
+            if lower(p[i]) != lower(q[i]):
+                return 0
+        return 1
+
+    cdef int _find_cuts(self) except -1:
+        """Flags, and the highest cut at or above each name (parents are shorter, so an
+        order by length sees every parent first)."""
+        cdef uint32_t i, k
+        cdef name_t* nm
+        cdef int32_t parent_cut
+        cdef uint32_t start[MAX_NAME + 2]
+        cdef uint32_t* by_length = <uint32_t*>malloc(self.name_count * sizeof(uint32_t))
+        if by_length == NULL:
+            raise MemoryError()
+        memset(start, 0, sizeof(start))
+        for i in range(self.name_count):
+            nm = &self.names[i]
+            if <int32_t>i == self.apex:
+                nm.flags |= N_APEX
+            elif self.rrset_of(i, T_NS) >= 0:
+                nm.flags |= N_CUT
+            if nm.len >= 2 and self.lnames.data[nm.loff] == 1 and self.lnames.data[nm.loff + 1] == 42:
+                nm.flags |= N_WILDCARD
+            start[nm.len + 1] += 1
+        for k in range(1, MAX_NAME + 2):  # counting sort by length
+            start[k] += start[k - 1]
+        for i in range(self.name_count):
+            by_length[start[self.names[i].len]] = i
+            start[self.names[i].len] += 1
+        for k in range(self.name_count):
+            i = by_length[k]
+            nm = &self.names[i]
+            parent_cut = self.names[nm.parent].cut if nm.parent >= 0 else -1
+            nm.cut = parent_cut if parent_cut >= 0 else (<int32_t>i if nm.flags & N_CUT else -1)
+        free(by_length)
+        return 0
+
+    cdef int _validate(self) except -1:
+        """What fastdns/zone.py's reading rejects: the apex's SOA and NS, SOA elsewhere,
+        CNAME beside other data, DNAME."""
+        cdef uint32_t i, k
+        cdef int32_t soa = self.rrset_of(<uint32_t>self.apex, T_SOA)
+        cdef const rr_t* r
+        cdef const uint8_t* p
+        cdef int n
+        if soa < 0:
+            raise NativeZoneError(None, f"no SOA record at the zone apex {_text(self.origin_case)}")
+        for k in range(<uint32_t>soa + 1, self.rr_count):
+            r = &self.rrs[k]
+            if r.first or r.name != self.rrs[soa].name:
+                break
+            if not r.dup:
+                raise NativeZoneError(self.line_of(self.rrs[soa].seq), "more than one SOA record at the apex")
+        if self.rrset_of(<uint32_t>self.apex, T_NS) < 0:
+            raise NativeZoneError(None, f"no NS records at the zone apex {_text(self.origin_case)}")
+        for i in range(self.rr_count):
+            r = &self.rrs[i]
+            if r.rtype == T_SOA and <int32_t>r.name != self.apex:
+                raise NativeZoneError(self.line_of(r.seq), "SOA records are only allowed at the zone apex")
+            if r.rtype == T_DNAME:
+                raise NativeZoneError(self.line_of(r.seq),
+                                      f"DNAME at {self.name_text(r.name)} is not supported yet")
+            if r.first and r.rtype == T_CNAME:
+                self._check_cname(r.name)
+        self.soa_rr = <uint32_t>soa
+        p = self.data + self.rrs[soa].rdata
+        n = name_length(p, self.rrs[soa].rdlen)
+        n += name_length(p + n, self.rrs[soa].rdlen - n)
+        self.serial = get_u32be(p + n)
+        self.negative_ttl = min(self.rrs[soa].ttl, get_u32be(p + n + 16))
+        return 0
+
+    cdef int _check_cname(self, uint32_t name) except -1:
+        """RFC 1034 3.6.2 (RFC 2181 10.1): a CNAME owner has no other data, but DNSSEC's."""
+        cdef const name_t* nm = &self.names[name]
+        cdef uint32_t k
+        cdef uint32_t cname_seq = 0xFFFFFFFF, other_seq = 0xFFFFFFFF
+        for k in range(nm.rr_first, nm.rr_first + nm.rr_count):
+            if self.rrs[k].rtype == T_CNAME:
+                cname_seq = min(cname_seq, self.rrs[k].seq)
+            elif self.rrs[k].rtype not in (T_RRSIG, T_NSEC, T_NSEC3, T_KEY):
+                other_seq = min(other_seq, self.rrs[k].seq)
+        if other_seq != 0xFFFFFFFF:
+            raise NativeZoneError(self.line_of(max(cname_seq, other_seq)),
+                                  f"CNAME and other data at {self.name_text(name)}")
+        return 0
+
+    # -- reading -----------------------------------------------------------------------
+
+    cdef int32_t rrset_of(self, uint32_t name, uint16_t rtype) noexcept:
+        """Index of the first record of name's RRset of rtype, or -1."""
+        cdef const name_t* nm = &self.names[name]
+        cdef uint32_t k
+        for k in range(nm.rr_first, nm.rr_first + nm.rr_count):
+            if self.rrs[k].rtype == rtype:
+                return <int32_t>k
+        return -1
+
+    cdef inline const uint8_t* lname(self, uint32_t name) noexcept:
+        return self.lnames.data + self.names[name].loff
+
+    cdef inline const uint8_t* case_name(self, uint32_t name) noexcept:
+        if self.names[name].case_in_data:
+            return self.data + self.names[name].case_off
+        return self.lnames.data + self.names[name].case_off
+
+    @property
+    def records_data(self) -> bytes:
+        """The records as read (fastdns._zonefile's Records.data)."""
+        return self._data_obj
+
+    cdef str name_text(self, uint32_t name):
+        return _text(bytes(self.case_name(name)[:self.names[name].len]))
+
+    def names_in_order(self) -> list:
+        """The lower-cased wire names in image order, with their flags (for tests)."""
+        return [(bytes(self.lname(self.sorted_names[i])[:self.names[self.sorted_names[i]].len]),
+                 self.names[self.sorted_names[i]].flags) for i in range(self.name_count)]
+
+
+def _text(wire: bytes) -> str:
+    import dns.name
+
+    return dns.name.from_wire(wire, 0)[0].to_text()
