@@ -96,8 +96,8 @@ cdef inline uint64_t blob_hash(const uint8_t* p, size_t n) noexcept nogil:
 
 
 ctypedef struct blob_slot_t:
-    uint64_t hash
     uint64_t off       # offset in the buffer + 1; 0 = empty slot
+    uint32_t hash      # the low half of blob_hash
     uint32_t length
 
 
@@ -109,7 +109,7 @@ ctypedef struct blob_table_t:
 
 cdef int blobs_init(blob_table_t* t, size_t expected) except -1:
     cdef size_t n = 1024
-    while n < 2 * expected:
+    while n < expected:
         n *= 2
     t.slots = <blob_slot_t*>malloc(n * sizeof(blob_slot_t))
     if t.slots == NULL:
@@ -145,7 +145,7 @@ cdef int64_t blobs_find_or_add(blob_table_t* t, const buf_t* b, const uint8_t* b
                                uint64_t new_off) except -2:
     """The offset in b of a blob equal to blob, or -1 after recording that it will be
     written at new_off."""
-    cdef uint64_t h = blob_hash(blob, n)
+    cdef uint32_t h = <uint32_t>blob_hash(blob, n)
     cdef size_t j = h & t.mask
     while t.slots[j].off:
         if (t.slots[j].hash == h and t.slots[j].length == n

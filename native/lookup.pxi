@@ -139,8 +139,9 @@ cdef int32_t wildcard_source(NativeZone z, const uint8_t* lname, int n) noexcept
 
 
 cdef int lookup_in(NativeZone z, const uint8_t* qname, int qlen, uint16_t qtype, response_t* r,
-                   name_ref_t* seen, int* n_seen) except -1:
-    """lookup._lookup_in: qname (any case) is at or below the zone's apex."""
+                   name_ref_t* seen, int* n_seen, int32_t known=-2) except -1:
+    """lookup._lookup_in: qname (any case) is at or below the zone's apex; known is its
+    index in z when the caller has it (-2: look it up)."""
     cdef uint8_t lq[MAX_NAME]
     cdef int32_t idx, cut, source, k
     cdef const uint8_t* target
@@ -149,7 +150,7 @@ cdef int lookup_in(NativeZone z, const uint8_t* qname, int qlen, uint16_t qtype,
     seen[n_seen[0]].name = qname
     seen[n_seen[0]].len = qlen
     n_seen[0] += 1
-    idx = z.find(lq, qlen)
+    idx = known if known != -2 else z.find(lq, qlen)
     cut = z.names[idx].cut if idx >= 0 else find_cut(z, lq, qlen)
     if cut >= 0 and not (cut == idx and qtype == T_DS):
         return referral(z, <uint32_t>cut, r)
@@ -329,10 +330,12 @@ cdef NativeZone lookup(NativeZone z, NativeZone parent, int32_t name, uint16_t q
     cdef int n_seen = 0
     cdef const uint8_t* qname = z.case_name(<uint32_t>name)
     cdef int qlen = z.names[name].len
+    cdef int32_t known = name
     if qtype == T_DS and name == z.apex and parent is not None:
         z = parent  # the DS RRset lives on the parent side of the cut (RFC 4035 3.1.4.1)
+        known = -2
     response_reset(r)
-    lookup_in(z, qname, qlen, qtype, r, seen, &n_seen)
+    lookup_in(z, qname, qlen, qtype, r, seen, &n_seen, known)
     if not minimal_responses:
         add_authority_ns(z, r)
     return z

@@ -136,7 +136,6 @@ cdef class ImageBuilder:
         cdef uint8_t flags = 0
         cdef uint64_t other_off, below_off, entries_off = 0, name_off, off
         cdef NativeZone rz
-        cdef uint8_t wild[MAX_NAME + 2]
         cdef int32_t w
         if nm.flags & N_APEX:
             flags |= IMG_APEX
@@ -174,12 +173,7 @@ cdef class ImageBuilder:
             name_off = self.put_name(z.lname(name), nm.len)
             other_off = self.put_response(z, z, self.r_default, <int32_t>name)  # never DS: z's
             below_off = self.put(<const uint8_t*>nxdomain, len(nxdomain))  # put where first used
-        w = -1
-        if nm.len + 2 <= MAX_NAME:
-            wild[0] = 1
-            wild[1] = 42
-            memcpy(wild + 2, z.lname(name), nm.len)
-            w = z.find(wild, nm.len + 2)
+        w = nm.wildcard
         put_u32le(node, nm.hash)
         put_u32le(node + 4, <uint32_t>name_off)
         node[8] = nm.len

@@ -39,6 +39,7 @@ ctypedef struct name_t:
     int32_t parent          # name index, -1 for the apex
     int32_t cut             # the highest cut at or above it, -1 = none
     int32_t node            # global image node index, -1 = not a node
+    int32_t wildcard        # name index of "*.<this name>", -1 = none
     uint8_t len
     uint8_t flags
     uint8_t case_in_data
@@ -241,6 +242,7 @@ cdef class NativeZone:
         nm.parent = -1
         nm.cut = -1
         nm.node = -1
+        nm.wildcard = -1
         self._table_put(idx)
         return idx
 
@@ -374,6 +376,7 @@ cdef class NativeZone:
                 nm.flags |= N_CUT
             if nm.len >= 2 and self.lnames.data[nm.loff] == 1 and self.lnames.data[nm.loff + 1] == 42:
                 nm.flags |= N_WILDCARD
+                self.names[nm.parent].wildcard = <int32_t>i
             start[nm.len + 1] += 1
         for k in range(1, MAX_NAME + 2):  # counting sort by length
             start[k] += start[k - 1]
