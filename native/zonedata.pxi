@@ -76,20 +76,6 @@ cdef int _cmp_name_index(const void* a, const void* b) noexcept nogil:
     return compare_wire(_sort_lnames + x.loff, x.len, _sort_lnames + y.loff, y.len)
 
 
-cdef uint32_t* _sort_rank
-
-
-cdef int _cmp_rr(const void* a, const void* b) noexcept nogil:
-    cdef const rr_t* x = <const rr_t*>a
-    cdef const rr_t* y = <const rr_t*>b
-    cdef uint32_t rx = _sort_rank[x.name], ry = _sort_rank[y.name]
-    if rx != ry:
-        return -1 if rx < ry else 1
-    if x.rtype != y.rtype:
-        return -1 if x.rtype < y.rtype else 1
-    return -1 if x.seq < y.seq else (1 if x.seq > y.seq else 0)
-
-
 cdef class NativeZone:
     """One zone's data in native form (see the module docstring)."""
 
@@ -172,16 +158,23 @@ cdef class NativeZone:
     # -- building ----------------------------------------------------------------------
 
     cdef int _read_records(self, size_t size) except -1:
-        cdef size_t off = 0
+        cdef size_t off = 0, last_off = 0
         cdef uint32_t i
-        cdef int n
+        cdef int n, last_n = -1
+        cdef uint32_t last_name = 0
         cdef uint8_t lname[MAX_NAME]
         for i in range(self.rr_count):
             n = name_length(self.data + off, size - off)
             if n < 0 or off + n + 10 > size:
                 raise NativeZoneError(self.line_of(i), "malformed record from the parser")
-            lower_copy(lname, self.data + off, n)
-            self.rrs[i].name = self.intern(lname, n, <uint32_t>off, 1)
+            if n == last_n and memcmp(self.data + off, self.data + last_off, n) == 0:
+                self.rrs[i].name = last_name  # the owner of the record before: the usual case
+            else:
+                lower_copy(lname, self.data + off, n)
+                last_name = self.intern(lname, n, <uint32_t>off, 1)
+                self.rrs[i].name = last_name
+                last_n = n
+                last_off = off
             self.rrs[i].rtype = get_u16be(self.data + off + n)
             if get_u16be(self.data + off + n + 2) != C_IN:
                 raise NativeZoneError(self.line_of(i), "only class IN is served")
@@ -291,14 +284,20 @@ cdef class NativeZone:
 
     cdef int _sort(self) except -1:
         """Names in wire-bytes order (the image's node order); records by (name, type,
-        file order), so that an RRset is a run and in file order."""
-        cdef uint32_t i
+        file order), so that an RRset is a run and in file order: a counting sort by name
+        (stable, so file order holds), then each name's few records by type."""
+        cdef uint32_t i, j, k, start, end
+        cdef rr_t tmp
         cdef uint32_t* rank = <uint32_t*>malloc(self.name_count * sizeof(uint32_t))
+        cdef uint32_t* first = <uint32_t*>malloc((self.name_count + 1) * sizeof(uint32_t))
+        cdef rr_t* sorted_rrs = <rr_t*>malloc((self.rr_count if self.rr_count else 1) * sizeof(rr_t))
         self.sorted_names = <uint32_t*>malloc(self.name_count * sizeof(uint32_t))
-        if rank == NULL or self.sorted_names == NULL:
+        if rank == NULL or first == NULL or sorted_rrs == NULL or self.sorted_names == NULL:
             free(rank)
+            free(first)
+            free(sorted_rrs)
             raise MemoryError()
-        global _sort_names, _sort_lnames, _sort_rank
+        global _sort_names, _sort_lnames
         for i in range(self.name_count):
             self.sorted_names[i] = i
         _sort_names = self.names
@@ -306,9 +305,32 @@ cdef class NativeZone:
         qsort(self.sorted_names, self.name_count, sizeof(uint32_t), _cmp_name_index)
         for i in range(self.name_count):
             rank[self.sorted_names[i]] = i
-        _sort_rank = rank
-        qsort(self.rrs, self.rr_count, sizeof(rr_t), _cmp_rr)
+        memset(first, 0, (self.name_count + 1) * sizeof(uint32_t))
+        for i in range(self.rr_count):
+            first[rank[self.rrs[i].name] + 1] += 1
+        for i in range(self.name_count):
+            first[i + 1] += first[i]
+        for i in range(self.rr_count):
+            k = rank[self.rrs[i].name]
+            sorted_rrs[first[k]] = self.rrs[i]
+            first[k] += 1
+        free(self.rrs)
+        self.rrs = sorted_rrs
+        start = 0
+        while start < self.rr_count:  # each name's records by type, file order kept
+            end = start + 1
+            while end < self.rr_count and self.rrs[end].name == self.rrs[start].name:
+                end += 1
+            for i in range(start + 1, end):
+                tmp = self.rrs[i]
+                j = i
+                while j > start and self.rrs[j - 1].rtype > tmp.rtype:
+                    self.rrs[j] = self.rrs[j - 1]
+                    j -= 1
+                self.rrs[j] = tmp
+            start = end
         free(rank)
+        free(first)
         return 0
 
     cdef int _find_rrsets(self) except -1:
