@@ -136,6 +136,11 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(f"fastdns pid {reply['pid']}, up {reply['uptime']:.0f} s, image generation "
           f"{reply['generation']}, listening on {', '.join(reply['listen'])}")
+    if "loading" in reply:
+        p = reply["loading"]
+        names = f", {p['names_done']:,}/{p['names_total']:,} names compiled" if p["names_total"] else ""
+        print(f"  reloading ({p['phase']} {p['zone']}): {p['records']:,} records parsed{names}, "
+              f"{p['seconds']:.1f} s")
     for z in reply["zones"]:
         print(f"  zone {z['zone']:<30} serial {z['serial']:<12} {z['file']}")
     for w in reply["workers"]:

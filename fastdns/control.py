@@ -13,9 +13,10 @@ import asyncio
 import json
 import socket
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypedDict
+from typing import Any, ClassVar, NotRequired, Protocol, TypedDict
 
 from fastdns.errors import ControlError
+from fastdns.progress import ProgressReport
 
 MAX_REQUEST = 64 * 1024  #: bytes of one control request
 CONTROL_TIMEOUT_S = 10.0  #: seconds a client waits for status and stats
@@ -58,6 +59,7 @@ class WorkerStatus(TypedDict):
 
 class StatusReply(TypedDict):
     ok: bool
+    loading: NotRequired[ProgressReport]  #: a reload under way
     pid: int
     uptime: float
     generation: int

@@ -24,6 +24,7 @@ from fastdns.compiler import CompileResult, compile_zones
 from fastdns.controlblock import ControlBlock
 from fastdns.errors import FastDNSError
 from fastdns.nativecompiler import CompiledImage, NativeUnsupported, compile_native
+from fastdns.progress import LoadProgress
 from fastdns.rundir import RunDir, unlink_quietly
 from fastdns.zone import NativeLoadedZone, load_zone
 
@@ -66,6 +67,7 @@ class Publisher:
         self._subscribers: list[Subscriber] = []
         self._compile_cache: dict = {}  # the Python compiler's: compiled names of unchanged zones
         self._compiled: CompiledImage | None = None  # the native compiler's: what it may reuse
+        self.progress = LoadProgress()  #: the load under way (or the last one)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call subscriber with every image published from now on."""
@@ -84,6 +86,7 @@ class Publisher:
         """
         zones = list(zones)
         result = self._compile(zones)
+        self.progress.publishing()
         self.last_compile = CompileReport(result.compiled, result.reused, result.seconds)
         generation = self.generation + 1
         path = self.run_dir.image_path(generation)
@@ -110,7 +113,7 @@ class Publisher:
         try:
             with self._published_bytes() as previous_image:
                 result = compile_native([z.native for z in zones], o.version, o.identity, o.minimal_responses,
-                                        progress=_log_progress, previous=self._compiled,
+                                        progress=self.progress.compiling, previous=self._compiled,
                                         previous_image=previous_image)
             self._compiled = result.state
             return result
@@ -118,7 +121,7 @@ class Publisher:
             log.warning("native compiler: %s; compiling with the Python compiler instead", e)
             self._compiled = None
         loaded = [load_zone(z.origin, z.filename) for z in zones]
-        return compile_zones(loaded, o.version, o.identity, o.minimal_responses, progress=_log_progress,
+        return compile_zones(loaded, o.version, o.identity, o.minimal_responses, progress=self.progress.compiling,
                              cache=self._compile_cache)
 
     @contextlib.contextmanager
@@ -150,7 +153,3 @@ class Publisher:
             if reply is None or dns.message.from_wire(reply).rcode() != dns.rcode.NOERROR:
                 raise FastDNSError(f"compiled image {path} does not answer {zone.origin} SOA")
         return mapped
-
-
-def _log_progress(zone: str, done: int, total: int) -> None:
-    log.info("compiling %s: %d/%d names (%d%%)", zone, done, total, 100 * done // total)

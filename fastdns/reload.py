@@ -14,6 +14,7 @@ import time
 from fastdns.config import ZoneConfig
 from fastdns.control import ReloadReply, ZoneChange
 from fastdns.errors import FastDNSError, ZoneError
+from fastdns.progress import LoadProgress
 from fastdns.publisher import Publisher
 from fastdns.zone import NativeLoadedZone, load_native_zone
 
@@ -29,9 +30,10 @@ class ServedZones:
         self.configured = configured
         self.config_path = config_path
         self.zones: dict[str, NativeLoadedZone] = {}  #: by configured name, as published
+        self.loading: LoadProgress | None = None  #: the reload under way, if any
         self._lock = asyncio.Lock()
 
-    def load_all(self) -> dict[str, NativeLoadedZone]:
+    def load_all(self, progress: LoadProgress) -> dict[str, NativeLoadedZone]:
         """Load every zone file, for start-up: nothing is served yet.
 
         :raises FastDNSError: listing every zone that failed (file:line: reason).
@@ -39,7 +41,7 @@ class ServedZones:
         zones, errors = {}, []
         for zc in self.configured:
             try:
-                zones[zc.name] = load_native_zone(zc.name, zc.file)
+                zones[zc.name] = _load(zc, progress)
             except ZoneError as e:
                 errors.append(str(e))
         if errors:
@@ -48,7 +50,8 @@ class ServedZones:
 
     def start(self, publisher: Publisher) -> None:
         """Load and publish generation 1."""
-        zones = self.load_all()
+        publisher.progress = LoadProgress()
+        zones = self.load_all(publisher.progress)
         publisher.publish(zones.values())
         self.zones = zones
 
@@ -72,6 +75,13 @@ class ServedZones:
     def reload_sync(self, names: list[str] | None, publisher: Publisher) -> ReloadReply:
         """Re-read the zone files that changed on disk and publish the result."""
         _lower_thread_priority()
+        self.loading = publisher.progress = LoadProgress()
+        try:
+            return self._reload(names, publisher, self.loading)
+        finally:
+            self.loading = None
+
+    def _reload(self, names: list[str] | None, publisher: Publisher, progress: LoadProgress) -> ReloadReply:
         started = time.monotonic()
         try:
             wanted = self._select(names)
@@ -87,7 +97,7 @@ class ServedZones:
                                           changed=False))
                 continue
             try:
-                new = load_native_zone(zc.name, zc.file)
+                new = _load(zc, progress)
             except ZoneError as e:
                 errors.append(f"{e} ({zc.name} keeps serving serial {old.serial})")
                 continue
@@ -117,6 +127,14 @@ class ServedZones:
         if unknown:
             raise FastDNSError(f"{unknown[0]}: no such zone in {self.config_path}")
         return tuple(known[_canonical(n)] for n in names)
+
+
+def _load(zc: ZoneConfig, progress: LoadProgress) -> NativeLoadedZone:
+    progress.parsing(zc.name)
+    started = time.monotonic()
+    zone = load_native_zone(zc.name, zc.file)
+    progress.parsed(zc.name, zone.record_count, time.monotonic() - started)
+    return zone
 
 
 def _resolve(future: asyncio.Future[ReloadReply], result: ReloadReply) -> None:

@@ -53,7 +53,7 @@ class StateView:
 
     def status(self) -> StatusReply:
         now = time.time()
-        return StatusReply(
+        reply = StatusReply(
             ok=True, pid=os.getpid(), uptime=round(now - self.started, 1), generation=self.generation,
             listen=[str(a) for a in self.listen],
             zones=[ZoneStatus(zone=z.origin.to_text(True), serial=z.serial, file=z.filename)
@@ -62,6 +62,10 @@ class StateView:
                                   alive=w.alive, restarts=w.restarts, uptime=round(now - w.started, 1))
                      for w in self.supervisor.workers],
         )
+        loading = self.zones.loading
+        if loading is not None:
+            reply["loading"] = loading.report()
+        return reply
 
     def stats(self) -> StatsReply:
         reply = StatsReply(ok=True, total=self.control.totals(),

@@ -196,3 +196,21 @@ def test_stop_terminates_then_kills(monkeypatch):
     supervisor.workers = [WorkerHandle(0, 0, polite, time.time()), WorkerHandle(1, 1, stubborn, time.time())]
     asyncio.run(supervisor.stop())
     assert polite.returncode == -15 and stubborn.returncode == -9
+
+
+def test_status_shows_a_reload_under_way(control, monkeypatch, capsys, caplog):
+    from fastdns.progress import LoadProgress
+
+    progress = control.zones.loading = LoadProgress()
+    progress.parsing("big.example")
+    progress.parsed("big.example", 1_500_000, 2.4)
+    progress.compiling("big.example", 400_000, 1_000_000)
+    status = control.status()
+    assert status["loading"]["phase"] == "compiling" and status["loading"]["records"] == 1_500_000
+    assert "big.example: 1500000 records parsed in 2.40 s" in caplog.text
+    monkeypatch.setattr(control_protocol, "request", lambda *a, **kw: status)
+    assert cli.main(["status", "--socket", "unused"]) == 0
+    assert ("reloading (compiling big.example): 1,500,000 records parsed, 400,000/1,000,000 names compiled"
+            in capsys.readouterr().out)
+    control.zones.loading = None
+    assert "loading" not in control.status()
