@@ -201,6 +201,7 @@ def test_stop_terminates_then_kills(monkeypatch):
 def test_status_shows_a_reload_under_way(control, monkeypatch, capsys, caplog):
     from fastdns.progress import LoadProgress
 
+    caplog.set_level("INFO", logger="fastdns")
     progress = control.zones.loading = LoadProgress()
     progress.parsing("big.example")
     progress.parsed("big.example", 1_500_000, 2.4)
