@@ -36,7 +36,7 @@ QUESTION_OFFSET = 12
 
 @dataclass
 class CompileResult:
-    image: bytes
+    image: bytes | bytearray
     node_count: int
     record_count: int
     seconds: float

@@ -90,8 +90,8 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
                                    progress, _text(p.zone))
         sizes[p.zone.origin] = _compiler.data_size(builder) - before
     zone_structs = b"".join(_compiler.zone_entry(builder, p.zone) for p in placed)
-    buckets = _compiler.node_hashes_into_buckets(bytes(nodes), node_count, image.bucket_count_for(node_count))
-    data = image.assemble(_compiler.data_area(builder), buckets, nodes, zone_structs, refused_off, chaos_offs)
+    buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
+    data = image.assemble([_compiler.data_area(builder)], buckets, nodes, zone_structs, refused_off, chaos_offs)
     names = [_text(p.zone) for p in placed]
     result = CompileResult(data, node_count, builder.records, time.monotonic() - started, names, [])
     result.state = _state(placed, image.HEADER.size + _compiler.data_size(builder), refused_off,
@@ -152,10 +152,10 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
             sizes[p.zone.origin] = _compiler.data_size(builder) - before
             compiled.append(_text(p.zone))
         first += counts[p.zone.origin]
-    buckets = _compiler.node_hashes_into_buckets(bytes(nodes), node_count, image.bucket_count_for(node_count))
+    buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
     new_data = _compiler.data_area(builder)
-    data = bytes(previous_image[image.HEADER.size:previous.data_end]) + new_data
-    result = CompileResult(image.assemble(data, buckets, nodes, zone_structs, previous.refused_off,
+    old_data = memoryview(previous_image)[image.HEADER.size:previous.data_end]
+    result = CompileResult(image.assemble([old_data, new_data], buckets, nodes, zone_structs, previous.refused_off,
                                           previous.chaos_offs),
                            node_count, builder.records, time.monotonic() - started, compiled,
                            [_text(p.zone) for p in placed if p.zone.origin in reused])

@@ -143,8 +143,8 @@ class Publisher:
 
     def _check_image(self, path: str, zones: list[NativeLoadedZone]) -> _dataplane.Image:
         """Read the file back as a worker will: checksum, header, and each zone's SOA."""
-        with open(path, "rb") as f:
-            image.read_header(f.read())
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as written:
+            image.read_header(written)  # the mapped file: no copy
         mapped = _dataplane.Image(path)
         engine = _dataplane.Engine(mapped, self.udp_payload)
         for zone in zones:

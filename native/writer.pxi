@@ -311,15 +311,16 @@ def zone_entry(ImageBuilder b, NativeZone z) -> bytes:
     return PyBytes_FromStringAndSize(<char*>out, ZONE_SIZE)
 
 
-def data_area(ImageBuilder b) -> bytes:
-    return PyBytes_FromStringAndSize(<char*>b.data.data, b.data.len)
+def data_area(ImageBuilder b) -> memoryview:
+    """The data area written so far, without a copy; valid while b lives and writes nothing."""
+    return memoryview(<uint8_t[:b.data.len]>b.data.data) if b.data.len else memoryview(b"")
 
 
-def node_hashes_into_buckets(bytes nodes, uint32_t count, uint32_t bucket_count) -> bytes:
+def node_hashes_into_buckets(bytearray nodes, uint32_t count, uint32_t bucket_count) -> bytearray:
     """ImageWriter.build's hash table: linear probing, in node order."""
     cdef bytearray buckets = bytearray(bucket_count * BUCKET_SIZE)
     cdef uint8_t* b = buckets
-    cdef const uint8_t* n = nodes
+    cdef const uint8_t* n = <uint8_t*>nodes
     cdef uint32_t mask = bucket_count - 1
     cdef uint32_t i, h, slot
     for i in range(count):
@@ -329,7 +330,7 @@ def node_hashes_into_buckets(bytes nodes, uint32_t count, uint32_t bucket_count)
             slot = (slot + 1) & mask
         put_u32le(b + slot * BUCKET_SIZE, h)
         put_u32le(b + slot * BUCKET_SIZE + 4, i + 1)
-    return bytes(buckets)
+    return buckets
 
 
 def shift_nodes(bytearray nodes, uint32_t first, uint32_t count, int64_t delta) -> None:
