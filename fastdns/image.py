@@ -219,6 +219,13 @@ def assemble(data: list[Buffer], buckets: Buffer, nodes: Buffer, zones: Buffer, 
     return out
 
 
+def seal(out: bytearray) -> None:
+    """Checksum an assembled image again after changes made in place."""
+    fields = list(HEADER.unpack_from(out))
+    fields[4] = zlib.crc32(memoryview(out)[HEADER.size:])
+    HEADER.pack_into(out, 0, *fields)
+
+
 #: what assemble takes: any bytes-like object
 Buffer = bytes | bytearray | memoryview
 

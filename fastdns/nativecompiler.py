@@ -9,6 +9,7 @@ specification here and put into the image where ImageWriter puts them.
 
 from __future__ import annotations
 
+import logging
 import mmap
 import time
 from collections.abc import Sequence
@@ -22,9 +23,14 @@ from fastdns._compiler import NativeUnsupported, NativeZone
 from fastdns.compiler import CompileResult, Progress, _chaos_txt, _render
 from fastdns.lookup import Response
 
+log = logging.getLogger("fastdns")
 __all__ = ["CompiledImage", "NativeUnsupported", "NativeZone", "compile_native"]
 #: the previous image's bytes: bytes, or its file mapped
 Buffer = bytes | memoryview | mmap.mmap
+
+
+class _NotPatched(Exception):
+    """The previous image cannot be patched as planned: compile everything."""
 
 
 @dataclass
@@ -68,9 +74,12 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     key = (chaos_version, chaos_identity, minimal_responses, other)
     if previous is not None and previous_image is not None:
         reused = _reusable(placed, previous, key)
-        if reused and previous.garbage * 2 <= previous.data_end:
-            return _compile_changed(placed, previous, previous_image, reused, other, minimal_responses,
-                                    progress, started)
+        if reused is not None and previous.garbage * 2 <= previous.data_end:
+            try:
+                return _compile_changed(placed, previous, previous_image, reused, other, minimal_responses,
+                                        progress, started)
+            except _NotPatched as e:
+                log.warning("compiling every zone: %s", e)
     node_count = 0
     for p in placed:
         _compiler.image_nodes(p.zone, p.children)
@@ -99,12 +108,12 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     return result
 
 
-def _reusable(placed: list[_Placed], previous: CompiledImage, key: tuple) -> set[bytes]:
+def _reusable(placed: list[_Placed], previous: CompiledImage, key: tuple) -> set[bytes] | None:
     """Apexes of the zones that can be copied: unchanged, like the served zones above and
-    below them (DS and cuts cross those lines), with the same options; empty when the
-    zones are not the same set in the same order."""
+    below them (DS and cuts cross those lines); None when the zones are not the same set
+    in the same order, or the options changed: then nothing is."""
     if key != previous.key or [p.zone.origin for p in placed] != previous.order:
-        return set()
+        return None
     changed = {p.zone.origin for p in placed if previous.zones[p.zone.origin][0] is not p.zone}
     return {p.zone.origin for p in placed
             if not any(_related(p.zone.origin, c) for c in changed)}
@@ -131,38 +140,66 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
     zone_structs = bytearray()
     first = 0
     compiled, sizes = [], {}
+    patches: list[tuple[bytes, int, int]] = []  # (serial positions, old serial, new serial)
     for index, p in enumerate(placed):
-        _, old_first, count, size = previous.zones[p.zone.origin]
+        old_zone, old_first, count, size = previous.zones[p.zone.origin]
         if p.zone.origin in reused:
-            start = header.nodes_off + old_first * image.NODE.size
-            nodes[first * image.NODE.size:(first + count) * image.NODE.size] = \
-                previous_image[start:start + count * image.NODE.size]
-            _compiler.shift_nodes(nodes, first, count, first - old_first)
-            old = header.zones_off + index * image.ZONE.size
-            zone = bytearray(previous_image[old:old + image.ZONE.size])
-            image.ZONE.pack_into(zone, 0, *image.ZONE.unpack_from(zone)[:5], first)
-            zone_structs += zone
+            _copy_nodes(nodes, first, previous_image, header.nodes_off, old_first, count)
+            zone_structs += _moved_zone_struct(previous_image, header.zones_off + index * image.ZONE.size,
+                                               first - old_first)
             sizes[p.zone.origin] = size
+            first += count
+            continue
+        before = _compiler.data_size(builder)
+        _compiler.number_nodes(p.zone, first)
+        plan = None
+        if old_zone is not p.zone and count == counts[p.zone.origin]:
+            plan = _compiler.plan_patch(old_zone, p.zone, minimal_responses)
+        if plan is not None:  # the change touches a few names: compile those, patch the serial
+            _copy_nodes(nodes, first, previous_image, header.nodes_off, old_first, count)
+            _compiler.write_some_nodes(builder, p.zone, p.parent, plan, index, other, minimal_responses, nodes)
+            positions = old_zone.soa_positions()
+            p.zone.inherit_soa_positions(positions)
+            patches.append((positions, old_zone.serial, p.zone.serial))
+            compiled.append(f"{_text(p.zone)} ({len(plan)} of {count} names)")
         else:
-            before = _compiler.data_size(builder)
-            _compiler.number_nodes(p.zone, first)
             _compiler.write_zone_nodes(builder, p.zone, p.parent, index, other, minimal_responses, nodes, 0,
                                        progress, _text(p.zone))
-            zone_structs += _compiler.zone_entry(builder, p.zone)
-            sizes[p.zone.origin] = _compiler.data_size(builder) - before
             compiled.append(_text(p.zone))
+        zone_structs += _compiler.zone_entry(builder, p.zone)
+        sizes[p.zone.origin] = _compiler.data_size(builder) - before + (size if plan is not None else 0)
         first += counts[p.zone.origin]
     buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
     new_data = _compiler.data_area(builder)
     old_data = memoryview(previous_image)[image.HEADER.size:previous.data_end]
-    result = CompileResult(image.assemble([old_data, new_data], buckets, nodes, zone_structs, previous.refused_off,
-                                          previous.chaos_offs),
-                           node_count, builder.records, time.monotonic() - started, compiled,
+    data = image.assemble([old_data, new_data], buckets, nodes, zone_structs, previous.refused_off,
+                          previous.chaos_offs)
+    for positions, old_serial, new_serial in patches:
+        if not _compiler.patch_serials(data, positions, old_serial, new_serial):
+            raise _NotPatched("an SOA serial is not where it was written")
+    if patches:
+        image.seal(data)
+    result = CompileResult(data, node_count, builder.records, time.monotonic() - started, compiled,
                            [_text(p.zone) for p in placed if p.zone.origin in reused])
     garbage = previous.garbage + sum(previous.zones[o][3] for o in previous.order if o not in reused)
     result.state = _state(placed, previous.data_end + len(new_data), previous.refused_off,
                           previous.chaos_offs, previous.key, sizes, garbage)
     return result
+
+
+def _copy_nodes(nodes: bytearray, first: int, previous_image: Buffer, nodes_off: int, old_first: int,
+                count: int) -> None:
+    """count nodes of the previous image, from node old_first, to node number first."""
+    size = image.NODE.size
+    start = nodes_off + old_first * size
+    nodes[first * size:(first + count) * size] = previous_image[start:start + count * size]
+    _compiler.shift_nodes(nodes, first, count, first - old_first)
+
+
+def _moved_zone_struct(previous_image: Buffer, at: int, delta: int) -> bytes:
+    """The previous image's zone struct at `at`, its apex node moved by delta."""
+    fields = image.ZONE.unpack_from(previous_image, at)
+    return image.ZONE.pack(*fields[:5], fields[5] + delta)
 
 
 def _state(placed: list[_Placed], data_end: int, refused_off: int, chaos_offs: list[int], key: tuple,

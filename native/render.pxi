@@ -8,6 +8,7 @@ cdef enum:
     MAX_POINTER_TARGET = 0x3FFF - 255    # fastdns.image.MAX_POINTER_TARGET
     MAX_TAIL = 0xFFFF
     MAX_COMPRESS = 8192                 # entries: each needs 2 bytes below MAX_POINTER_TARGET
+    MAX_SOA = 64
     ARENA_SIZE = 2 * 16384 + 1024
     RECORD_SIZE = 20                    # fastdns.image.RECORD
     FLAG_AA = 0x0400
@@ -27,6 +28,8 @@ ctypedef struct render_t:
     uint16_t sites[MAX_TAIL / 2 + 1]    # tail offsets of pointers to relocate
     const uint8_t* synthesised          # lower-cased owner written as a pointer to offset 12
     int synthesised_len
+    int n_soa
+    uint16_t soa_at[MAX_SOA]            # tail offsets of SOA serials written (for patching)
 
 
 cdef int find_key(render_t* w, const uint8_t* lname, int n) noexcept:
@@ -119,6 +122,9 @@ cdef int write_rrset(render_t* w, NativeZone z, const rrref_t* ref) except -1:
             n = name_length(rd, rr.rdlen)
             write_name(w, rd, n, 1)
             write_name(w, rd + n, name_length(rd + n, rr.rdlen - n), 1)
+            if w.n_soa < MAX_SOA:
+                w.soa_at[w.n_soa] = <uint16_t>(w.out.len - w.tail_start)
+            w.n_soa += 1  # more than MAX_SOA: the serial cannot be patched in place
             buf_append(&w.out, rd + rr.rdlen - 20, 20)
         else:
             buf_append(&w.out, rd, rr.rdlen)
@@ -140,6 +146,7 @@ cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uin
     w.n_keys = 0
     w.arena_len = 0
     w.n_sites = 0
+    w.n_soa = 0
     w.synthesised = NULL
     buf_reserve(&w.out, QUESTION_OFFSET + MAX_NAME + 4)
     memset(w.out.data, 0, QUESTION_OFFSET + qlen + 4)

@@ -31,6 +31,8 @@ cdef class ImageBuilder:
     cdef render_t* w
     cdef response_t* r_default
     cdef response_t* r_query
+    cdef dict soa_owner                 # offset of a blob holding an SOA -> its zone
+    cdef uint32_t nx_serial_at          # where the SOA serial sits in the zone's NXDOMAIN record
 
     def __cinit__(self):
         self.data.data = NULL
@@ -42,6 +44,7 @@ cdef class ImageBuilder:
 
     def __init__(self, uint64_t data_off, uint64_t expected_blobs):
         self.data_off = data_off
+        self.soa_owner = {}
         buf_init(&self.data, 1 << 20)
         buf_init(&self.blob, 4096)
         blobs_init(&self.blobs, expected_blobs)
@@ -75,11 +78,28 @@ cdef class ImageBuilder:
         buf_append(&self.data, zeros, align4(n) - n)
         return self.data_off + off
 
-    cdef uint64_t put_record_blob(self) except? 0:
+    cdef uint64_t put_record_blob(self, NativeZone rz) except? 0:
+        """Put the record just rendered (from rz's data); note where it holds rz's SOA
+        serial, so that a change of the serial alone can be patched in place."""
         cdef uint64_t before = self.data.len
         cdef uint64_t off = self.put(self.blob.data, <uint32_t>self.blob.len)
+        cdef int i
+        cdef uint64_t tail
         if self.data.len != before:
             self.records += 1
+            if self.w.n_soa:
+                if self.w.n_soa > MAX_SOA:
+                    rz.soa_patchable = 0
+                tail = off + RECORD_SIZE + 2 * <uint64_t>self.w.n_sites
+                for i in range(min(self.w.n_soa, MAX_SOA)):
+                    rz.add_soa_position(tail + self.w.soa_at[i])
+                self.soa_owner[off] = rz
+        elif self.w.n_soa:
+            owner = self.soa_owner.get(off)
+            if owner is not None and owner is not rz:
+                # one blob for two zones' SOAs: patching one zone's would change the other's
+                rz.soa_patchable = 0
+                (<NativeZone>owner).soa_patchable = 0
         return off
 
     cdef uint64_t put_name(self, const uint8_t* lname, int n) except? 0:
@@ -122,9 +142,9 @@ cdef class ImageBuilder:
         if r.n[S_ADDITIONAL] and not r.glue_required:
             # additional data is optional (RFC 2181 9): a reply that does not fit drops it
             render_record(self.w, rz, r, qname, qlen, synthesised, 0, 0, &self.blob)
-            smaller = self.put_record_blob()
+            smaller = self.put_record_blob(rz)
         render_record(self.w, rz, r, qname, qlen, synthesised, 1, <uint32_t>smaller, &self.blob)
-        return self.put_record_blob()
+        return self.put_record_blob(rz)
 
     cdef int write_node(self, NativeZone z, NativeZone parent, uint32_t name, uint16_t zone_index,
                         uint16_t other, bint minimal, bytes nxdomain, uint8_t* node) except -1:
@@ -172,7 +192,7 @@ cdef class ImageBuilder:
             entries_off = self.put(entries, n_qtypes * ENTRY_SIZE)
             name_off = self.put_name(z.lname(name), nm.len)
             other_off = self.put_response(z, z, self.r_default, <int32_t>name)  # never DS: z's
-            below_off = self.put(<const uint8_t*>nxdomain, len(nxdomain))  # put where first used
+            below_off = self.put_nxdomain(z, nxdomain)
         w = nm.wildcard
         put_u32le(node, nm.hash)
         put_u32le(node + 4, <uint32_t>name_off)
@@ -188,13 +208,28 @@ cdef class ImageBuilder:
         return 0
 
     cdef bytes nxdomain_record(self, NativeZone z):
-        """negative_response(zone, NXDOMAIN) compiled against the apex, not yet put."""
+        """negative_response(zone, NXDOMAIN) compiled against the apex, not yet put (it is
+        put where a node first uses it, as ImageWriter does); where its SOA serial sits."""
         response_reset(self.r_query)
         self.r_query.rcode = RCODE_NXDOMAIN
         add_negative_soa(z, self.r_query)
         render_record(self.w, z, self.r_query, <const uint8_t*>z.origin_case, len(z.origin_case), 0, 1, 0,
                       &self.blob)
+        self.nx_serial_at = RECORD_SIZE + 2 * self.w.n_sites + self.w.soa_at[0]
         return PyBytes_FromStringAndSize(<char*>self.blob.data, self.blob.len)
+
+    cdef uint64_t put_nxdomain(self, NativeZone z, bytes nxdomain) except? 0:
+        cdef uint64_t before = self.data.len
+        cdef uint64_t off = self.put(<const uint8_t*>nxdomain, len(nxdomain))
+        if self.data.len != before:
+            z.add_soa_position(off + self.nx_serial_at)
+            self.soa_owner[off] = z
+        else:
+            owner = self.soa_owner.get(off)
+            if owner is not None and owner is not z:
+                z.soa_patchable = 0
+                (<NativeZone>owner).soa_patchable = 0
+        return off
 
 
 cdef inline void _entry(uint8_t* p, uint16_t qtype, uint64_t off) noexcept:
@@ -356,3 +391,159 @@ def node_count_of(NativeZone z) -> int:
 
 def data_size(ImageBuilder b) -> int:
     return b.data.len
+
+
+# -- recompiling what a change can affect ---------------------------------------------------
+
+cdef bint same_name_records(NativeZone a, uint32_t i, NativeZone b, uint32_t j) noexcept:
+    """The same records (type, TTL, rdata, order) with the owner written alike."""
+    cdef const name_t* x = &a.names[i]
+    cdef const name_t* y = &b.names[j]
+    cdef uint32_t k
+    cdef const rr_t* p
+    cdef const rr_t* q
+    if x.rr_count != y.rr_count or x.len != y.len:
+        return 0
+    if x.rr_count and memcmp(a.case_name(i), b.case_name(j), x.len) != 0:
+        return 0
+    for k in range(x.rr_count):
+        p = &a.rrs[x.rr_first + k]
+        q = &b.rrs[y.rr_first + k]
+        if (p.rtype != q.rtype or p.ttl != q.ttl or p.rdlen != q.rdlen or p.first != q.first
+                or p.dup != q.dup or memcmp(a.data + p.rdata, b.data + q.rdata, p.rdlen) != 0):
+            return 0
+    return 1
+
+
+cdef bint only_serial_differs(NativeZone a, NativeZone b) noexcept:
+    """The apexes differ in nothing but the SOA serial (RFC 1035 3.3.13)."""
+    cdef const name_t* x = &a.names[a.apex]
+    cdef const name_t* y = &b.names[b.apex]
+    cdef uint32_t k
+    cdef const rr_t* p
+    cdef const rr_t* q
+    cdef uint32_t serial_at
+    if x.rr_count != y.rr_count:
+        return 0
+    for k in range(x.rr_count):
+        p = &a.rrs[x.rr_first + k]
+        q = &b.rrs[y.rr_first + k]
+        if p.rtype != q.rtype or p.ttl != q.ttl or p.rdlen != q.rdlen or p.first != q.first or p.dup != q.dup:
+            return 0
+        if p.rtype == T_SOA:
+            if p.dup or p.rdlen < 20:
+                return 0
+            serial_at = p.rdlen - 20
+            if (memcmp(a.data + p.rdata, b.data + q.rdata, serial_at) != 0
+                    or memcmp(a.data + p.rdata + serial_at + 4, b.data + q.rdata + serial_at + 4, 16) != 0):
+                return 0
+        elif memcmp(a.data + p.rdata, b.data + q.rdata, p.rdlen) != 0:
+            return 0
+    return 1
+
+
+def plan_patch(NativeZone a, NativeZone b, bint minimal):
+    """The names of b whose image nodes must be compiled again when b replaces a, the
+    rest of a's compiled image standing; None when the change is not of that kind (names
+    added or removed, cuts or wildcards changed, anything at the apex but the SOA serial,
+    full responses): then the zone is compiled whole.
+
+    A name's nodes depend on its own records and, through CNAME chains, referrals and
+    additional-section addresses, on the records of the names its answers lead to; the
+    apex SOA's serial is patched where it was written (soa_positions)."""
+    cdef uint32_t i, k, n
+    cdef int32_t t
+    cdef const name_t* x
+    cdef const name_t* y
+    cdef bytearray dirty
+    cdef uint8_t* d
+    cdef bint grew, cut_changed = 0
+    cdef const rr_t* rr
+    cdef int skip
+    cdef const uint8_t* target
+    cdef uint8_t ltarget[MAX_NAME]
+    cdef int tlen, off
+    if not minimal or not a.soa_patchable or a.name_count != b.name_count or a.apex < 0:
+        return None
+    dirty = bytearray(b.name_count)
+    d = dirty
+    for k in range(b.name_count):
+        i = a.sorted_names[k]
+        n = b.sorted_names[k]
+        x = &a.names[i]
+        y = &b.names[n]
+        if x.len != y.len or memcmp(a.lname(i), b.lname(n), x.len) != 0:
+            return None
+        if (x.flags & ~N_ELSEWHERE) != (y.flags & ~N_ELSEWHERE) or (x.node < 0) != (y.node < 0):
+            return None
+        if <int32_t>n == b.apex:
+            if not same_name_records(a, i, b, n) and not only_serial_differs(a, b):
+                return None
+            continue
+        if not same_name_records(a, i, b, n):
+            if y.flags & N_WILDCARD:
+                return None
+            d[n] = 1
+            cut_changed = cut_changed or (y.flags & N_CUT) != 0
+    grew = 1
+    while grew:  # what leads to a dirty name is dirty: CNAME chains, NS/MX/SRV targets
+        grew = 0
+        for k in range(b.rr_count):
+            rr = &b.rrs[k]
+            if rr.dup or d[rr.name]:
+                continue
+            if rr.rtype in (T_CNAME, T_NS):
+                skip = 0
+            elif rr.rtype == T_MX:
+                skip = 2
+            elif rr.rtype == T_SRV:
+                skip = 6
+            else:
+                continue
+            target = b.data + rr.rdata + skip
+            tlen = name_length(target, rr.rdlen - skip)
+            if tlen < 0 or not is_subdomain(target, tlen, <const uint8_t*>b.origin, len(b.origin)):
+                continue
+            lower_copy(ltarget, target, tlen)
+            t = b.find(ltarget, tlen)
+            if t >= 0 and d[t]:
+                d[rr.name] = 1
+                grew = 1
+                cut_changed = cut_changed or (b.names[rr.name].flags & N_CUT) != 0
+            elif cut_changed and rr.rtype == T_CNAME:
+                off = 0  # a target below a changed cut is answered by its referral
+                while ltarget[off] and not grew:
+                    t = b.find(ltarget + off, tlen - off)
+                    if t >= 0 and d[t] and b.names[t].flags & N_CUT:
+                        d[rr.name] = 1
+                        grew = 1
+                        cut_changed = cut_changed or (b.names[rr.name].flags & N_CUT) != 0
+                    off += ltarget[off] + 1
+    return [n for n in range(b.name_count) if d[n] and b.names[n].node >= 0]
+
+
+def write_some_nodes(ImageBuilder builder, NativeZone z, NativeZone parent, list names, uint16_t zone_index,
+                     uint16_t other, bint minimal, bytearray nodes) -> None:
+    """Compile the named nodes of z again, over their place in nodes."""
+    cdef bytes nxdomain = builder.nxdomain_record(z)
+    cdef uint8_t* out = <uint8_t*>nodes
+    cdef uint32_t idx
+    for name in names:
+        idx = name
+        builder.write_node(z, parent, idx, zone_index, other, minimal, nxdomain,
+                           out + <uint64_t>z.names[idx].node * NODE_SIZE)
+
+
+def patch_serials(bytearray image, bytes positions, uint32_t old_serial, uint32_t new_serial) -> bool:
+    """Write new_serial over old_serial at every position (u64 image offsets); False, and
+    nothing written, when a position does not hold old_serial."""
+    cdef uint8_t* p = <uint8_t*>image
+    cdef const uint64_t* at = <const uint64_t*>PyBytes_AS_STRING(positions)
+    cdef size_t i, n = len(positions) // 8
+    cdef size_t size = len(image)
+    for i in range(n):
+        if at[i] + 4 > size or get_u32be(p + at[i]) != old_serial:
+            return False
+    for i in range(n):
+        put_u32be(p + at[i], new_serial)
+    return True

@@ -97,6 +97,8 @@ cdef class NativeZone:
     cdef uint32_t soa_rr                # the apex SOA record
     cdef uint32_t negative_ttl          # min(SOA TTL, SOA MINIMUM), RFC 2308 3
     cdef readonly set rdtypes           # every type present (for the "other" qtype)
+    cdef buf_t soa_serials              # u64 image offsets where the apex SOA's serial was written
+    cdef public bint soa_patchable      # those are all of them, and no other zone shares them
 
     def __cinit__(self):
         self.names = NULL
@@ -104,6 +106,7 @@ cdef class NativeZone:
         self.sorted_names = NULL
         self.table.slots = NULL
         self.lnames.data = NULL
+        self.soa_serials.data = NULL
 
     def __init__(self, bytes origin not None, bytes data not None, uint32_t count,
                  bytes lines not None):
@@ -130,6 +133,8 @@ cdef class NativeZone:
         self._find_cuts()
         self._validate()
         self.rdtypes = self._types_present()
+        buf_init(&self.soa_serials, 64)
+        self.soa_patchable = 1
 
     def __dealloc__(self):
         free(self.names)
@@ -137,6 +142,7 @@ cdef class NativeZone:
         free(self.sorted_names)
         table_free(&self.table)
         buf_free(&self.lnames)
+        buf_free(&self.soa_serials)
 
     cdef set _types_present(self):
         cdef uint8_t* seen = <uint8_t*>malloc(65536)
@@ -464,6 +470,18 @@ cdef class NativeZone:
         return 0
 
     # -- reading -----------------------------------------------------------------------
+
+    cdef int add_soa_position(self, uint64_t at) except -1:
+        return buf_append(&self.soa_serials, &at, 8)
+
+    def soa_positions(self) -> bytes:
+        """Image offsets of every SOA serial of this zone's compiled records (u64, native order)."""
+        return PyBytes_FromStringAndSize(<char*>self.soa_serials.data, self.soa_serials.len)
+
+    def inherit_soa_positions(self, bytes positions) -> None:
+        """Positions noted when the zone this one replaces was compiled: in records an
+        incremental compile keeps."""
+        buf_append(&self.soa_serials, <const uint8_t*>positions, len(positions))
 
     cdef int32_t rrset_of(self, uint32_t name, uint16_t rtype) noexcept:
         """Index of the first record of name's RRset of rtype, or -1."""
