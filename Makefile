@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= zones/fastdns.yaml
 
-.PHONY: run test build deps-run deps-test clean debug bench bench-deps
+.PHONY: run test build deps-run deps-test clean debug bench bench-deps bench-load
 
 run: deps-run build
 	$(BIN)/fastdns serve -c $(CONFIG)
@@ -56,6 +56,13 @@ clean:
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS="--names 10000 --rounds 1".
 bench: deps-test build bench-deps
 	FASTDNS_BENCH_VIA_MAKE=1 $(BIN)/python deploy/bench/bench.py $(BENCH_ARGS)
+
+# `make bench-load`: start to first answer, memory and a one-record reload, fastdns beside
+# Knot DNS and NSD on 100 k and 1 M names and 10,000 small zones (deploy/bench/load.py), on
+# loopback; needs root (cgroups). About two minutes (each step bounded by --timeout, 900 s).
+# LOAD_ARGS passes options through, e.g. LOAD_ARGS="--names 100000 --zones 1000".
+bench-load: deps-test build
+	FASTDNS_BENCH_LOAD_VIA_MAKE=1 $(BIN)/python deploy/bench/load.py $(LOAD_ARGS)
 
 # matplotlib draws the chart; a benchmark dependency only, not fastdns's.
 bench-deps: | $(VENV)/bin/python

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,8 @@ QUERY_MIX = (("existing", 0.70), ("nxdomain", 0.10), ("nodata", 0.07), ("cname",
              ("wildcard", 0.05), ("referral", 0.02))
 RANDOM_CASE_SHARE = 0.25  #: of all queries, written in random letter case (as 0x20 resolvers do)
 #: Label words, so names look like hosts rather than numbers only.
+#: Names per zone of the hoster shape: with the fixed apex records, about 35 records a zone.
+HOSTER_NAMES = 24
 WORDS = ("www", "mail", "api", "cdn", "img", "vpn", "db", "app", "shop", "blog", "dev", "m",
          "static", "auth", "edge", "web", "git", "ns", "mx", "smtp")
 
@@ -50,11 +54,11 @@ def _kinds(rng: random.Random, count: int) -> list[str]:
     return rng.choices(kinds, weights, k=count)
 
 
-def write_zone(path: Path, names: int, seed: int = 4) -> dict[str, list[str]]:
+def write_zone(path: Path, names: int, seed: int = 4, origin: str = ORIGIN) -> dict[str, list[str]]:
     """Write a zone of about `names` owner names; returns the owners by kind for queries."""
     rng = random.Random(seed)
     by_kind: dict[str, list[str]] = {k: [] for k, _ in NAME_KINDS}
-    lines = [f"$ORIGIN {ORIGIN}.", "$TTL 3600",
+    lines = [f"$ORIGIN {origin}.", "$TTL 3600",
              "@ IN SOA ns1 hostmaster 2024010101 3600 900 604800 300",
              "@ IN NS ns1", "@ IN NS ns2", "ns1 IN A 198.18.0.1", "ns2 IN A 198.18.0.1",
              "@ IN A 198.18.100.1", "@ IN MX 10 ns1",
@@ -81,6 +85,48 @@ def write_zone(path: Path, names: int, seed: int = 4) -> dict[str, list[str]]:
         by_kind[kind].append(owner)
     path.write_text("\n".join(lines) + "\n")
     return by_kind
+
+
+def hoster_origin(index: int) -> str:
+    return f"site{index}.hoster.test"
+
+
+def write_hoster_zones(directory: Path, zones: int,
+                       names: int = HOSTER_NAMES) -> list[tuple[str, Path, dict[str, list[str]]]]:
+    """A DNS hoster's shape: `zones` small zones in the same mix, each seeded by its index.
+
+    Returns (origin, file, owners by kind) per zone, in order.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    for index in range(zones):
+        origin = hoster_origin(index)
+        path = directory / f"{origin}.zone"
+        out.append((origin, path, write_zone(path, names, seed=index, origin=origin)))
+    return out
+
+
+def a_owner(by_kind: dict[str, list[str]]) -> str:
+    """An owner with exactly one A record (the middle one of its kind): the record to change."""
+    owners = by_kind["a"] or by_kind["a+aaaa"] or by_kind["mx"] or by_kind["txt"]
+    return owners[len(owners) // 2] if owners else "ns1"
+
+
+def change_address(path: Path, owner: str, address: str) -> None:
+    """The one-record change: point `owner`'s A at `address` and bump the SOA serial.
+
+    The new file replaces the old by rename, so a server never reads it half written.
+    """
+    text = path.read_text()
+    text, changed = re.subn(rf"^{re.escape(owner)} IN A \S+$", f"{owner} IN A {address}", text,
+                            count=1, flags=re.M)
+    text, bumped = re.subn(r"^(@ IN SOA \S+ \S+ )(\d+)", lambda m: f"{m[1]}{int(m[2]) + 1}", text,
+                           count=1, flags=re.M)
+    if not (changed and bumped):
+        raise ValueError(f"{path}: no A record of {owner} or no SOA to change")
+    temporary = path.with_name(path.name + ".new")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def _random_case(rng: random.Random, name: str) -> str:
