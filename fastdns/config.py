@@ -31,6 +31,10 @@ def default_config_path(package_dir: Path) -> Path:
     return bundled if bundled.is_file() else package_dir.parent / "zones" / "fastdns.yaml"
 
 
+#: libyaml's loader where PyYAML was built with it: a hoster's 10,000 zones load in
+#: milliseconds instead of seconds; the same safe subset of YAML either way.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: The ready-to-run configuration for the bundled zones, used when no -c is given.
 DEFAULT_CONFIG = default_config_path(Path(__file__).resolve().parent)
 DEFAULT_PORT = 53
@@ -439,7 +443,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read configuration: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     return parse_config(data, path)

@@ -215,14 +215,26 @@ def _state(placed: list[_Placed], data_end: int, refused_off: int, chaos_offs: l
 
 
 def _text(zone: NativeZone) -> str:
-    return dns.name.from_wire(zone.origin_case, 0)[0].to_text(True)
+    """The zone's name as configured (set by fastdns.zone), else from its wire form."""
+    return zone.label or dns.name.from_wire(zone.origin_case, 0)[0].to_text(True)
+
+
+def _canonical_key(wire: bytes) -> tuple[bytes, ...]:
+    """Sorts lower-cased wire names as dnspython's Name does (RFC 4034 6.1): label by
+    label from the root."""
+    labels = []
+    at = 0
+    while wire[at]:
+        labels.append(wire[at + 1:at + 1 + wire[at]])
+        at += wire[at] + 1
+    return tuple(reversed(labels))
 
 
 def _place(zones: Sequence[NativeZone]) -> list[_Placed]:
     """Zones in the image's order (dnspython's Name order of their apexes), each with the
     served zone above it and those below it."""
     by_origin = {z.origin: z for z in zones}
-    ordered = sorted(zones, key=lambda z: dns.name.from_wire(z.origin, 0)[0])
+    ordered = sorted(zones, key=lambda z: _canonical_key(z.origin))
     parents: dict[bytes, NativeZone | None] = {}
     children: dict[bytes, list[bytes]] = {z.origin: [] for z in zones}
     for z in ordered:

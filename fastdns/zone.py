@@ -122,6 +122,7 @@ def load_native_zone(origin: str | dns.name.Name, filename: str) -> NativeLoaded
     try:
         records = _zonefile.parse_zone(filename, wire, -1)
         native = _compiler.NativeZone(wire, records.data, records.count, records.lines)
+        native.label = origin.to_text(True)
     except _zonefile.ZoneSyntaxError as e:
         raise ZoneError(filename, e.line, e.reason) from None
     except _compiler.NativeZoneError as e:

@@ -99,6 +99,7 @@ cdef class NativeZone:
     cdef readonly set rdtypes           # every type present (for the "other" qtype)
     cdef buf_t soa_serials              # u64 image offsets where the apex SOA's serial was written
     cdef public bint soa_patchable      # those are all of them, and no other zone shares them
+    cdef public str label               # the zone's name as text, for reports
 
     def __cinit__(self):
         self.names = NULL
@@ -115,6 +116,7 @@ cdef class NativeZone:
         :raises NativeZoneError: the zone breaks a rule (line and reason)."""
         self.origin_case = origin
         self.origin = origin.lower()
+        self.label = ""
         self._data_obj = data
         self.data = <const uint8_t*>PyBytes_AS_STRING(data)
         self._lines = lines
@@ -145,15 +147,13 @@ cdef class NativeZone:
         buf_free(&self.soa_serials)
 
     cdef set _types_present(self):
-        cdef uint8_t* seen = <uint8_t*>malloc(65536)
         cdef uint32_t i
-        if seen == NULL:
-            raise MemoryError()
-        memset(seen, 0, 65536)
+        cdef uint16_t last = 0
+        types = set()
         for i in range(self.rr_count):
-            seen[self.rrs[i].rtype] = 1
-        types = {t for t in range(65536) if seen[t]}
-        free(seen)
+            if self.rrs[i].rtype != last:  # records of a name come together, often of one type
+                last = self.rrs[i].rtype
+                types.add(last)
         return types
 
     cdef int line_of(self, uint32_t seq):
