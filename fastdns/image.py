@@ -193,7 +193,7 @@ class ImageWriter:
 
 
 def assemble(data: list[Buffer], buckets: Buffer, nodes: Buffer, zones: Buffer, refused_off: int,
-             chaos_offs: list[int]) -> bytearray:
+             chaos_offs: list[int], sealed: bool = True) -> bytearray:
     """The image: header, data area (from HEADER.size: the parts of data one after the
     other), then buckets, nodes and zones, each 8-aligned; the checksum over everything
     after the header.  Written once into one buffer: at a million names a copy is 180 MB."""
@@ -212,15 +212,17 @@ def assemble(data: list[Buffer], buckets: Buffer, nodes: Buffer, zones: Buffer, 
     out[buckets_off:nodes_off] = buckets
     out[nodes_off:zones_off] = nodes
     out[zones_off:total] = zones
-    checksum = zlib.crc32(memoryview(out)[HEADER.size:])
-    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, total, checksum, len(buckets) // BUCKET.size,
+    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, total, 0, len(buckets) // BUCKET.size,
                      buckets_off, len(nodes) // NODE.size, nodes_off, len(zones) // ZONE.size, zones_off,
                      refused_off, 0, *chaos_offs)
+    if sealed:
+        seal(out)
     return out
 
 
 def seal(out: bytearray) -> None:
-    """Checksum an assembled image again after changes made in place."""
+    """Write the checksum of an assembled image (assemble(sealed=False) leaves it to the
+    caller, who changes the image in place first)."""
     fields = list(HEADER.unpack_from(out))
     fields[4] = zlib.crc32(memoryview(out)[HEADER.size:])
     HEADER.pack_into(out, 0, *fields)

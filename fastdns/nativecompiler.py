@@ -173,12 +173,11 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
     new_data = _compiler.data_area(builder)
     old_data = memoryview(previous_image)[image.HEADER.size:previous.data_end]
     data = image.assemble([old_data, new_data], buckets, nodes, zone_structs, previous.refused_off,
-                          previous.chaos_offs)
+                          previous.chaos_offs, sealed=False)
     for positions, old_serial, new_serial in patches:
         if not _compiler.patch_serials(data, positions, old_serial, new_serial):
             raise _NotPatched("an SOA serial is not where it was written")
-    if patches:
-        image.seal(data)
+    image.seal(data)
     result = CompileResult(data, node_count, builder.records, time.monotonic() - started, compiled,
                            [_text(p.zone) for p in placed if p.zone.origin in reused])
     garbage = previous.garbage + sum(previous.zones[o][3] for o in previous.order if o not in reused)

@@ -18,7 +18,7 @@ from typing import Any
 
 import dns.name
 
-from fastdns import _dataplane, image
+from fastdns import _dataplane
 from fastdns.compiler import CompileResult, compile_zones
 from fastdns.controlblock import ControlBlock
 from fastdns.errors import FastDNSError
@@ -165,9 +165,9 @@ class Publisher:
         return (self.generation - 1, self.generation)
 
     def _check_image(self, path: str, zones: list[NativeLoadedZone]) -> _dataplane.Image:
-        """Read the file back as a worker will: checksum, header, and each zone's SOA."""
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as written:
-            image.read_header(written)  # the mapped file: no copy
+        """Read the file back as a worker will: header, sizes, and each zone's SOA.  (The
+        checksum was computed over these bytes as they were written: the file is complete
+        when its size is the header's.)"""
         mapped = _dataplane.Image(path)
         engine = _dataplane.Engine(mapped, self.udp_payload)
         for zone in zones:

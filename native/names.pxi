@@ -120,7 +120,7 @@ ctypedef struct name_table_t:
 
 
 cdef int table_init(name_table_t* t, size_t expected) except -1:
-    cdef size_t n = 1024
+    cdef size_t n = 64  # a hoster's zones are small: thousands of them
     while n < 2 * expected:
         n *= 2
     t.slots = <uint64_t*>malloc(n * sizeof(uint64_t))

@@ -122,7 +122,7 @@ cdef class NativeZone:
         self._lines = lines
         self.rr_count = count
         buf_init(&self.lnames, 64 + 32 * count)
-        self.name_cap = 1024
+        self.name_cap = max(16, count + count // 4)  # owners, and room for the ENTs
         self.names = <name_t*>malloc(self.name_cap * sizeof(name_t))
         self.rrs = <rr_t*>malloc((count if count else 1) * sizeof(rr_t))
         if self.names == NULL or self.rrs == NULL:
