@@ -111,7 +111,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"native compiler: {e}; compiling with the Python compiler", file=sys.stderr)
         result = compile_zones([load_zone(z.origin, z.filename) for z in loaded], **options,
                                progress=_print_progress)
-    print(f"compiled {result.node_count} names into a {len(result.image)}-byte image "
+    print(f"compiled {result.node_count} names into a {result.size}-byte image "
           f"in {result.seconds:.3f} s")
     return 0
 

@@ -36,13 +36,33 @@ QUESTION_OFFSET = 12
 
 @dataclass
 class CompileResult:
-    image: bytes | bytearray
+    parts: image.ImageParts | bytes  #: the image, in pieces or whole
     node_count: int
     record_count: int
     seconds: float
     compiled: list[str]  #: zones compiled this time
     reused: list[str]  #: zones whose compiled names came from the cache
     state: Any = None  #: what the next compile may reuse (fastdns.nativecompiler.CompiledImage)
+    borrows: Any = None  #: what parts' buffers belong to, kept alive with them
+
+    @property
+    def image(self) -> bytes | bytearray:
+        """The image's bytes (joined, once, when in pieces)."""
+        if isinstance(self.parts, image.ImageParts):
+            self.parts = bytes(self.parts.join())
+        return self.parts
+
+    @property
+    def size(self) -> int:
+        return self.parts.total if isinstance(self.parts, image.ImageParts) else len(self.parts)
+
+    def write_image(self, path: str) -> None:
+        """The image into a new file at path."""
+        if isinstance(self.parts, image.ImageParts):
+            self.parts.write(path)
+        else:
+            with open(path, "wb") as f:
+                f.write(self.parts)
 
 
 #: Compiled names per zone, kept by the caller between compiles: {key: (zones, nodes)}.

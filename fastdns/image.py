@@ -10,8 +10,10 @@ are little-endian; every offset is counted from the start of the image.
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAGIC = b"FDNSIMG\0"
@@ -192,40 +194,104 @@ class ImageWriter:
                               refused_off, chaos_offs))
 
 
-def assemble(data: list[Buffer], buckets: Buffer, nodes: Buffer, zones: Buffer, refused_off: int,
-             chaos_offs: list[int], sealed: bool = True) -> bytearray:
-    """The image: header, data area (from HEADER.size: the parts of data one after the
+@dataclass(frozen=True)
+class FileSpan:
+    """Bytes of an image file already written: the previous image's data area, which a
+    recompile keeps as it was (the kernel copies it, nothing is read into the process)."""
+
+    path: str
+    offset: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(self.length)
+        if len(data) != self.length:
+            raise ImageError(f"{self.path}: shorter than the image it held")
+        return data
+
+
+class ImageParts:
+    """An image in pieces: header, data area (from HEADER.size: the parts one after the
     other), then buckets, nodes and zones, each 8-aligned; the checksum over everything
-    after the header.  Written once into one buffer: at a million names a copy is 180 MB."""
-    data_len = sum(len(part) for part in data)
-    buckets_off = HEADER.size + _align8(data_len)
-    nodes_off = buckets_off + len(buckets)
-    zones_off = nodes_off + len(nodes)
-    total = zones_off + len(zones)
-    if total > 0xFFFFFFFF:
-        raise ValueError("compiled image exceeds 4 GiB")
-    out = bytearray(total)
-    at = HEADER.size
-    for part in data:
-        out[at:at + len(part)] = part
-        at += len(part)
-    out[buckets_off:nodes_off] = buckets
-    out[nodes_off:zones_off] = nodes
-    out[zones_off:total] = zones
-    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, total, 0, len(buckets) // BUCKET.size,
-                     buckets_off, len(nodes) // NODE.size, nodes_off, len(zones) // ZONE.size, zones_off,
-                     refused_off, 0, *chaos_offs)
-    if sealed:
-        seal(out)
-    return out
+    after the header.  write() puts it into a file without joining it in memory (at a
+    million names the data area is 180 MB); join() gives the bytes."""
+
+    def __init__(self, data: list[Buffer | FileSpan], buckets: Buffer, nodes: Buffer, zones: Buffer,
+                 refused_off: int, chaos_offs: list[int],
+                 patch: Callable[[memoryview], None] | None = None) -> None:
+        """:param patch: changes the joined or written image in place before the checksum
+            (the native compiler's SOA serials)."""
+        data_len = sum(len(part) for part in data)
+        self.buckets_off = HEADER.size + _align8(data_len)
+        self.nodes_off = self.buckets_off + len(buckets)
+        self.zones_off = self.nodes_off + len(nodes)
+        self.total = self.zones_off + len(zones)
+        if self.total > 0xFFFFFFFF:
+            raise ValueError("compiled image exceeds 4 GiB")
+        self.data = data
+        self.tail = [(self.buckets_off, buckets), (self.nodes_off, nodes), (self.zones_off, zones)]
+        self.header = [MAGIC, VERSION, HEADER.size, self.total, 0, len(buckets) // BUCKET.size,
+                       self.buckets_off, len(nodes) // NODE.size, self.nodes_off, len(zones) // ZONE.size,
+                       self.zones_off, refused_off, 0, *chaos_offs]
+        self.patch = patch
+
+    def join(self) -> bytearray:
+        out = bytearray(self.total)
+        at = HEADER.size
+        for part in self.data:
+            out[at:at + len(part)] = part.read() if isinstance(part, FileSpan) else part
+            at += len(part)
+        for off, part in self.tail:
+            out[off:off + len(part)] = part
+        self._finish(memoryview(out))
+        return out
+
+    def write(self, path: str) -> None:
+        """The image into a new file at path (written whole, then checksummed in place)."""
+        with open(path, "wb+") as f:
+            f.truncate(self.total)
+            at = HEADER.size
+            for part in self.data:
+                if isinstance(part, FileSpan):
+                    _copy_span(part, f.fileno(), at)
+                else:
+                    os.pwrite(f.fileno(), part, at)
+                at += len(part)
+            for off, part in self.tail:
+                os.pwrite(f.fileno(), part, off)
+            with mmap.mmap(f.fileno(), self.total) as mapped:
+                self._finish(memoryview(mapped))
+
+    def _finish(self, out: memoryview) -> None:
+        if self.patch is not None:
+            self.patch(out)
+        self.header[4] = zlib.crc32(out[HEADER.size:])
+        HEADER.pack_into(out, 0, *self.header)
 
 
-def seal(out: bytearray) -> None:
-    """Write the checksum of an assembled image (assemble(sealed=False) leaves it to the
-    caller, who changes the image in place first)."""
-    fields = list(HEADER.unpack_from(out))
-    fields[4] = zlib.crc32(memoryview(out)[HEADER.size:])
-    HEADER.pack_into(out, 0, *fields)
+def _copy_span(span: FileSpan, fd: int, at: int) -> None:
+    """Kernel-side copy (copy_file_range), or read and write where the kernel will not."""
+    with open(span.path, "rb") as src:
+        done = 0
+        try:
+            while done < span.length:
+                n = os.copy_file_range(src.fileno(), fd, span.length - done, span.offset + done, at + done)
+                if n == 0:
+                    raise ImageError(f"{span.path}: shorter than the image it held")
+                done += n
+        except OSError:
+            os.pwrite(fd, span.read()[done:], at + done)
+
+
+def assemble(data: list[Buffer], buckets: Buffer, nodes: Buffer, zones: Buffer, refused_off: int,
+             chaos_offs: list[int]) -> bytearray:
+    """The image in one buffer (ImageParts.join)."""
+    return ImageParts(list(data), buckets, nodes, zones, refused_off, chaos_offs).join()
 
 
 #: what assemble takes: any bytes-like object

@@ -57,7 +57,7 @@ class _Placed:
 def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None,
                    chaos_identity: str | None = None, minimal_responses: bool = True,
                    progress: Progress | None = None, previous: CompiledImage | None = None,
-                   previous_image: Buffer | None = None) -> CompileResult:
+                   previous_image: Buffer | None = None, previous_path: str | None = None) -> CompileResult:
     """compiler.compile_zones for zones in native form.
 
     Without previous, the image is byte for byte the one compiler.compile_zones writes.
@@ -76,8 +76,8 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
         reused = _reusable(placed, previous, key)
         if reused is not None and previous.garbage * 2 <= previous.data_end:
             try:
-                return _compile_changed(placed, previous, previous_image, reused, other, minimal_responses,
-                                        progress, started)
+                return _compile_changed(placed, previous, previous_image, previous_path, reused, other,
+                                        minimal_responses, progress, started)
             except _NotPatched as e:
                 log.warning("compiling every zone: %s", e)
     node_count = 0
@@ -100,9 +100,10 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
         sizes[p.zone.origin] = _compiler.data_size(builder) - before
     zone_structs = b"".join(_compiler.zone_entry(builder, p.zone) for p in placed)
     buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
-    data = image.assemble([_compiler.data_area(builder)], buckets, nodes, zone_structs, refused_off, chaos_offs)
+    parts = image.ImageParts([_compiler.data_area(builder)], buckets, nodes, zone_structs, refused_off, chaos_offs)
     names = [_text(p.zone) for p in placed]
-    result = CompileResult(data, node_count, builder.records, time.monotonic() - started, names, [])
+    result = CompileResult(parts, node_count, builder.records, time.monotonic() - started, names, [])
+    result.borrows = builder  # the data area lives in it until the image is written
     result.state = _state(placed, image.HEADER.size + _compiler.data_size(builder), refused_off,
                           chaos_offs, key, sizes)
     return result
@@ -125,6 +126,7 @@ def _related(a: bytes, b: bytes) -> bool:
 
 
 def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_image: Buffer,
+                     previous_path: str | None,
                      reused: set[bytes], other: int, minimal_responses: bool, progress: Progress | None,
                      started: float) -> CompileResult:
     header = image.read_header(bytes(previous_image[:image.HEADER.size]), check=False)
@@ -171,16 +173,25 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
         first += counts[p.zone.origin]
     buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
     new_data = _compiler.data_area(builder)
-    old_data = memoryview(previous_image)[image.HEADER.size:previous.data_end]
-    data = image.assemble([old_data, new_data], buckets, nodes, zone_structs, previous.refused_off,
-                          previous.chaos_offs, sealed=False)
-    for positions, old_serial, new_serial in patches:
-        if not _compiler.patch_serials(data, positions, old_serial, new_serial):
-            raise _NotPatched("an SOA serial is not where it was written")
-    image.seal(data)
-    result = CompileResult(data, node_count, builder.records, time.monotonic() - started, compiled,
+    old_data: image.Buffer | image.FileSpan = memoryview(previous_image)[image.HEADER.size:previous.data_end]
+    if previous_path is not None:
+        old_data = image.FileSpan(previous_path, image.HEADER.size, previous.data_end - image.HEADER.size)
+
+    def patch(out: memoryview) -> None:
+        for positions, old_serial, new_serial in patches:
+            if not _compiler.patch_serials(out, positions, old_serial, new_serial):
+                raise _NotPatched("an SOA serial is not where it was written")
+
+    if patches:  # checked before anything is written: the image joined or written may not half-patch
+        for positions, old_serial, _ in patches:
+            if not _compiler.check_serials(previous_image, positions, old_serial):
+                raise _NotPatched("an SOA serial is not where it was written")
+    parts = image.ImageParts([old_data, new_data], buckets, nodes, zone_structs, previous.refused_off,
+                             previous.chaos_offs, patch)
+    result = CompileResult(parts, node_count, builder.records, time.monotonic() - started, compiled,
                            [_text(p.zone) for p in placed if p.zone.origin in reused])
     garbage = previous.garbage + sum(previous.zones[o][3] for o in previous.order if o not in reused)
+    result.borrows = builder  # the new data lives in it until the image is written
     result.state = _state(placed, previous.data_end + len(new_data), previous.refused_off,
                           previous.chaos_offs, previous.key, sizes, garbage)
     return result

@@ -105,8 +105,7 @@ class Publisher:
         self.last_compile = CompileReport(result.compiled, result.reused, result.seconds)
         generation = self.generation + 1
         path = self.run_dir.image_path(generation)
-        with open(path + ".tmp", "wb") as f:
-            f.write(result.image)
+        result.write_image(path + ".tmp")
         os.replace(path + ".tmp", path)
         try:
             checked = self._check_image(path, zones)
@@ -132,7 +131,8 @@ class Publisher:
             with self._published_bytes() as previous_image:
                 result = compile_native([z.native for z in zones], o.version, o.identity, o.minimal_responses,
                                         progress=self.progress.compiling, previous=self._compiled,
-                                        previous_image=previous_image)
+                                        previous_image=previous_image,
+                                        previous_path=self.run_dir.image_path(self.generation))
             self._compiled = result.state
             return result
         except NativeUnsupported as e:

@@ -534,16 +534,25 @@ def write_some_nodes(ImageBuilder builder, NativeZone z, NativeZone parent, list
                            out + <uint64_t>z.names[idx].node * NODE_SIZE)
 
 
-def patch_serials(bytearray image, bytes positions, uint32_t old_serial, uint32_t new_serial) -> bool:
-    """Write new_serial over old_serial at every position (u64 image offsets); False, and
-    nothing written, when a position does not hold old_serial."""
-    cdef uint8_t* p = <uint8_t*>image
+def check_serials(const uint8_t[::1] image, bytes positions, uint32_t serial) -> bool:
+    """Every position (u64 image offsets) holds serial."""
     cdef const uint64_t* at = <const uint64_t*>PyBytes_AS_STRING(positions)
     cdef size_t i, n = len(positions) // 8
-    cdef size_t size = len(image)
+    cdef size_t size = image.shape[0]
     for i in range(n):
-        if at[i] + 4 > size or get_u32be(p + at[i]) != old_serial:
+        if at[i] + 4 > size or get_u32be(&image[0] + at[i]) != serial:
             return False
+    return True
+
+
+def patch_serials(uint8_t[::1] image, bytes positions, uint32_t old_serial, uint32_t new_serial) -> bool:
+    """Write new_serial over old_serial at every position (u64 image offsets); False, and
+    nothing written, when a position does not hold old_serial."""
+    cdef uint8_t* p = &image[0]
+    cdef const uint64_t* at = <const uint64_t*>PyBytes_AS_STRING(positions)
+    cdef size_t i, n = len(positions) // 8
+    if not check_serials(image, positions, old_serial):
+        return False
     for i in range(n):
         put_u32be(p + at[i], new_serial)
     return True

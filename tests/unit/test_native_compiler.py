@@ -293,3 +293,19 @@ def test_chains_of_random_small_changes_answer_as_full_compiles(tmp_path, seed):
         names = [n.decode("latin-1") for n in _texts(zones[0])]
         assert answers_of(tmp_path, patched.image, names) == answers_of(tmp_path, compile_native(zones).image, names)
         result = patched
+
+
+def test_a_patched_image_written_to_a_file_is_the_image_joined_in_memory(tmp_path):
+    """The publisher writes an image whose data area the kernel copies from the previous
+    file (ImageParts.write with a FileSpan); it must hold the bytes the join gives."""
+    origin = "patch.test"
+    before = compile_native(served(tmp_path, {origin: PATCH_BASE}))
+    before.write_image(str(tmp_path / "image.1"))
+    text = PATCH_BASE.replace("hostmaster 1000", "hostmaster 1001").replace("192.0.2.80", "192.0.2.81")
+    zones = served(tmp_path, {origin: text})
+    in_memory = compile_native(zones, previous=before.state, previous_image=before.image).image
+    written = compile_native(zones, previous=before.state, previous_image=before.image,
+                             previous_path=str(tmp_path / "image.1"))
+    written.write_image(str(tmp_path / "image.2"))
+    assert (tmp_path / "image.2").read_bytes() == in_memory
+    assert b"\x00\x00\x03\xe9" in in_memory and b"\x00\x00\x03\xe8" not in in_memory[64:]  # serial 1001
