@@ -1,15 +1,10 @@
 # SPDX-License-Identifier: MIT
 """Master files (RFC 1035 section 5) read by ldns into wire-format records (native/zonefile.pyx)."""
 
-class ZoneSyntaxError(ValueError):
-    """A master file could not be read: str(e) is 'file:line: reason', or 'file: reason' when
-    no line applies (the file cannot be opened)."""
+from fastdns.errors import ZoneError
 
-    filename: str
-    line: int | None
-    reason: str
-
-    def __init__(self, filename: str, line: int | None, reason: str) -> None: ...
+#: what parse_zone raises: fastdns's ZoneError, str() 'file:line: reason'
+ZoneSyntaxError = ZoneError
 
 class Records:
     """The records of one master file, in file order, duplicates kept.

@@ -31,11 +31,9 @@ DNAME = dns.rdatatype.DNAME
 
 
 @dataclass
-class LoadedZone:
-    """A validated zone and where it came from."""
+class ZoneFile:
+    """Where a zone came from, as it was when read."""
 
-    origin: dns.name.Name
-    zone: dns.zone.Zone  #: absolute names (relativize=False)
     filename: str
     mtime_ns: int
     size: int
@@ -47,6 +45,14 @@ class LoadedZone:
         except OSError:
             return False
         return (st.st_mtime_ns, st.st_size) == (self.mtime_ns, self.size)
+
+
+@dataclass(kw_only=True)
+class LoadedZone(ZoneFile):
+    """A validated zone (dnspython) and where it came from."""
+
+    origin: dns.name.Name
+    zone: dns.zone.Zone  #: absolute names (relativize=False)
 
     @property
     def serial(self) -> int:
@@ -71,26 +77,15 @@ def load_zone(origin: str | dns.name.Name, filename: str) -> LoadedZone:
         raise ZoneError(filename, None, f"cannot read zone file: {e}") from None
     zone, lines = _read(origin, filename, text)
     _validate(origin, zone, filename, lines.lines)
-    return LoadedZone(origin, zone, filename, st.st_mtime_ns, st.st_size)
+    return LoadedZone(filename, st.st_mtime_ns, st.st_size, origin=origin, zone=zone)
 
 
-@dataclass
-class NativeLoadedZone:
+@dataclass(kw_only=True)
+class NativeLoadedZone(ZoneFile):
     """A validated zone in native form and where it came from."""
 
     origin: dns.name.Name
     native: _compiler.NativeZone
-    filename: str
-    mtime_ns: int
-    size: int
-
-    def file_unchanged(self) -> bool:
-        """The file still has the modification time and size it was read with."""
-        try:
-            st = os.stat(self.filename)
-        except OSError:
-            return False
-        return (st.st_mtime_ns, st.st_size) == (self.mtime_ns, self.size)
 
     @property
     def serial(self) -> int:
@@ -123,11 +118,9 @@ def load_native_zone(origin: str | dns.name.Name, filename: str) -> NativeLoaded
         records = _zonefile.parse_zone(filename, wire, -1)
         native = _compiler.NativeZone(wire, records.data, records.count, records.lines)
         native.label = origin.to_text(True)
-    except _zonefile.ZoneSyntaxError as e:
-        raise ZoneError(filename, e.line, e.reason) from None
     except _compiler.NativeZoneError as e:
         raise ZoneError(filename, e.line, e.reason) from None
-    return NativeLoadedZone(origin, native, filename, st.st_mtime_ns, st.st_size)
+    return NativeLoadedZone(filename, st.st_mtime_ns, st.st_size, origin=origin, native=native)
 
 
 def _origin(origin: str | dns.name.Name, filename: str) -> dns.name.Name:

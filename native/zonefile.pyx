@@ -28,15 +28,8 @@ cdef uint32_t IMPLICIT_TTL = 0xFFFFFFFB
 cdef size_t RR_FIXED = 10  # type, class, ttl, rdlength (RFC 1035 4.1.3)
 
 
-class ZoneSyntaxError(ValueError):
-    """A master file could not be read; str() is 'file:line: reason' (line may be None)."""
-
-    def __init__(self, filename: str, line: int | None, reason: str) -> None:
-        self.filename = filename
-        self.line = line
-        self.reason = reason
-        where = f"{filename}:{line}" if line else filename
-        super().__init__(f"{where}: {reason}")
+# A master file that could not be read: fastdns's own error, str() 'file:line: reason'.
+from fastdns.errors import ZoneError as ZoneSyntaxError
 
 
 cdef struct Buf:

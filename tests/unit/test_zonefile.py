@@ -14,6 +14,7 @@ import dns.name
 import pytest
 
 from fastdns._zonefile import Records, ZoneSyntaxError, parse_zone
+from fastdns.errors import ZoneError
 from fastdns.zone import load_zone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +176,7 @@ def error_of(tmp_path, text: str) -> ZoneSyntaxError:
     with pytest.raises(ZoneSyntaxError) as info:
         parse_zone(str(path), EXAMPLE)
     e = info.value
-    assert isinstance(e, ValueError) and e.filename == str(path)
+    assert isinstance(e, ZoneError) and e.filename == str(path)
     assert str(e) == f"{path}:{e.line}: {e.reason}"
     return e
 
