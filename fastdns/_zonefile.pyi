@@ -40,3 +40,7 @@ def parse_zone(filename: str, origin: bytes, default_ttl: int = 3600) -> Records
         unknown type, another class, $INCLUDE, or an owner outside the zone ('<owner> is
         outside the zone <origin>').
     """
+
+def parse_spans(filename: str, origin: bytes, text: bytes, header_end: int,
+                spans: list[tuple[int, int, int]]) -> list[Records]: ...
+def changed_spans(old: bytes, new: bytes, first_record_line: int) -> list[tuple[int, int, int, int, int]] | None: ...

@@ -97,7 +97,7 @@ class ServedZones:
                                           changed=False))
                 continue
             try:
-                new = _load(zc, progress)
+                new = _load(zc, progress, old)
             except ZoneError as e:
                 errors.append(f"{e} ({zc.name} keeps serving serial {old.serial})")
                 continue
@@ -129,10 +129,10 @@ class ServedZones:
         return tuple(known[_canonical(n)] for n in names)
 
 
-def _load(zc: ZoneConfig, progress: LoadProgress) -> NativeLoadedZone:
+def _load(zc: ZoneConfig, progress: LoadProgress, previous: NativeLoadedZone | None = None) -> NativeLoadedZone:
     progress.parsing(zc.name)
     started = time.monotonic()
-    zone = load_native_zone(zc.name, zc.file)
+    zone = load_native_zone(zc.name, zc.file, previous)
     progress.parsed(zc.name, zone.record_count, time.monotonic() - started)
     return zone
 

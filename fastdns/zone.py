@@ -10,6 +10,7 @@ and reason.
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass
 
@@ -86,6 +87,7 @@ class NativeLoadedZone(ZoneFile):
 
     origin: dns.name.Name
     native: _compiler.NativeZone
+    text: bytes = b""  #: the file as read: the next reload re-reads only the lines that differ
 
     @property
     def serial(self) -> int:
@@ -96,31 +98,64 @@ class NativeLoadedZone(ZoneFile):
         return int(self.native.rr_count)
 
     def same_content(self, other: NativeLoadedZone) -> bool:
-        """The same records in the same order (a reordered file counts as changed)."""
-        return self.native.records_data == other.native.records_data
+        """The same file content (a file reordered or reformatted counts as changed)."""
+        return self.text == other.text
 
 
-def load_native_zone(origin: str | dns.name.Name, filename: str) -> NativeLoadedZone:
+def load_native_zone(origin: str | dns.name.Name, filename: str,
+                     previous: NativeLoadedZone | None = None) -> NativeLoadedZone:
     """Read and validate one zone file into native form.
 
+    :param previous: the zone as last read from this file: when the file differs from it
+        in a few lines that each hold whole records, only those lines are read and the
+        previous zone is patched (what a one-record edit needs); otherwise, or when the
+        change adds or removes a name, the whole file is read.
     :raises ZoneError: naming the file, the line where known, and the reason.
     """
     origin = _origin(origin, filename)
     try:
-        st = os.stat(filename)
-        with open(filename, "rb"):
-            pass
+        with open(filename, "rb") as f:
+            st = os.fstat(f.fileno())
+            text = f.read()
     except OSError as e:
         raise ZoneError(filename, None, f"cannot read zone file: {e}") from None
     wire = origin.to_wire()
     assert wire is not None  # to_wire returns None only when given a file to write to
     try:
-        records = _zonefile.parse_zone(filename, wire, -1)
-        native = _compiler.NativeZone(wire, records.data, records.count, records.lines)
-        native.label = origin.to_text(True)
+        native = None
+        if previous is not None and previous.text and previous.origin == origin:
+            native = _patched(previous, filename, wire, text)
+        if native is None:
+            records = _zonefile.parse_zone(filename, wire, -1)
+            native = _compiler.NativeZone(wire, records.data, records.count, records.lines)
     except _compiler.NativeZoneError as e:
         raise ZoneError(filename, e.line, e.reason) from None
-    return NativeLoadedZone(filename, st.st_mtime_ns, st.st_size, origin=origin, native=native)
+    native.label = origin.to_text(True)
+    return NativeLoadedZone(filename, st.st_mtime_ns, st.st_size, origin=origin, native=native, text=text)
+
+
+def _patched(previous: NativeLoadedZone, filename: str, wire: bytes, text: bytes) -> _compiler.NativeZone | None:
+    """The previous zone with the records of the changed lines read again, or None."""
+    old = previous.native
+    if old.rr_count == 0 or text == previous.text:
+        return None
+    lines = memoryview(old.lines).cast("I")
+    first_record_line = lines[0]
+    spans = _zonefile.changed_spans(previous.text, text, first_record_line)
+    if not spans:
+        return None
+    header_end = 0
+    for _ in range(first_record_line - 1):
+        header_end = text.index(b"\n", header_end) + 1
+    try:
+        parsed = _zonefile.parse_spans(filename, wire, text, header_end,
+                                       [(start, stop, line) for _, _, start, stop, line in spans])
+    except ValueError:
+        return None  # no $TTL in force: implicit TTLs depend on records before the change
+    removed = [(bisect.bisect_left(lines, first), bisect.bisect_left(lines, end)) for first, end, *_ in spans]
+    added = [(records.data, records.count, records.lines) for records in parsed]
+    lines_after = [text.count(b"\n", start, stop) - (end - first) for first, end, start, stop, _ in spans]
+    return _compiler.patch_zone(old, removed, added, lines_after)
 
 
 def _origin(origin: str | dns.name.Name, filename: str) -> dns.name.Name:

@@ -452,21 +452,18 @@ def plan_patch(NativeZone a, NativeZone b, bint minimal):
     additional-section addresses, on the records of the names its answers lead to; the
     apex SOA's serial is patched where it was written (soa_positions)."""
     cdef uint32_t i, k, n
-    cdef int32_t t
     cdef const name_t* x
     cdef const name_t* y
     cdef bytearray dirty
     cdef uint8_t* d
-    cdef bint grew, cut_changed = 0
-    cdef const rr_t* rr
-    cdef int skip
-    cdef const uint8_t* target
-    cdef uint8_t ltarget[MAX_NAME]
-    cdef int tlen, off
     if not minimal or not a.soa_patchable or a.name_count != b.name_count or a.apex < 0:
         return None
     dirty = bytearray(b.name_count)
-    d = dirty
+    d = <uint8_t*><char*>dirty
+    if b.patched_from == id(a):  # b is a patched in place: it knows the names it changed
+        if not _dirty_names(a, b, b.patched_names, d):
+            return None
+        return _spread(b, d)
     for k in range(b.name_count):
         i = a.sorted_names[k]
         n = b.sorted_names[k]
@@ -476,17 +473,62 @@ def plan_patch(NativeZone a, NativeZone b, bint minimal):
             return None
         if (x.flags & ~N_ELSEWHERE) != (y.flags & ~N_ELSEWHERE) or (x.node < 0) != (y.node < 0):
             return None
+    if not _dirty_names(a, b, None, d):
+        return None
+    return _spread(b, d)
+
+
+cdef bint _dirty_names(NativeZone a, NativeZone b, list names, uint8_t* d) except -1:
+    """Mark the names (all, when None) whose records differ; False when a difference is
+    not of the kind a patch handles (the apex beyond its serial, a wildcard).  The names
+    are the same, in the same order, in a and b."""
+    cdef uint32_t i, n, k
+    cdef uint32_t count = b.name_count if names is None else len(names)
+    for k in range(count):
+        if names is None:  # zones built apart: the same names at the same places in order
+            i = a.sorted_names[k]
+            n = b.sorted_names[k]
+        else:  # b patched from a: the same name indices
+            n = names[k]
+            i = n
         if <int32_t>n == b.apex:
             if not same_name_records(a, i, b, n) and not only_serial_differs(a, b):
-                return None
+                return False
             continue
+        if (a.names[i].flags & ~N_ELSEWHERE) != (b.names[n].flags & ~N_ELSEWHERE):
+            return False
         if not same_name_records(a, i, b, n):
-            if y.flags & N_WILDCARD:
-                return None
+            if b.names[n].flags & N_WILDCARD:
+                return False
             d[n] = 1
-            cut_changed = cut_changed or (y.flags & N_CUT) != 0
-    grew = 1
-    while grew:  # what leads to a dirty name is dirty: CNAME chains, NS/MX/SRV targets
+    return True
+
+
+cdef enum:
+    FEW_DIRTY = 64          # up to this many dirty names, targets are matched by hash first
+
+
+cdef list _spread(NativeZone b, uint8_t* d):
+    """What leads to a dirty name is dirty too: CNAME chains, NS/MX/SRV targets, and CNAME
+    targets below a dirty cut; returns the dirty names the image holds.  A change touches
+    a few names: a target is hashed and compared with theirs before it is looked up."""
+    cdef uint32_t k, n, few = 0
+    cdef int32_t t
+    cdef bint grew = 1, cut_changed = 0, maybe
+    cdef const rr_t* rr
+    cdef int skip, tlen, off
+    cdef uint32_t h
+    cdef const uint8_t* target
+    cdef uint8_t ltarget[MAX_NAME]
+    cdef uint32_t dirty_hash[FEW_DIRTY]
+    for n in range(b.name_count):
+        if d[n]:
+            if few < FEW_DIRTY:
+                dirty_hash[few] = b.names[n].hash
+            few += 1
+            if b.names[n].flags & N_CUT:
+                cut_changed = 1
+    while grew:
         grew = 0
         for k in range(b.rr_count):
             rr = &b.rrs[k]
@@ -502,24 +544,42 @@ def plan_patch(NativeZone a, NativeZone b, bint minimal):
                 continue
             target = b.data + rr.rdata + skip
             tlen = name_length(target, rr.rdlen - skip)
-            if tlen < 0 or not is_subdomain(target, tlen, <const uint8_t*>b.origin, len(b.origin)):
+            if tlen < 0:
                 continue
             lower_copy(ltarget, target, tlen)
+            if few <= FEW_DIRTY and not (cut_changed and rr.rtype == T_CNAME):
+                h = image_name_hash(ltarget, tlen)
+                maybe = False
+                for n in range(few):
+                    if dirty_hash[n] == h:
+                        maybe = True
+                        break
+                if not maybe:
+                    continue
+            if not is_subdomain(target, tlen, <const uint8_t*>b.origin, len(b.origin)):
+                continue
             t = b.find(ltarget, tlen)
             if t >= 0 and d[t]:
-                d[rr.name] = 1
+                _dirty(b, d, rr.name, dirty_hash, &few)
                 grew = 1
                 cut_changed = cut_changed or (b.names[rr.name].flags & N_CUT) != 0
             elif cut_changed and rr.rtype == T_CNAME:
                 off = 0  # a target below a changed cut is answered by its referral
-                while ltarget[off] and not grew:
+                while ltarget[off] and not d[rr.name]:
                     t = b.find(ltarget + off, tlen - off)
                     if t >= 0 and d[t] and b.names[t].flags & N_CUT:
-                        d[rr.name] = 1
+                        _dirty(b, d, rr.name, dirty_hash, &few)
                         grew = 1
                         cut_changed = cut_changed or (b.names[rr.name].flags & N_CUT) != 0
                     off += ltarget[off] + 1
     return [n for n in range(b.name_count) if d[n] and b.names[n].node >= 0]
+
+
+cdef inline void _dirty(NativeZone b, uint8_t* d, uint32_t name, uint32_t* dirty_hash, uint32_t* few) noexcept:
+    d[name] = 1
+    if few[0] < FEW_DIRTY:
+        dirty_hash[few[0]] = b.names[name].hash
+    few[0] += 1
 
 
 def write_some_nodes(ImageBuilder builder, NativeZone z, NativeZone parent, list names, uint16_t zone_index,

@@ -100,6 +100,8 @@ cdef class NativeZone:
     cdef buf_t soa_serials              # u64 image offsets where the apex SOA's serial was written
     cdef public bint soa_patchable      # those are all of them, and no other zone shares them
     cdef public str label               # the zone's name as text, for reports
+    cdef readonly object patched_from   # id() of the zone this one was patched from, or None
+    cdef readonly list patched_names    # the names whose records the patch changed
 
     def __cinit__(self):
         self.names = NULL
@@ -483,6 +485,42 @@ cdef class NativeZone:
         incremental compile keeps."""
         buf_append(&self.soa_serials, <const uint8_t*>positions, len(positions))
 
+    cdef bint _rrsets_of(self, uint32_t name) except -1:
+        """_find_rrsets for one name whose run was rebuilt (records by type, file order,
+        each holding its own TTL); False when its flags would change (a cut made or
+        unmade, no records left): the caller reads the file whole."""
+        cdef name_t* nm = &self.names[name]
+        cdef uint32_t i = nm.rr_first, j, k, end = nm.rr_first + nm.rr_count
+        cdef uint32_t ttl
+        cdef bint cut
+        if nm.rr_count == 0:
+            return False
+        while i < end:
+            j = i
+            ttl = self.rrs[i].ttl
+            self.rrs[i].first = 1
+            while i < end and self.rrs[i].rtype == self.rrs[j].rtype:
+                if self.rrs[i].ttl < ttl:
+                    ttl = self.rrs[i].ttl
+                for k in range(j, i):
+                    if not self.rrs[k].dup and self.same_rdata(&self.rrs[k], &self.rrs[i]):
+                        self.rrs[i].dup = 1
+                        break
+                i += 1
+            self.rrs[j].ttl = ttl
+        cut = <int32_t>name != self.apex and self.rrset_of(name, T_NS) >= 0
+        if cut != ((nm.flags & N_CUT) != 0):
+            return False
+        for k in range(nm.rr_first, end):
+            if self.rrs[k].first and self.rrs[k].rtype == T_CNAME:
+                self._check_cname(name)
+            if self.rrs[k].rtype == T_SOA and <int32_t>name != self.apex:
+                raise NativeZoneError(self.line_of(self.rrs[k].seq), "SOA records are only allowed at the zone apex")
+            if self.rrs[k].rtype == T_DNAME:
+                raise NativeZoneError(self.line_of(self.rrs[k].seq),
+                                      f"DNAME at {self.name_text(name)} is not supported yet")
+        return True
+
     cdef int32_t rrset_of(self, uint32_t name, uint16_t rtype) noexcept:
         """Index of the first record of name's RRset of rtype, or -1."""
         cdef const name_t* nm = &self.names[name]
@@ -499,6 +537,11 @@ cdef class NativeZone:
         if self.names[name].case_in_data:
             return self.data + self.names[name].case_off
         return self.lnames.data + self.names[name].case_off
+
+    @property
+    def lines(self) -> bytes:
+        """The file line each record starts on, by file order (u32, little-endian)."""
+        return self._lines
 
     @property
     def records_data(self) -> bytes:
@@ -518,3 +561,157 @@ def _text(wire: bytes) -> str:
     import dns.name
 
     return dns.name.from_wire(wire, 0)[0].to_text()
+
+
+# -- a zone changed in a few records ---------------------------------------------------------
+
+def patch_zone(NativeZone a, list removed, list added, list lines_after) -> object:
+    """The zone a becomes when, at each change, the records of a with file order (seq) in
+    [start, end) give way to those of a Records (fastdns._zonefile) read in their place.
+
+    :param removed: (start, end) seq ranges, ascending.
+    :param added: per change, (data, count, lines) of the records read.
+    :param lines_after: per change, how many lines later the file's lines after it are.
+    :returns: the new NativeZone, or None when the change adds or removes a name, makes or
+        unmakes a cut, or touches what the names' order or case depends on: then the
+        caller reads the file whole.
+    :raises NativeZoneError: the changed records break a rule (file line and reason).
+    """
+    cdef NativeZone b = NativeZone.__new__(NativeZone)
+    cdef uint32_t n_removed = 0, n_added = 0, i, k, seq, h, r, name, pos
+    cdef int64_t delta
+    cdef bytes data
+    cdef const uint8_t* p
+    cdef size_t off
+    cdef int nlen
+    cdef uint8_t lname[MAX_NAME]
+    cdef int32_t found
+    cdef list new_rrs = []
+    for start, end in removed:
+        n_removed += end - start
+    for chunk, count, _ in added:
+        n_added += count
+    # the records: a's, then the new ones appended (a's offsets stay good)
+    data = a._data_obj + b"".join(chunk for chunk, _, _ in added)
+    b.origin, b.origin_case, b.label = a.origin, a.origin_case, a.label
+    b._data_obj = data
+    b.data = <const uint8_t*>PyBytes_AS_STRING(data)
+    b.rr_count = a.rr_count - n_removed + n_added
+    b.name_count = a.name_count
+    b.name_cap = a.name_count if a.name_count else 1
+    b.apex = a.apex
+    b.soa_patchable = 1
+    buf_init(&b.soa_serials, 64)
+    buf_init(&b.lnames, a.lnames.len + 1)
+    buf_append(&b.lnames, a.lnames.data, a.lnames.len)
+    b.names = <name_t*>malloc(b.name_cap * sizeof(name_t))
+    b.sorted_names = <uint32_t*>malloc(b.name_cap * sizeof(uint32_t))
+    b.rrs = <rr_t*>malloc((b.rr_count if b.rr_count else 1) * sizeof(rr_t))
+    b.table.slots = <uint64_t*>malloc((a.table.mask + 1) * sizeof(uint64_t))
+    if b.names == NULL or b.sorted_names == NULL or b.rrs == NULL or b.table.slots == NULL:
+        raise MemoryError()
+    memcpy(b.names, a.names, a.name_count * sizeof(name_t))
+    memcpy(b.sorted_names, a.sorted_names, a.name_count * sizeof(uint32_t))
+    memcpy(b.table.slots, a.table.slots, (a.table.mask + 1) * sizeof(uint64_t))
+    b.table.mask, b.table.used = a.table.mask, a.table.used
+    # where each record is in the new file's order, and on which line
+    cdef bytearray new_seq = bytearray(4 * a.rr_count)
+    cdef uint32_t* ns = <uint32_t*><char*>new_seq
+    cdef bytearray lines = bytearray(4 * b.rr_count)
+    cdef uint32_t* ln = <uint32_t*><char*>lines
+    cdef const uint32_t* old_lines = <const uint32_t*>PyBytes_AS_STRING(a._lines)
+    cdef int64_t shift = 0, line_shift = 0
+    cdef uint32_t next_old = 0, out = 0, change
+    cdef bytearray removed_marks = bytearray(a.rr_count)
+    cdef uint8_t* is_removed = <uint8_t*><char*>removed_marks
+    cdef list firsts = []
+    for change in range(len(removed)):
+        start, end = removed[change]
+        chunk, count, chunk_lines = added[change]
+        while next_old < <uint32_t>start:
+            ns[next_old] = next_old + shift
+            ln[next_old + shift] = old_lines[next_old] + line_shift
+            next_old += 1
+        for k in range(<uint32_t>start, <uint32_t>end):
+            is_removed[k] = 1
+        next_old = end
+        firsts.append(start + shift)
+        for k in range(count):
+            ln[start + shift + k] = int.from_bytes(chunk_lines[4 * k:4 * k + 4], "little")
+        shift += count - (end - start)
+        line_shift += lines_after[change]
+    while next_old < a.rr_count:
+        ns[next_old] = next_old + shift
+        ln[next_old + shift] = old_lines[next_old] + line_shift
+        next_old += 1
+    b._lines = bytes(lines)
+    # the new records: their names must be names a had (the order of names stands)
+    cdef dict by_name = {}
+    off = len(a._data_obj)
+    p = b.data
+    for change in range(len(added)):
+        chunk, count, _ = added[change]
+        for k in range(count):
+            nlen = name_length(p + off, len(data) - off)
+            lower_copy(lname, p + off, nlen)
+            found = b.find(lname, nlen)
+            if found < 0 or not (b.names[found].flags & N_OWNER) \
+                    or memcmp(b.case_name(<uint32_t>found), p + off, nlen) != 0:
+                return None  # a new name, a name with records again, or written in another case
+            by_name.setdefault(found, []).append(
+                (get_u16be(p + off + nlen), firsts[change] + k, <uint32_t>(off + nlen + 10),
+                 get_u16be(p + off + nlen + 8), get_u32be(p + off + nlen + 4)))
+            off += nlen + 10 + get_u16be(p + off + nlen + 8)
+    cdef bytearray changed_marks = bytearray(a.name_count)
+    cdef uint8_t* is_changed = <uint8_t*><char*>changed_marks
+    for name in by_name:
+        is_changed[<uint32_t>name] = 1
+    for k in range(a.rr_count):
+        if is_removed[a.rrs[k].seq]:  # by file order; rrs are by name
+            is_changed[a.rrs[k].name] = 1
+    cdef list changed = [n for n in range(a.name_count) if is_changed[n]]
+    # records by (name, type, file order): a's runs, the changed names' rebuilt
+    out = 0
+    for r in range(a.name_count):
+        name = a.sorted_names[r]
+        b.names[name].rr_first = out
+        if not is_changed[name]:
+            for k in range(a.names[name].rr_first, a.names[name].rr_first + a.names[name].rr_count):
+                if out >= b.rr_count:
+                    raise AssertionError("more records than counted in a patch")
+                b.rrs[out] = a.rrs[k]
+                b.rrs[out].seq = ns[a.rrs[k].seq]
+                out += 1
+            b.names[name].rr_count = out - b.names[name].rr_first
+            continue
+        run = [(a.rrs[k].rtype, ns[a.rrs[k].seq], a.rrs[k].rdata, a.rrs[k].rdlen,
+                get_u32be(a.data + a.rrs[k].rdata - 6))
+               for k in range(a.names[name].rr_first, a.names[name].rr_first + a.names[name].rr_count)
+               if not is_removed[a.rrs[k].seq]]
+        run += by_name.get(name, [])
+        run.sort()
+        if not run and not (b.names[name].flags & N_APEX):
+            return None  # the name lost its records: it becomes empty or goes
+        for rtype, seq, rdata, rdlen, ttl in run:
+            if out >= b.rr_count:
+                raise AssertionError("more records than counted in a patch")
+            b.rrs[out].name = name
+            b.rrs[out].rtype = rtype
+            b.rrs[out].seq = seq
+            b.rrs[out].rdata = rdata
+            b.rrs[out].rdlen = rdlen
+            b.rrs[out].ttl = ttl
+            b.rrs[out].first = 0
+            b.rrs[out].dup = 0
+            out += 1
+        b.names[name].rr_count = out - b.names[name].rr_first
+    if out != b.rr_count:
+        raise AssertionError("records lost in a patch")
+    for name in changed:
+        if not b._rrsets_of(name):
+            return None
+    b._validate()  # the apex's SOA and NS, serial and negative TTL; every name's CNAME rule is its own
+    b.rdtypes = a.rdtypes | {t for t, _, _, _, _ in sum(by_name.values(), [])}
+    b.patched_from = id(a)
+    b.patched_names = changed
+    return b

@@ -9,8 +9,12 @@ of millions of records makes no Python object per record, and the bytes are buil
 from libc.errno cimport errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdio cimport FILE, fclose, feof, fopen
+
+
+cdef extern from "<stdio.h>" nogil:
+    FILE *fmemopen(void *buf, size_t size, const char *mode)
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcpy, strerror
+from libc.string cimport memcmp, memcpy, strerror
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from ldns cimport (
@@ -139,10 +143,34 @@ cdef class _Reader:
             raise self.error(0, f"cannot read zone file: {strerror(errno).decode()}")
         while not feof(self.fp):
             self.next_entry()
+        return self.take()
+
+    cdef Records read_span(self, bytes text, Py_ssize_t start, Py_ssize_t end, int first_line):
+        """The records of text[start:end], whose first line is line first_line of the file,
+        in the state (origin, $TTL) the reader is in."""
+        cdef char *p = text
+        if end <= start:
+            return self.take()
+        self.fp = fmemopen(p + start, end - start, "r")
+        if self.fp == NULL:
+            raise MemoryError()
+        self.line_nr = first_line - 1
+        try:
+            while not feof(self.fp):
+                self.next_entry()
+        finally:
+            fclose(self.fp)
+            self.fp = NULL
+        return self.take()
+
+    cdef Records take(self):
+        """The records read so far; the reader starts a new batch."""
         records = Records()
         records.count = self.count
         records.data = PyBytes_FromStringAndSize(<char *>self.data.p, self.data.len)
         records.lines = PyBytes_FromStringAndSize(<char *>self.lines.p, self.lines.len)
+        self.data.len = self.lines.len = 0
+        self.count = 0
         return records
 
     cdef int next_entry(self) except -1:
@@ -280,3 +308,270 @@ def parse_zone(str filename, bytes origin, long long default_ttl=3600) -> Record
     if not origin or len(origin) > 255:
         raise ZoneSyntaxError(filename, None, "bad zone origin")
     return _Reader(filename, origin, default_ttl).read()
+
+
+def parse_spans(str filename, bytes origin, bytes text, Py_ssize_t header_end, list spans) -> list:
+    """The records of some spans of a master file's text, for a reload that re-reads only
+    the lines that changed.  text[:header_end] (the lines before the first record) sets
+    the state every span starts in; each span, (start, end, first line), starts with a
+    line that names its owner.
+
+    :raises ZoneSyntaxError: as parse_zone, naming the file's line.
+    :raises ValueError: the header leaves no $TTL in force (a span's implicit TTLs would
+        depend on the records before it): read the whole file.
+    """
+    cdef _Reader reader = _Reader(filename, origin, -1)
+    cdef Records header = reader.read_span(text, 0, header_end, 1)
+    if header.count or not reader.default_known or reader.default_from_soa:
+        raise ValueError("no $TTL before the first record")
+    return [reader.read_span(text, start, end, line) for start, end, line in spans]
+
+
+# -- what changed between two versions of a file ---------------------------------------------
+
+cdef enum:
+    RESYNC_WINDOW = 48      # lines searched, on either side, to find the two texts agreeing again
+
+
+cdef size_t* line_starts(const char* p, size_t n, size_t* count) except NULL:
+    """Offsets where each line begins, then n."""
+    cdef size_t cap = 1024, k = 1, i
+    cdef size_t* out = <size_t*>realloc(NULL, cap * sizeof(size_t))
+    cdef size_t* grown
+    if out == NULL:
+        raise MemoryError()
+    out[0] = 0
+    for i in range(n):
+        if p[i] == 10 and i + 1 < n:
+            if k + 2 > cap:
+                cap *= 2
+                grown = <size_t*>realloc(out, cap * sizeof(size_t))
+                if grown == NULL:
+                    free(out)
+                    raise MemoryError()
+                out = grown
+            out[k] = i + 1
+            k += 1
+    out[k] = n
+    count[0] = k
+    return out
+
+
+cdef inline bint same_line(const char* a, const size_t* la, size_t i, const char* b, const size_t* lb,
+                           size_t j) noexcept nogil:
+    cdef size_t n = la[i + 1] - la[i]
+    return n == lb[j + 1] - lb[j] and memcmp(a + la[i], b + lb[j], n) == 0
+
+
+cdef inline bint continues(const char* p, const size_t* l, size_t i, size_t count) noexcept nogil:
+    """Line i has no owner of its own (it starts with a blank): the owner above it is its."""
+    if i >= count or l[i + 1] == l[i]:
+        return False
+    return p[l[i]] == 32 or p[l[i]] == 9
+
+
+cdef inline bint starts_entry(const char* p, const size_t* l, size_t i) noexcept nogil:
+    """Line i starts with something other than a blank, a comment or nothing."""
+    if l[i + 1] == l[i]:
+        return False
+    return p[l[i]] not in (32, 9, 59, 10, 13)
+
+
+cdef list _spans_in(bytes old, bytes new):
+    """changed_spans' alignment, within two texts that differ: (old first line, old end line,
+    new first line, new end line), lines counted from 0, ends exclusive; each span starts at
+    a line naming its owner (or the text's start) and takes in the lines after it that
+    have none of their own."""
+    cdef const char* a = old
+    cdef const char* b = new
+    cdef size_t na, nb, i = 0, j = 0, ea, eb, da, db, s, i0, j0
+    cdef size_t* la = line_starts(a, len(old), &na)
+    cdef size_t* lb = NULL
+    cdef bint found
+    cdef list spans = []
+    try:
+        lb = line_starts(b, len(new), &nb)
+        while i < na and j < nb:
+            if not same_line(a, la, i, b, lb, j):
+                break
+            i += 1
+            j += 1
+        ea, eb = na, nb
+        while ea > i and eb > j:
+            if not same_line(a, la, ea - 1, b, lb, eb - 1):
+                break
+            ea -= 1
+            eb -= 1
+        while i < ea or j < eb:
+            if i < ea and j < eb:
+                if same_line(a, la, i, b, lb, j):
+                    i += 1
+                    j += 1
+                    continue
+            found = False
+            for s in range(1, 2 * RESYNC_WINDOW):
+                for da in range(0, s + 1):
+                    db = s - da
+                    if i + da > ea or j + db > eb:
+                        continue
+                    if i + da == ea and j + db == eb:
+                        found = True
+                    elif i + da < ea and j + db < eb:
+                        found = same_line(a, la, i + da, b, lb, j + db)
+                    if found:
+                        break
+                if found:
+                    break
+            if not found:
+                da, db = ea - i, eb - j
+            i0, j0 = i, j
+            while j0 > 0 and i0 > 0:  # back to a line naming its owner
+                if j0 < nb and starts_entry(b, lb, j0):
+                    break
+                i0 -= 1
+                j0 -= 1
+            i += da
+            j += db
+            while i < na and continues(b, lb, j, nb):  # lines that take their owner from the span
+                i += 1
+                j += 1
+            if spans and spans[len(spans) - 1][1] >= i0:  # overlaps the one before: merge
+                i0 = spans[len(spans) - 1][0]  # (no negative indices: wraparound is off)
+                j0 = spans[len(spans) - 1][2]
+                spans.pop()
+            spans.append((i0, i, j0, j))
+        return spans
+    finally:
+        free(la)
+        free(lb)
+
+
+def changed_spans(bytes old, bytes new, int first_record_line):
+    """The regions where new differs from old, line-aligned: a list of (old first line,
+    old end line, new start offset, new end offset, new first line), lines counted from 1,
+    ends exclusive; each region starts at a line naming its owner, and ends before a line
+    that names its own.  None when the change is not of that kind: it reaches the lines
+    before the first record, adds or removes a directive, or lies within parentheses (a
+    record on several lines); then the file is read whole.
+
+    The texts are compared whole first (their common start and end), so a file of
+    millions of lines with two lines changed is aligned line by line only around them."""
+    cdef size_t start, old_end, new_end, line0, header
+    if old == new:
+        return []
+    start = _common_prefix(old, new)
+    start = old.rfind(b"\n", 0, start) + 1
+    while start > 0 and old[start:start + 1] in (b" ", b"\t", b";", b"\n", b"\r", b""):
+        start = old.rfind(b"\n", 0, start - 1) + 1  # back to a line naming its owner
+    old_end, new_end = _common_suffix_starts(old, new, start)
+    line0 = old.count(b"\n", 0, start)
+    new_lines_at = _line_offsets(new, start, new_end)
+    spans = []
+    for i0, i, j0, j in _spans_in(old[start:old_end], new[start:new_end]):
+        spans.append((line0 + i0 + 1, line0 + i + 1, new_lines_at[j0], new_lines_at[j], line0 + j0 + 1))
+    header = 0
+    for _ in range(first_record_line - 1):
+        header = new.index(b"\n", header) + 1
+    for first, end, span_start, span_stop, _ in spans:
+        old_start = _nth_line_start(old, start, line0, first)
+        old_stop = _nth_line_start(old, start, line0, end)
+        if first < first_record_line or not _plain(old, old_start, old_stop) \
+                or not _plain(new, span_start, span_stop):
+            return None
+    if spans and (new.find(b"\n$", header - 1 if header else 0) >= 0
+                  or old.find(b"\n$", header - 1 if header else 0) >= 0):
+        return None  # a directive among the records: the state a span starts in is not the header's
+    if spans and (new.find(b"(", header) >= 0 or new.find(b")", header) >= 0) \
+            and not _outside_parentheses(new, [span_start for _, _, span_start, _, _ in spans]):
+        return None
+    return spans
+
+
+cdef size_t _common_prefix(bytes old, bytes new):
+    cdef const char* a = old
+    cdef const char* b = new
+    cdef size_t n = min(len(old), len(new)), k = 0
+    while k + 8 <= n and memcmp(a + k, b + k, 8) == 0:
+        k += 8
+    while k < n and a[k] == b[k]:
+        k += 1
+    return k
+
+
+cdef tuple _common_suffix_starts(bytes old, bytes new, size_t start):
+    """Where the texts' common end begins in each (after start), moved to a line start and
+    past the lines there that have no owner of their own."""
+    cdef const char* a = old
+    cdef const char* b = new
+    cdef size_t na = len(old), nb = len(new), k = 0
+    cdef size_t limit = min(na, nb) - start
+    cdef Py_ssize_t nl
+    while k < limit and a[na - 1 - k] == b[nb - 1 - k]:
+        k += 1
+    cdef size_t oe = na - k, ne = nb - k
+    if oe > start and a[oe - 1] != 10:  # mid-line: on to the next line start
+        nl = old.find(b"\n", oe)
+        k = (nl + 1 if nl >= 0 else na) - oe
+        oe += k
+        ne += k
+    while oe < na and a[oe] in (32, 9):  # a line without its own owner goes with the span
+        nl = old.find(b"\n", oe)
+        k = (nl + 1 if nl >= 0 else na) - oe
+        oe += k
+        ne += k
+    return oe, ne
+
+
+cdef list _line_offsets(bytes text, size_t start, size_t end):
+    """Offsets of the lines of text[start:end] (then end)."""
+    cdef list out = [start]
+    cdef Py_ssize_t at = start
+    while True:
+        at = text.find(b"\n", at, end)
+        if at < 0 or <size_t>(at + 1) >= end:
+            break
+        at += 1
+        out.append(at)
+    out.append(end)
+    return out
+
+
+cdef size_t _nth_line_start(bytes text, size_t start, size_t line0, size_t line):
+    """Offset where 1-based line `line` starts, counting from `start` (line line0 + 1)."""
+    cdef size_t at = start, k
+    for k in range(line - line0 - 1):
+        at = text.index(b"\n", at) + 1
+    return at
+
+
+cdef bint _plain(bytes text, size_t start, size_t end):
+    """No directive and no parenthesis in text[start:end]."""
+    cdef const char* p = text
+    cdef size_t k
+    for k in range(start, end):
+        if p[k] == 40 or p[k] == 41:
+            return False
+        if p[k] == 36 and (k == 0 or p[k - 1] == 10):
+            return False
+    return True
+
+
+cdef bint _outside_parentheses(bytes text, list starts):
+    """Every start is outside parentheses (counting over the whole text, which must balance)."""
+    cdef const char* p = text
+    cdef size_t k, n = len(text)
+    cdef long depth = 0
+    cdef size_t next_i = 0
+    cdef list marks = sorted(starts)
+    for k in range(n):
+        while next_i < len(marks) and <size_t>marks[next_i] == k:
+            if depth:
+                return False
+            next_i += 1
+        if p[k] == 40:
+            depth += 1
+        elif p[k] == 41:
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
