@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from tests.conftest import free_port
+from tests.netns.veth import VethNetwork
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLIENT = str(ROOT / "tests" / "netns" / "client.py")
@@ -38,6 +39,7 @@ BUNDLED_PORT = 5300  # of zones/fastdns.yaml
 NS = "fastdns-wheel-test"
 HOST_IF, NS_IF = "fwt0", "fwt1"
 HOST_V4, NS_V4 = "198.18.7.1", "198.18.7.2"
+NETWORK = VethNetwork(NS, HOST_IF, NS_IF, HOST_V4, NS_V4)
 SETTLE_S = 2.0  # long enough for a crash-looping worker to have been restarted
 
 
@@ -216,35 +218,12 @@ def test_serve_from_unrelated_directory(installed, workdir, tmp_path):
 
 @pytest.fixture
 def network() -> Iterator[None]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces and XDP")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 is not installed")
-    teardown_network()  # leftovers of an interrupted run
-    try:
-        run("ip", "netns", "add", NS, check=False).check_returncode()
-        run("ip", "link", "add", HOST_IF, "numtxqueues", "2", "numrxqueues", "2", "type", "veth", "peer", "name",
-            NS_IF, "numtxqueues", "2", "numrxqueues", "2", "netns", NS, check=False).check_returncode()
-        for cmd in (["ip", "addr", "add", f"{HOST_V4}/30", "dev", HOST_IF], ["ip", "link", "set", HOST_IF, "up"],
-                    [*in_ns(), "ip", "addr", "add", f"{NS_V4}/30", "dev", NS_IF],
-                    [*in_ns(), "ip", "link", "set", NS_IF, "up"], [*in_ns(), "ip", "link", "set", "lo", "up"]):
-            run(*cmd, check=False).check_returncode()
-    except subprocess.CalledProcessError as e:
-        teardown_network()
-        pytest.skip(f"cannot build the test network here: {e.stderr.strip()}")
-    try:
+    with NETWORK.up():
         yield
-    finally:
-        teardown_network()
 
 
 def in_ns() -> list[str]:
-    return ["ip", "netns", "exec", NS]
-
-
-def teardown_network() -> None:
-    run("ip", "netns", "del", NS, check=False)
-    run("ip", "link", "del", HOST_IF, check=False)
+    return NETWORK.in_ns()
 
 
 def ns_answer() -> list[str]:

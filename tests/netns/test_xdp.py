@@ -31,11 +31,13 @@ import dns.rcode
 import pytest
 
 from tests.conftest import RunningServer, free_port
+from tests.netns.veth import VethNetwork
 
 NS = "fastdns-xdp-test"
 HOST_IF, NS_IF = "fxt0", "fxt1"
 HOST_V4, NS_V4 = "198.18.5.1", "198.18.5.2"
 HOST_V6, NS_V6 = "2001:2:0:5::1", "2001:2:0:5::2"
+NETWORK = VethNetwork(NS, HOST_IF, NS_IF, HOST_V4, NS_V4, HOST_V6, NS_V6)
 PORT = 5300
 CLIENT = str(Path(__file__).with_name("client.py"))
 BIG = """$TTL 300
@@ -60,34 +62,10 @@ def ask(server: str, qname: str, qtype: str = "A", *extra: str) -> list[dict]:
     return json.loads(out)
 
 
-def teardown_network() -> None:
-    run("ip", "netns", "del", NS, check=False)
-    run("ip", "link", "del", HOST_IF, check=False)
-
-
 @pytest.fixture(scope="module")
 def network():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces and XDP")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 is not installed")
-    teardown_network()  # leftovers of an interrupted run
-    try:
-        run("ip", "netns", "add", NS)
-        run("ip", "link", "add", HOST_IF, "numtxqueues", "2", "numrxqueues", "2", "type", "veth",
-            "peer", "name", NS_IF, "numtxqueues", "2", "numrxqueues", "2", "netns", NS)
-        run("ip", "addr", "add", f"{HOST_V4}/30", "dev", HOST_IF)
-        run("ip", "-6", "addr", "add", f"{HOST_V6}/64", "dev", HOST_IF, "nodad")
-        run("ip", "link", "set", HOST_IF, "up")
-        in_ns("ip", "addr", "add", f"{NS_V4}/30", "dev", NS_IF)
-        in_ns("ip", "-6", "addr", "add", f"{NS_V6}/64", "dev", NS_IF, "nodad")
-        in_ns("ip", "link", "set", NS_IF, "up")
-        in_ns("ip", "link", "set", "lo", "up")
-    except subprocess.CalledProcessError as e:
-        teardown_network()
-        pytest.skip(f"cannot build the test network here: {e.stderr.strip()}")
-    yield
-    teardown_network()
+    with NETWORK.up():
+        yield
 
 
 def start_server(directory: Path, metrics_port: int) -> RunningServer:
