@@ -190,8 +190,8 @@ class ImageWriter:
             while BUCKET.unpack_from(buckets, slot * BUCKET.size)[1]:
                 slot = (slot + 1) & mask
             BUCKET.pack_into(buckets, slot * BUCKET.size, h, i + 1)
-        return bytes(assemble([self._data], buckets, b"".join(node_blobs), b"".join(zone_blobs),
-                              refused_off, chaos_offs))
+        return bytes(ImageParts([self._data], buckets, b"".join(node_blobs), b"".join(zone_blobs),
+                                refused_off, chaos_offs).join())
 
 
 @dataclass(frozen=True)
@@ -288,13 +288,7 @@ def _copy_span(span: FileSpan, fd: int, at: int) -> None:
             os.pwrite(fd, span.read()[done:], at + done)
 
 
-def assemble(data: list[Buffer], buckets: Buffer, nodes: Buffer, zones: Buffer, refused_off: int,
-             chaos_offs: list[int]) -> bytearray:
-    """The image in one buffer (ImageParts.join)."""
-    return ImageParts(list(data), buckets, nodes, zones, refused_off, chaos_offs).join()
-
-
-#: what assemble takes: any bytes-like object
+#: what ImageParts takes: any bytes-like object
 Buffer = bytes | bytearray | memoryview
 
 
