@@ -56,10 +56,10 @@ class CompileResult:
     def size(self) -> int:
         return self.parts.total if isinstance(self.parts, image.ImageParts) else len(self.parts)
 
-    def write_image(self, path: str) -> None:
-        """The image into a new file at path."""
+    def write_image(self, path: str, reuse: bool = False) -> None:
+        """The image into the file at path; reuse: see ImageParts.write."""
         if isinstance(self.parts, image.ImageParts):
-            self.parts.write(path)
+            self.parts.write(path, reuse)
         else:
             with open(path, "wb") as f:
                 f.write(self.parts)

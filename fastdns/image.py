@@ -206,6 +206,11 @@ class FileSpan:
     def __len__(self) -> int:
         return self.length
 
+    def copy_to(self, path: str) -> None:
+        """Into a new file at path."""
+        with open(path, "wb") as f:
+            _copy_span(self, f.fileno(), 0)
+
     def read(self) -> bytes:
         with open(self.path, "rb") as f:
             f.seek(self.offset)
@@ -221,7 +226,7 @@ class ImageParts:
     after the header.  write() puts it into a file without joining it in memory (at a
     million names the data area is 180 MB); join() gives the bytes."""
 
-    def __init__(self, data: list[Buffer | FileSpan], buckets: Buffer, nodes: Buffer, zones: Buffer,
+    def __init__(self, data: list[Buffer | FileSpan], buckets: Buffer | FileSpan, nodes: Buffer, zones: Buffer,
                  refused_off: int, chaos_offs: list[int],
                  patch: Callable[[memoryview], None] | None = None) -> None:
         """:param patch: changes the joined or written image in place before the checksum
@@ -247,13 +252,17 @@ class ImageParts:
             out[at:at + len(part)] = part.read() if isinstance(part, FileSpan) else part
             at += len(part)
         for off, part in self.tail:
-            out[off:off + len(part)] = part
+            out[off:off + len(part)] = part.read() if isinstance(part, FileSpan) else part
         self._finish(memoryview(out))
         return out
 
-    def write(self, path: str) -> None:
-        """The image into a new file at path (written whole, then checksummed in place)."""
-        with open(path, "wb+") as f:
+    def write(self, path: str, reuse: bool = False) -> None:
+        """The image into the file at path (written whole, then checksummed in place).
+
+        :param reuse: the file exists and nobody maps it: its pages are written over rather
+            than freed and allocated again (at a million names, 180 MB each reload)."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (0 if reuse else os.O_TRUNC), 0o666)
+        with open(fd, "r+b") as f:
             f.truncate(self.total)
             at = HEADER.size
             for part in self.data:
@@ -262,8 +271,12 @@ class ImageParts:
                 else:
                     os.pwrite(f.fileno(), part, at)
                 at += len(part)
+            os.pwrite(f.fileno(), bytes(self.buckets_off - at), at)  # the padding: no old bytes
             for off, part in self.tail:
-                os.pwrite(f.fileno(), part, off)
+                if isinstance(part, FileSpan):
+                    _copy_span(part, f.fileno(), off)
+                else:
+                    os.pwrite(f.fileno(), part, off)
             with mmap.mmap(f.fileno(), self.total) as mapped:
                 self._finish(memoryview(mapped))
 

@@ -130,21 +130,37 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
                      reused: set[bytes], other: int, minimal_responses: bool, progress: Progress | None,
                      started: float) -> CompileResult:
     header = image.read_header(bytes(previous_image[:image.HEADER.size]), check=False)
-    counts = {}
+    counts: dict[bytes, int] = {}
+    plans: dict[bytes, list[int]] = {}  # names to compile again, where a patch will do
+    first = 0
     for p in placed:
+        old_zone, _, count, _ = previous.zones[p.zone.origin]
         if p.zone.origin in reused:
-            counts[p.zone.origin] = previous.zones[p.zone.origin][2]
-        else:
-            counts[p.zone.origin] = _compiler.image_nodes(p.zone, p.children)
+            counts[p.zone.origin] = count
+            first += count
+            continue
+        counts[p.zone.origin] = _compiler.image_nodes(p.zone, p.children)
+        _compiler.number_nodes(p.zone, first)
+        first += counts[p.zone.origin]
+        plan = _compiler.plan_patch(old_zone, p.zone, minimal_responses) \
+            if old_zone is not p.zone and count == counts[p.zone.origin] else None
+        if plan is not None:
+            plans[p.zone.origin] = plan
     node_count = sum(counts.values())
-    builder = _compiler.ImageBuilder(previous.data_end, 4 * node_count + 16)
+    # the blob table sized for what is compiled (a one-record change: a few names), not
+    # for the whole image: a table of millions of slots is memory touched for nothing
+    expected = sum(len(plans[o]) if o in plans else counts[o] for o in counts if o not in reused)
+    builder = _compiler.ImageBuilder(previous.data_end, 4 * expected + 16)
     nodes = bytearray(node_count * image.NODE.size)
     zone_structs = bytearray()
     first = 0
     compiled, sizes = [], {}
     patches: list[tuple[bytes, int, int]] = []  # (serial positions, old serial, new serial)
+    garbage = previous.garbage
+    renumbered = False  # a node has another number, or its zone's names changed
     for index, p in enumerate(placed):
         old_zone, old_first, count, size = previous.zones[p.zone.origin]
+        renumbered |= first != old_first or (p.zone.origin not in reused and p.zone.origin not in plans)
         if p.zone.origin in reused:
             _copy_nodes(nodes, first, previous_image, header.nodes_off, old_first, count)
             zone_structs += _moved_zone_struct(previous_image, header.zones_off + index * image.ZONE.size,
@@ -153,10 +169,7 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
             first += count
             continue
         before = _compiler.data_size(builder)
-        _compiler.number_nodes(p.zone, first)
-        plan = None
-        if old_zone is not p.zone and count == counts[p.zone.origin]:
-            plan = _compiler.plan_patch(old_zone, p.zone, minimal_responses)
+        plan = plans.get(p.zone.origin)
         if plan is not None:  # the change touches a few names: compile those, patch the serial
             _copy_nodes(nodes, first, previous_image, header.nodes_off, old_first, count)
             _compiler.write_some_nodes(builder, p.zone, p.parent, plan, index, other, minimal_responses, nodes)
@@ -169,9 +182,16 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
                                        progress, _text(p.zone))
             compiled.append(_text(p.zone))
         zone_structs += _compiler.zone_entry(builder, p.zone)
-        sizes[p.zone.origin] = _compiler.data_size(builder) - before + (size if plan is not None else 0)
+        written = _compiler.data_size(builder) - before
+        sizes[p.zone.origin] = written + (size if plan is not None else 0)
+        # what no node points at any more: the zone's old data, or (patched) about as much
+        # as the names compiled again wrote
+        garbage += written if plan is not None else size
         first += counts[p.zone.origin]
-    buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
+    kept = not renumbered and node_count == header.node_count
+    buckets = _buckets_kept(header, previous_image, previous_path) if kept else None
+    if buckets is None:
+        buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
     new_data = _compiler.data_area(builder)
     old_data: image.Buffer | image.FileSpan = memoryview(previous_image)[image.HEADER.size:previous.data_end]
     if previous_path is not None:
@@ -190,7 +210,6 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
                              previous.chaos_offs, patch)
     result = CompileResult(parts, node_count, builder.records, time.monotonic() - started, compiled,
                            [_text(p.zone) for p in placed if p.zone.origin in reused])
-    garbage = previous.garbage + sum(previous.zones[o][3] for o in previous.order if o not in reused)
     result.borrows = builder  # the new data lives in it until the image is written
     result.state = _state(placed, previous.data_end + len(new_data), previous.refused_off,
                           previous.chaos_offs, previous.key, sizes, garbage)
@@ -200,10 +219,17 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
 def _copy_nodes(nodes: bytearray, first: int, previous_image: Buffer, nodes_off: int, old_first: int,
                 count: int) -> None:
     """count nodes of the previous image, from node old_first, to node number first."""
-    size = image.NODE.size
-    start = nodes_off + old_first * size
-    nodes[first * size:(first + count) * size] = previous_image[start:start + count * size]
-    _compiler.shift_nodes(nodes, first, count, first - old_first)
+    _compiler.copy_nodes(nodes, first, previous_image, nodes_off, old_first, count)
+
+
+def _buckets_kept(header: image.Header, previous_image: Buffer, previous_path: str | None
+                  ) -> image.Buffer | image.FileSpan:
+    """The previous image's name hash table, for nodes that all kept their names and numbers
+    (the table holds only their hashes and numbers)."""
+    size = header.bucket_count * image.BUCKET.size
+    if previous_path is not None:
+        return image.FileSpan(previous_path, header.buckets_off, size)
+    return memoryview(previous_image)[header.buckets_off:header.buckets_off + size]
 
 
 def _moved_zone_struct(previous_image: Buffer, at: int, delta: int) -> bytes:

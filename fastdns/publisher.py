@@ -18,7 +18,7 @@ from typing import Any
 
 import dns.name
 
-from fastdns import _dataplane
+from fastdns import _dataplane, image
 from fastdns.compiler import CompileResult, compile_zones
 from fastdns.controlblock import ControlBlock
 from fastdns.errors import FastDNSError
@@ -71,8 +71,11 @@ class Publisher:
     """Owns the image generations of one run directory."""
 
     def __init__(self, run_dir: RunDir, control: ControlBlock, options: CompileOptions,
-                 udp_payload: int) -> None:
+                 udp_payload: int, readers: Callable[[], list[int]] = list) -> None:
+        """:param readers: the PIDs of the processes besides this one that map images (the
+            workers): an image file none of them holds is written over for the next one."""
         self.run_dir = run_dir
+        self.readers = readers
         self.control = control
         self.options = options
         self.udp_payload = udp_payload
@@ -105,7 +108,8 @@ class Publisher:
         self.last_compile = CompileReport(result.compiled, result.reused, result.seconds)
         generation = self.generation + 1
         path = self.run_dir.image_path(generation)
-        result.write_image(path + ".tmp")
+        reuse = self._take_unused_image(generation - 2, path + ".tmp")
+        result.write_image(path + ".tmp", reuse)
         os.replace(path + ".tmp", path)
         try:
             checked = self._check_image(path, zones)
@@ -117,6 +121,7 @@ class Publisher:
         self.image = checked
         self.control.publish(generation)
         self.generation = generation
+        self._compiled = result.state  # the next compile starts from what is published
         # workers that mapped the one before keep their mapping until they switch
         unlink_quietly(self.run_dir.image_path(generation - 2))
         return self.last_compile
@@ -133,8 +138,7 @@ class Publisher:
                                         progress=self.progress.compiling, previous=self._compiled,
                                         previous_image=previous_image,
                                         previous_path=self.run_dir.image_path(self.generation))
-            self._compiled = result.state
-            return result
+            return result  # its state becomes self._compiled once its image is published
         except NativeUnsupported as e:
             log.warning("native compiler: %s; compiling with the Python compiler instead", e)
             self._compiled = None
@@ -160,6 +164,38 @@ class Publisher:
         finally:
             mapped.close()
 
+    def _take_unused_image(self, generation: int, path: str) -> bool:
+        """Move the image file of generation (the one before the published) to path when
+        no process maps it or holds it open, so that the next image is written over its
+        pages: fresh memory is what a reload of a big zone spends most time on.  Renamed
+        first, so that nobody can open it by name while it is checked."""
+        if generation < 0:
+            return False
+        try:
+            os.rename(self.run_dir.image_path(generation), path)
+        except OSError:
+            return False  # gone, or never written
+        st = os.stat(path)
+        if _held(st.st_dev, st.st_ino, [os.getpid(), *self.readers()]):
+            unlink_quietly(path)  # its reader keeps the file it has: the next is a new one
+            return False
+        return True
+
+    def make_spare(self) -> None:
+        """After the first image, a file of its size beside it, as the image before the
+        published one is after any reload: the first reload too then writes its image over
+        pages it has (see _take_unused_image).  Never mapped, it costs no process memory;
+        the run directory holds two images, as it does after every reload."""
+        if self.generation != 1:
+            return
+        path = self.run_dir.image_path(0)
+        published = self.run_dir.image_path(1)
+        try:  # written, not fallocated: tmpfs zeroes a fallocated page on its first write
+            image.FileSpan(published, 0, os.path.getsize(published)).copy_to(path)
+        except OSError as e:
+            unlink_quietly(path)
+            log.info("no spare image file in %s: %s", self.run_dir.path, e.strerror)
+
     def kept_generations(self) -> tuple[int, ...]:
         """The generations whose image files may exist: the published one and the one before."""
         return (self.generation - 1, self.generation)
@@ -174,3 +210,33 @@ class Publisher:
             if not _answers_soa(engine, zone.origin):
                 raise FastDNSError(f"compiled image {path} does not answer {zone.origin} SOA")
         return mapped
+
+
+def _held(dev: int, ino: int, pids: list[int]) -> bool:
+    """A process of pids, or a child of one, maps the file (dev, ino) or has it open; also
+    True when that cannot be read (then the file is not written over)."""
+    seen: set[int] = set()
+    todo = list(pids)
+    mapped = f"{os.major(dev):02x}:{os.minor(dev):02x} {ino} "
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                if any(mapped in line for line in f):
+                    return True
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+                    st = os.stat(f"/proc/{pid}/fd/{fd}")
+                    if st.st_ino == ino and st.st_dev == dev:
+                        return True
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(FileNotFoundError), open(f"/proc/{pid}/task/{task}/children") as f:
+                    todo.extend(int(child) for child in f.read().split())
+        except FileNotFoundError:
+            continue  # the process has exited
+        except OSError:
+            return True
+    return False

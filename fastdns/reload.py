@@ -10,6 +10,7 @@ import asyncio
 import os
 import threading
 import time
+from typing import Any
 
 from fastdns.config import ZoneConfig
 from fastdns.control import ReloadReply, ZoneChange
@@ -71,6 +72,23 @@ class ServedZones:
 
             threading.Thread(target=work, name="fastdns-reload", daemon=True).start()
             return await done
+
+    async def make_spare(self, publisher: Publisher) -> None:
+        """publisher.make_spare, one at a time with reloads, on a daemon thread at the
+        reload's low priority: the workers answer meanwhile."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[None] = loop.create_future()
+
+            def work() -> None:
+                _lower_thread_priority()
+                try:
+                    publisher.make_spare()
+                finally:
+                    loop.call_soon_threadsafe(_resolve, done, None)
+
+            threading.Thread(target=work, name="fastdns-spare", daemon=True).start()
+            await done
 
     def reload_sync(self, names: list[str] | None, publisher: Publisher) -> ReloadReply:
         """Re-read the zone files that changed on disk and publish the result."""
@@ -137,7 +155,7 @@ def _load(zc: ZoneConfig, progress: LoadProgress, previous: NativeLoadedZone | N
     return zone
 
 
-def _resolve(future: asyncio.Future[ReloadReply], result: ReloadReply) -> None:
+def _resolve(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():  # the loop may be stopping: the future cancelled
         future.set_result(result)
 

@@ -75,7 +75,8 @@ class Server:
         self.run_dir.lock()
         control = self.run_dir.open_control_block(len(self.placement.cpus))
         options = CompileOptions(cfg.version, cfg.identity, cfg.minimal_responses)
-        publisher = self.publisher = Publisher(self.run_dir, control, options, cfg.udp_payload)
+        publisher = self.publisher = Publisher(self.run_dir, control, options, cfg.udp_payload,
+                                               readers=self._worker_pids)
         self.zones.start(publisher)
         self.backend.open()
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections)
@@ -85,6 +86,9 @@ class Server:
                                tcp, self.started)
         if cfg.user is not None:
             drop_privileges(cfg.user, self.run_dir)
+
+    def _worker_pids(self) -> list[int]:
+        return [w.process.pid for w in self.supervisor.workers]
 
     def spawn(self, slot: int) -> subprocess.Popen[bytes]:
         """Start the worker of slot: its CPU, counters and the backend's endpoint."""
@@ -122,6 +126,7 @@ class Server:
             self._start_metrics()
         self.supervisor.start()
         supervising = loop.create_task(self.supervisor.run())
+        spare = loop.create_task(self.zones.make_spare(self.publisher))
         systemd.notify("READY=1", f"STATUS=serving {len(self.zones.zones)} zones with "
                                   f"{len(self.supervisor.workers)} workers", f"MAINPID={os.getpid()}")
         described = self.backend.describe()
@@ -135,6 +140,7 @@ class Server:
         log.info("stopping")
         systemd.notify("STOPPING=1")
         supervising.cancel()
+        spare.cancel()
         control.close()
         self.tcp.close()
         await self.supervisor.stop()

@@ -368,14 +368,25 @@ def node_hashes_into_buckets(bytearray nodes, uint32_t count, uint32_t bucket_co
     return buckets
 
 
-def shift_nodes(bytearray nodes, uint32_t first, uint32_t count, int64_t delta) -> None:
-    """Nodes copied from the previous image to a new place: their wildcard node numbers
-    move with them."""
+def copy_nodes(bytearray nodes, uint32_t first, const uint8_t[::1] previous, uint64_t nodes_off,
+               uint32_t old_first, uint32_t count) -> None:
+    """count nodes of the previous image (its nodes from nodes_off), from node old_first,
+    to node number first of nodes; their wildcard node numbers move with them."""
     cdef uint8_t* p = <uint8_t*>nodes
+    cdef uint64_t start = nodes_off + <uint64_t>old_first * NODE_SIZE
+    cdef uint64_t size = <uint64_t>count * NODE_SIZE
+    cdef int64_t delta = <int64_t>first - <int64_t>old_first
     cdef uint32_t i, w
     cdef uint8_t* f
+    if start + size > <uint64_t>previous.shape[0] or (<uint64_t>first + count) * NODE_SIZE > <uint64_t>len(nodes):
+        raise ValueError("nodes beyond the image")
+    if size == 0:
+        return
+    memcpy(p + <uint64_t>first * NODE_SIZE, &previous[start], size)
+    if delta == 0:
+        return
     for i in range(first, first + count):
-        f = p + i * NODE_SIZE + 28
+        f = p + <uint64_t>i * NODE_SIZE + 28
         w = f[0] | (f[1] << 8) | (f[2] << 16) | (<uint32_t>f[3] << 24)
         if w:
             put_u32le(f, <uint32_t>(w + delta))

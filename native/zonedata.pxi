@@ -76,6 +76,21 @@ cdef int _cmp_name_index(const void* a, const void* b) noexcept nogil:
     return compare_wire(_sort_lnames + x.loff, x.len, _sort_lnames + y.loff, y.len)
 
 
+cdef class _NameArrays:
+    """The arrays of a zone's names that a patch leaves as they are (the names, their
+    order and their table stay when only records change): zones patched one from another
+    share them instead of each copying a million names' worth."""
+
+    cdef buf_t lnames
+    cdef uint32_t* sorted_names
+    cdef name_table_t table
+
+    def __dealloc__(self):
+        buf_free(&self.lnames)
+        free(self.sorted_names)
+        table_free(&self.table)
+
+
 cdef class NativeZone:
     """One zone's data in native form (see the module docstring)."""
 
@@ -101,6 +116,9 @@ cdef class NativeZone:
     cdef public bint soa_patchable      # those are all of them, and no other zone shares them
     cdef public str label               # the zone's name as text, for reports
     cdef readonly object patched_from   # id() of the zone this one was patched from, or None
+    cdef _NameArrays _names_owner       # holds lnames, sorted_names and table when shared
+    cdef bint _names_borrowed           # they are _names_owner's: not freed here (a C flag,
+                                        # which a cycle-clearing GC leaves as it is)
     cdef readonly list patched_names    # the names whose records the patch changed
 
     def __cinit__(self):
@@ -143,9 +161,10 @@ cdef class NativeZone:
     def __dealloc__(self):
         free(self.names)
         free(self.rrs)
-        free(self.sorted_names)
-        table_free(&self.table)
-        buf_free(&self.lnames)
+        if not self._names_borrowed:
+            free(self.sorted_names)
+            table_free(&self.table)
+            buf_free(&self.lnames)
         buf_free(&self.soa_serials)
 
     cdef set _types_present(self):
@@ -565,6 +584,19 @@ def _text(wire: bytes) -> str:
 
 # -- a zone changed in a few records ---------------------------------------------------------
 
+cdef int _share_names(NativeZone a, NativeZone b) except -1:
+    """b has a's names, in a's order: it borrows a's lower-cased names, order and table
+    (a hands them to an owner both hold, the first time)."""
+    cdef _NameArrays owner = a._names_owner
+    if owner is None:
+        owner = _NameArrays.__new__(_NameArrays)
+        owner.lnames, owner.sorted_names, owner.table = a.lnames, a.sorted_names, a.table
+        a._names_owner, a._names_borrowed = owner, 1
+    b._names_owner, b._names_borrowed = owner, 1
+    b.lnames, b.sorted_names, b.table = owner.lnames, owner.sorted_names, owner.table
+    return 0
+
+
 def patch_zone(NativeZone a, list removed, list added, list lines_after) -> object:
     """The zone a becomes when, at each change, the records of a with file order (seq) in
     [start, end) give way to those of a Records (fastdns._zonefile) read in their place.
@@ -602,18 +634,12 @@ def patch_zone(NativeZone a, list removed, list added, list lines_after) -> obje
     b.apex = a.apex
     b.soa_patchable = 1
     buf_init(&b.soa_serials, 64)
-    buf_init(&b.lnames, a.lnames.len + 1)
-    buf_append(&b.lnames, a.lnames.data, a.lnames.len)
+    _share_names(a, b)
     b.names = <name_t*>malloc(b.name_cap * sizeof(name_t))
-    b.sorted_names = <uint32_t*>malloc(b.name_cap * sizeof(uint32_t))
     b.rrs = <rr_t*>malloc((b.rr_count if b.rr_count else 1) * sizeof(rr_t))
-    b.table.slots = <uint64_t*>malloc((a.table.mask + 1) * sizeof(uint64_t))
-    if b.names == NULL or b.sorted_names == NULL or b.rrs == NULL or b.table.slots == NULL:
+    if b.names == NULL or b.rrs == NULL:
         raise MemoryError()
     memcpy(b.names, a.names, a.name_count * sizeof(name_t))
-    memcpy(b.sorted_names, a.sorted_names, a.name_count * sizeof(uint32_t))
-    memcpy(b.table.slots, a.table.slots, (a.table.mask + 1) * sizeof(uint64_t))
-    b.table.mask, b.table.used = a.table.mask, a.table.used
     # where each record is in the new file's order, and on which line
     cdef bytearray new_seq = bytearray(4 * a.rr_count)
     cdef uint32_t* ns = <uint32_t*><char*>new_seq

@@ -14,7 +14,7 @@ from libc.stdio cimport FILE, fclose, feof, fopen
 cdef extern from "<stdio.h>" nogil:
     FILE *fmemopen(void *buf, size_t size, const char *mode)
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcmp, memcpy, strerror
+from libc.string cimport memchr, memcmp, memcpy, strerror
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from ldns cimport (
@@ -42,7 +42,8 @@ cdef struct Buf:
     size_t cap
 
 
-cdef int buf_reserve(Buf *b, size_t n) except -1:
+cdef int buf_grow(Buf *b, size_t n) noexcept nogil:
+    """Room for n more bytes; -1 when there is no memory for them."""
     cdef size_t cap = b.cap or 1 << 16
     cdef uint8_t *p
     if b.len + n <= b.cap:
@@ -51,8 +52,14 @@ cdef int buf_reserve(Buf *b, size_t n) except -1:
         cap *= 2
     p = <uint8_t *>realloc(b.p, cap)
     if p == NULL:
-        raise MemoryError()
+        return -1
     b.p, b.cap = p, cap
+    return 0
+
+
+cdef int buf_reserve(Buf *b, size_t n) except -1:
+    if buf_grow(b, n) < 0:
+        raise MemoryError()
     return 0
 
 
@@ -116,9 +123,13 @@ cdef class _Reader:
     # the SOA MINIMUM once the SOA is read.
     cdef uint32_t default_ttl, last_ttl
     cdef bint default_known, default_from_soa, last_known
+    cdef const uint8_t *origin_p        # origin's bytes, for the reading done without the GIL
+    cdef size_t origin_len
+    cdef bint failed                    # read_fast met what only read_span reports
 
     def __cinit__(self, str filename, bytes origin, long long fallback_ttl):
         self.filename, self.origin, self.fallback_ttl = filename, origin, fallback_ttl
+        self.origin_p, self.origin_len = origin, len(origin)
         self.current_origin = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, len(origin), <char *>origin)
         # A first record with a blank owner belongs to the origin, as in dnspython.
         self.prev_owner = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, len(origin), <char *>origin)
@@ -162,6 +173,77 @@ cdef class _Reader:
             fclose(self.fp)
             self.fp = NULL
         return self.take()
+
+    def read_fast(self, bytes text, Py_ssize_t start, Py_ssize_t end, int first_line) -> None:
+        """read_span of text[start:end] without the GIL, on a thread of its own, for a
+        reader whose header set a $TTL (so every implicit TTL is that one) over lines with
+        no directive.  Anything read_span would report sets `failed` instead: the caller
+        then reads the file the ordinary way, which names the line and the reason."""
+        cdef char *p = text
+        self.failed = True  # until read through
+        self.fp = fmemopen(p + start, end - start, "r")
+        if self.fp == NULL:
+            raise MemoryError()
+        self.line_nr = first_line - 1
+        try:
+            with nogil:
+                self.failed = self.read_all_fast() < 0
+        finally:
+            fclose(self.fp)
+            self.fp = NULL
+
+    cdef int read_all_fast(self) noexcept nogil:
+        cdef ldns_rr *rr
+        cdef uint32_t ttl
+        cdef ldns_status status
+        cdef int line, added
+        while not feof(self.fp):
+            rr = NULL
+            ttl = IMPLICIT_TTL
+            line = self.line_nr + 1
+            status = ldns_rr_new_frm_fp_l(&rr, self.fp, &ttl, &self.current_origin, &self.prev_owner,
+                                          &self.line_nr)
+            if status == LDNS_STATUS_OK:
+                added = self.add_fast(rr, line)
+                ldns_rr_free(rr)
+                if added < 0:
+                    return -1
+            elif status != LDNS_STATUS_SYNTAX_EMPTY:
+                return -1
+        return 0
+
+    cdef int add_fast(self, ldns_rr *rr, int line) noexcept nogil:
+        """add() for read_fast: -1 where add() raises."""
+        cdef ldns_rdf *owner = ldns_rr_owner(rr)
+        cdef size_t i, n = ldns_rr_rd_count(rr), rdlength = 0
+        cdef uint32_t ttl = ldns_rr_ttl(rr)
+        cdef uint8_t *p
+        if ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN:
+            return -1
+        if not name_in_zone(ldns_rdf_data(owner), ldns_rdf_size(owner), self.origin_p, self.origin_len):
+            return -1
+        for i in range(n):
+            rdlength += ldns_rdf_size(ldns_rr_rdf(rr, i))
+        if rdlength > 0xFFFF:
+            return -1
+        if buf_grow(&self.data, ldns_rdf_size(owner) + RR_FIXED + rdlength) < 0 or buf_grow(&self.lines, 4) < 0:
+            return -1
+        p = self.data.p + self.data.len
+        memcpy(p, ldns_rdf_data(owner), ldns_rdf_size(owner))
+        p += ldns_rdf_size(owner)
+        put_u16(p, ldns_rr_get_type(rr))
+        put_u16(p + 2, ldns_rr_get_class(rr))
+        put_u32(p + 4, ttl if ttl != IMPLICIT_TTL else self.default_ttl)  # $TTL: effective_ttl's rule here
+        put_u16(p + 8, rdlength)
+        p += RR_FIXED
+        for i in range(n):
+            memcpy(p, ldns_rdf_data(ldns_rr_rdf(rr, i)), ldns_rdf_size(ldns_rr_rdf(rr, i)))
+            p += ldns_rdf_size(ldns_rr_rdf(rr, i))
+        self.data.len = p - self.data.p
+        (<uint32_t *>(self.lines.p + self.lines.len))[0] = line  # little-endian hosts
+        self.lines.len += 4
+        self.count += 1
+        return 0
 
     cdef Records take(self):
         """The records read so far; the reader starts a new batch."""
@@ -275,8 +357,11 @@ cdef inline uint8_t lower(uint8_t c) noexcept nogil:
 
 cdef bint in_zone(const uint8_t *name, size_t size, bytes origin) noexcept:
     """The wire name is the origin or below it (RFC 4343: letters compare without case)."""
-    cdef const uint8_t *o = origin
-    cdef size_t olen = len(origin), at = 0, i
+    return name_in_zone(name, size, origin, len(origin))
+
+
+cdef bint name_in_zone(const uint8_t *name, size_t size, const uint8_t *o, size_t olen) noexcept nogil:
+    cdef size_t at = 0, i
     while at < size and size - at > olen:
         at += 1 + name[at]
     if size - at != olen:
@@ -308,6 +393,129 @@ def parse_zone(str filename, bytes origin, long long default_ttl=3600) -> Record
     if not origin or len(origin) > 255:
         raise ZoneSyntaxError(filename, None, "bad zone origin")
     return _Reader(filename, origin, default_ttl).read()
+
+
+#: below this, a file is read on one thread: a second one would not pay for its start
+PARALLEL_MIN_BYTES = 1 << 20
+#: lines searched after the middle of a file for one to split it at
+SPLIT_SEARCH_LINES = 1000
+
+
+def parse_text(str filename, bytes origin, bytes text, long long default_ttl=3600) -> Records:
+    """parse_zone over the file's text, read already.  A big file whose header (the lines
+    before its first record) sets $TTL, with no directive after it, is read in two halves
+    at once: the second, from a line that names its owner, on a thread of its own in the
+    state the header leaves.  Whatever the halves meet that is not a plain record sends
+    the file to the ordinary reading, which reports it; the records are the same either way.
+
+    :raises ZoneSyntaxError: as parse_zone.
+    """
+    if not origin or len(origin) > 255:
+        raise ZoneSyntaxError(filename, None, "bad zone origin")
+    cdef Records records = None
+    cdef size_t header_end = _header_end(text)
+    cdef size_t split = _split_point(text, header_end) if len(text) >= PARALLEL_MIN_BYTES else 0
+    if split:
+        records = _parse_halves(filename, origin, text, header_end, split, default_ttl)
+    if records is None:
+        records = _Reader(filename, origin, default_ttl).read_span(text, 0, len(text), 1)
+    return records
+
+
+cdef Records _parse_halves(str filename, bytes origin, bytes text, size_t header_end, size_t split,
+                           long long default_ttl):
+    """The records of text read as two halves at once, or None: read it whole."""
+    import os
+    import threading
+
+    cdef _Reader first = _Reader(filename, origin, default_ttl)
+    cdef _Reader second = _Reader(filename, origin, -1)
+    cdef Records head, tail
+    try:
+        header = second.read_span(text, 0, header_end, 1)
+    except ZoneSyntaxError:
+        return None  # the ordinary reading reports it
+    if header.count or not second.default_known or second.default_from_soa:
+        return None  # implicit TTLs would depend on the records before the split
+    nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def read_second() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)  # a reload's, if lowered
+            second.read_fast(text, split, len(text), text.count(b"\n", 0, split) + 1)
+        except BaseException:
+            pass  # second.failed stays set: the file is read whole
+
+    thread = threading.Thread(target=read_second, name="fastdns-parse", daemon=True)
+    thread.start()
+    try:
+        head = first.read_span(text, 0, split, 1)
+    except ZoneSyntaxError:
+        return None  # maybe the split's doing (a record cut in two): the whole reading tells
+    finally:
+        thread.join()
+    if second.failed:
+        return None
+    tail = second.take()
+    records = Records()
+    records.count = head.count + tail.count
+    records.data = head.data + tail.data
+    records.lines = head.lines + tail.lines
+    return records
+
+
+cdef size_t _header_end(bytes text):
+    """Where the lines before the first record end: blank lines, comments, directives."""
+    cdef const char* p = text
+    cdef size_t n = len(text), at = 0, k
+    cdef const char* nl
+    while at < n:
+        k = at
+        while k < n and (p[k] == 32 or p[k] == 9):
+            k += 1
+        if k < n and p[k] not in (10, 13, 59) and not (k == at and p[k] == 36):
+            return at  # a record (a blank owner too: the origin's)
+        nl = <const char*>memchr(p + at, 10, n - at)
+        if nl == NULL:
+            return n
+        at = nl - p + 1
+    return n
+
+
+cdef size_t _split_point(bytes text, size_t header_end):
+    """A line start near the middle of the records where a second reader can begin: the
+    line names its owner, neither it nor the line before holds a quote or a parenthesis
+    (a record cut in two fails to read and is read whole; these make that unlikely), and
+    no directive follows the header.  0 for none."""
+    cdef const char* p = text
+    cdef size_t n = len(text), at, prev, end, k
+    cdef int tries
+    cdef const char* nl
+    if header_end >= n or _directive_after(text, header_end - 1 if header_end else 0):
+        return 0
+    at = header_end + (n - header_end) // 2
+    nl = <const char*>memchr(p + at, 10, n - at)
+    if nl == NULL:
+        return 0
+    prev, at = at, nl - p + 1
+    for tries in range(SPLIT_SEARCH_LINES):
+        nl = <const char*>memchr(p + at, 10, n - at)
+        if nl == NULL:
+            return 0
+        end = nl - p + 1
+        if p[at] not in (32, 9, 10, 13, 59, 36) and _plain_line(p, prev, end):
+            return at
+        prev, at = at, end
+    return 0
+
+
+cdef bint _plain_line(const char* p, size_t start, size_t end) noexcept:
+    """No quote and no parenthesis in p[start:end]."""
+    cdef size_t k
+    for k in range(start, end):
+        if p[k] == 34 or p[k] == 40 or p[k] == 41:
+            return False
+    return True
 
 
 def parse_spans(str filename, bytes origin, bytes text, Py_ssize_t header_end, list spans) -> list:
@@ -478,13 +686,30 @@ def changed_spans(bytes old, bytes new, int first_record_line):
         if first < first_record_line or not _plain(old, old_start, old_stop) \
                 or not _plain(new, span_start, span_stop):
             return None
-    if spans and (new.find(b"\n$", header - 1 if header else 0) >= 0
-                  or old.find(b"\n$", header - 1 if header else 0) >= 0):
+    if spans and (_directive_after(new, header - 1 if header else 0)
+                  or _directive_after(old, header - 1 if header else 0)):
         return None  # a directive among the records: the state a span starts in is not the header's
     if spans and (new.find(b"(", header) >= 0 or new.find(b")", header) >= 0) \
             and not _outside_parentheses(new, [span_start for _, _, span_start, _, _ in spans]):
         return None
     return spans
+
+
+cdef bint _directive_after(bytes text, size_t start):
+    """text has a line starting with '$' after offset start: text.find(b"\\n$", start) >= 0,
+    by looking for the rare '$' (a search for the two bytes stops at every newline)."""
+    cdef const char* p = text
+    cdef size_t n = len(text), at = start
+    cdef const char* hit
+    while at < n:
+        hit = <const char*>memchr(p + at, 36, n - at)
+        if hit == NULL:
+            return False
+        at = hit - p
+        if at > start and p[at - 1] == 10:
+            return True
+        at += 1
+    return False
 
 
 cdef size_t _common_prefix(bytes old, bytes new):
@@ -506,6 +731,8 @@ cdef tuple _common_suffix_starts(bytes old, bytes new, size_t start):
     cdef size_t na = len(old), nb = len(new), k = 0
     cdef size_t limit = min(na, nb) - start
     cdef Py_ssize_t nl
+    while k + 8 <= limit and memcmp(a + na - k - 8, b + nb - k - 8, 8) == 0:
+        k += 8
     while k < limit and a[na - 1 - k] == b[nb - 1 - k]:
         k += 1
     cdef size_t oe = na - k, ne = nb - k

@@ -180,6 +180,8 @@ def measure_server(name: str, shape: Shape, args: argparse.Namespace) -> Row:
         row.status = f"failed: {e}; {server.output()[-300:]}"
     finally:
         server.stop()
+        for directory in LOAD_REGISTRY[name].scratch_dirs(server.ctx):
+            shutil.rmtree(directory, ignore_errors=True)
     return row
 
 

@@ -8,6 +8,7 @@ import shutil
 import socket
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from servers import Context, Fastdns, Knot, Nsd, ServerKind
 from topology import Link
@@ -45,12 +46,22 @@ class Reloadable(ServerKind):
     def reload_command(self, ctx: Context, zone: str) -> list[str]:
         raise NotImplementedError
 
+    def scratch_dirs(self, ctx: Context) -> list[Path]:
+        """Directories outside ctx.work the server writes, removed after it stops."""
+        return []
+
 
 class LoadFastdns(Fastdns, Reloadable):
     label = "fastdns"
 
     def settings(self, ctx: Context) -> dict:
-        return {"zones": [{"name": origin, "file": name} for origin, name in _zones(ctx)]}
+        # The run directory on tmpfs, as the default configuration's /run/fastdns is: the
+        # images live there (on a disk file system each reload's image is written back too).
+        return {"zones": [{"name": origin, "file": name} for origin, name in _zones(ctx)],
+                "run_dir": str(self.scratch_dirs(ctx)[0])}
+
+    def scratch_dirs(self, ctx: Context) -> list[Path]:
+        return [Path("/run") / f"fastdns-{ctx.name}"]
 
     def reload_command(self, ctx: Context, zone: str) -> list[str]:
         return [sys.executable, "-m", "fastdns", "reload", zone, "-c", str(ctx.work / "fastdns.yaml")]

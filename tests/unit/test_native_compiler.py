@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fastdns import image
 from fastdns.compiler import compile_zones
 from fastdns.nativecompiler import NativeZone, compile_native
 from fastdns.zone import LoadedZone, load_zone
@@ -292,6 +293,7 @@ def test_chains_of_random_small_changes_answer_as_full_compiles(tmp_path, seed):
         patched = compile_native(zones, previous=result.state, previous_image=result.image)
         names = [n.decode("latin-1") for n in _texts(zones[0])]
         assert answers_of(tmp_path, patched.image, names) == answers_of(tmp_path, compile_native(zones).image, names)
+        image.read_header(patched.image)  # the checksum, from the one before and the new bytes, holds
         result = patched
 
 
@@ -308,6 +310,7 @@ def test_a_patched_image_written_to_a_file_is_the_image_joined_in_memory(tmp_pat
                              previous_path=str(tmp_path / "image.1"))
     written.write_image(str(tmp_path / "image.2"))
     assert (tmp_path / "image.2").read_bytes() == in_memory
+    image.read_header((tmp_path / "image.2").read_bytes())  # its checksum holds
     assert b"\x00\x00\x03\xe9" in in_memory and b"\x00\x00\x03\xe8" not in in_memory[64:]  # serial 1001
 
 
