@@ -41,6 +41,14 @@ def parse_zone(filename: str, origin: bytes, default_ttl: int = 3600) -> Records
         outside the zone <origin>').
     """
 
+#: parse_text reads a file this big or bigger in two halves at once
+PARALLEL_MIN_BYTES: int
+
+def parse_text(filename: str, origin: bytes, text: bytes, default_ttl: int = 3600) -> Records:
+    """parse_zone over `text`, the file's bytes read already; a big file with a $TTL before
+    its first record and no directive after it is read in two halves at once (two threads),
+    with the same records."""
+
 def parse_spans(filename: str, origin: bytes, text: bytes, header_end: int,
                 spans: list[tuple[int, int, int]]) -> list[Records]: ...
 def changed_spans(old: bytes, new: bytes, first_record_line: int) -> list[tuple[int, int, int, int, int]] | None: ...

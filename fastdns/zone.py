@@ -126,7 +126,7 @@ def load_native_zone(origin: str | dns.name.Name, filename: str,
         if previous is not None and previous.text and previous.origin == origin:
             native = _patched(previous, filename, wire, text)
         if native is None:
-            records = _zonefile.parse_zone(filename, wire, -1)
+            records = _zonefile.parse_text(filename, wire, text, -1)
             native = _compiler.NativeZone(wire, records.data, records.count, records.lines)
     except _compiler.NativeZoneError as e:
         raise ZoneError(filename, e.line, e.reason) from None

@@ -7,13 +7,14 @@ from __future__ import annotations
 import importlib.util
 import struct
 import sys
+import threading
 from collections import defaultdict
 from pathlib import Path
 
 import dns.name
 import pytest
 
-from fastdns._zonefile import Records, ZoneSyntaxError, parse_zone
+from fastdns._zonefile import PARALLEL_MIN_BYTES, Records, ZoneSyntaxError, parse_text, parse_zone
 from fastdns.errors import ZoneError
 from fastdns.zone import load_zone
 
@@ -209,3 +210,63 @@ def test_unreadable_file_names_the_file(tmp_path):
     with pytest.raises(ZoneSyntaxError) as info:
         parse_zone(str(tmp_path / "missing.zone"), EXAMPLE)
     assert info.value.line is None and "cannot read" in info.value.reason
+
+
+# -- a big file read in two halves at once ---------------------------------------------------
+
+def big_zone(lines: int, middle: str = "", ttl: str = "$TTL 300\n") -> str:
+    """A file over parse_text's threshold for two halves, `middle` about halfway."""
+    head = f"$ORIGIN example.com.\n{ttl}@ IN SOA ( ns1 hostmaster\n  1 3600 900 604800 60 )\n@ IN NS ns1\n"
+    body = [f"host{i} IN A 192.0.2.{i % 250 + 1}" if i % 3 else f'host{i} 60 IN TXT "t{i}" "(x)"'
+            for i in range(lines)]
+    body.insert(lines // 2, middle.rstrip("\n"))
+    return head + "\n".join(body) + "\n"
+
+
+@pytest.mark.parametrize("middle", [
+    "",  # plain records: two halves
+    "spread IN TXT (\n\"a\"\n\"b\" )",  # a record on several lines about the split
+    "quoted IN TXT \"a ( b\"\n   IN TXT \"c ) d\"",  # parentheses in strings, a blank owner
+    "; a comment (\n",
+], ids=["plain", "parentheses", "quotes", "comment"])
+def test_a_big_file_in_two_halves_has_the_records_of_one_reading(tmp_path, monkeypatch, middle):
+    path = tmp_path / "example.com.zone"
+    text = big_zone(60_000, middle)
+    assert len(text) > PARALLEL_MIN_BYTES
+    path.write_text(text)
+    started = []
+    thread = threading.Thread
+    monkeypatch.setattr(threading, "Thread", lambda *a, **k: started.append(k.get("name")) or thread(*a, **k))
+    whole, halves = parse_zone(str(path), EXAMPLE), parse_text(str(path), EXAMPLE, text.encode())
+    assert (halves.count, halves.data, halves.lines) == (whole.count, whole.data, whole.lines)
+    assert started == ["fastdns-parse"]  # read in two halves indeed
+
+
+@pytest.mark.parametrize("ttl", ["", "$TTL 300\n$ORIGIN example.com.\n"], ids=["no $TTL", "late directive"])
+def test_a_big_file_the_halves_cannot_read_is_read_whole(tmp_path, ttl):
+    """No $TTL before the records (implicit TTLs follow the ones before), or a directive
+    among them: one reading, the same records."""
+    path = tmp_path / "example.com.zone"
+    text = big_zone(60_000, ttl.split("\n")[-2] if ttl else "", "" if not ttl else "$TTL 300\n")
+    path.write_text(text)
+    whole, halves = parse_zone(str(path), EXAMPLE), parse_text(str(path), EXAMPLE, text.encode())
+    assert (halves.count, halves.data, halves.lines) == (whole.count, whole.data, whole.lines)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("www IN A 192.0.2.300", None),
+    ("www CH A 192.0.2.2", "RR class is not zone's class"),
+    ("www.example.org. IN A 192.0.2.2", "www.example.org. is outside the zone example.com."),
+])
+@pytest.mark.parametrize("where", [0.25, 0.75], ids=["first half", "second half"])
+def test_an_error_in_either_half_names_the_line_of_one_reading(tmp_path, bad, reason, where):
+    path = tmp_path / "example.com.zone"
+    lines = big_zone(60_000).splitlines()
+    at = int(len(lines) * where)
+    lines.insert(at, bad)
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    with pytest.raises(ZoneSyntaxError) as info:
+        parse_text(str(path), EXAMPLE, text.encode())
+    assert info.value.line == at + 1 and info.value.filename == str(path)
+    assert reason is None or info.value.reason == reason
