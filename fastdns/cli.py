@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from fastdns import control
-from fastdns.config import DEFAULT_CONFIG, load_config
+from fastdns.config import DEFAULT_CONFIG, control_socket_of, load_config
 from fastdns.errors import FastDNSError, ZoneError
 
 
@@ -172,7 +172,7 @@ def _stats(args: argparse.Namespace) -> int:
 def _socket_path(args: argparse.Namespace) -> str:
     if args.socket:
         return args.socket
-    return load_config(args.config).control_socket
+    return control_socket_of(args.config)
 
 
 if __name__ == "__main__":

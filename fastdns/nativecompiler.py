@@ -85,7 +85,8 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
         _compiler.image_nodes(p.zone, p.children)
     for p in placed:
         node_count = _compiler.number_nodes(p.zone, node_count)
-    builder = _compiler.ImageBuilder(image.HEADER.size, 4 * node_count + 16)
+    # about a blob per record and one per name: a table at most half full never grows
+    builder = _compiler.ImageBuilder(image.HEADER.size, 2 * (node_count + sum(z.rr_count for z in zones)) + 16)
     refused_off = builder.put_fixed(image.record_blob(_render(Response(rcode=dns.rcode.REFUSED, aa=False), None)))
     chaos_offs = []
     for name, text in (("version.bind", chaos_version), ("id.server", chaos_identity)):

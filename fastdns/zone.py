@@ -23,6 +23,7 @@ import dns.zone
 import dns.zonefile
 
 from fastdns import _compiler, _zonefile
+from fastdns.config import zone_origin
 from fastdns.errors import ZoneError
 
 CNAME = dns.rdatatype.CNAME
@@ -161,7 +162,7 @@ def _patched(previous: NativeLoadedZone, filename: str, wire: bytes, text: bytes
 def _origin(origin: str | dns.name.Name, filename: str) -> dns.name.Name:
     if isinstance(origin, str):
         try:
-            return dns.name.from_text(origin)
+            return zone_origin(origin)
         except dns.exception.DNSException as e:
             raise ZoneError(filename, None, f"bad zone name '{origin}': {e}") from None
     return origin

@@ -13,6 +13,7 @@ from fastdns.config import (
     KNOWN_KEYS,
     SETTINGS,
     Config,
+    control_socket_of,
     default_config_path,
     load_config,
     settings_markdown,
@@ -78,6 +79,14 @@ def test_relative_paths_are_resolved_against_the_config(tmp_path):
     assert config.zones[0].file == str(tmp_path / "e.zone")
     assert config.run_dir == str(tmp_path / "run")
     assert config.control_socket == str(tmp_path / "run" / "control.sock")
+
+
+@pytest.mark.parametrize("extra", [{}, {"run_dir": "run"}, {"control_socket": "/tmp/x.sock", "run_dir": "r"}])
+def test_the_commands_that_talk_to_a_server_find_its_socket_as_the_server_does(tmp_path, extra):
+    path = write(tmp_path, {**BASE, **extra, "zones": [{"name": f"z{i}.test", "file": "z.zone"} for i in range(3)]})
+    assert control_socket_of(path) == load_config(path).control_socket
+    with pytest.raises(ConfigError, match="control_socket: expected a path"):
+        control_socket_of(write(tmp_path, {**BASE, "control_socket": ""}))
 
 
 def test_workers_and_cpus_are_kept_as_written(tmp_path):
