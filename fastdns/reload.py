@@ -10,6 +10,7 @@ import asyncio
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastdns.config import ZoneConfig
@@ -18,6 +19,11 @@ from fastdns.errors import FastDNSError, ZoneError
 from fastdns.progress import LoadProgress
 from fastdns.publisher import Publisher
 from fastdns.zone import NativeLoadedZone, load_native_zone
+
+#: threads that read zone files at start-up: the records after a file's header are read
+#: without the GIL (fastdns._zonefile.parse_text), so a hoster's thousands of zones load
+#: on every CPU; nothing is served yet, so the workers lose nothing
+LOAD_THREADS = 4
 
 #: nice value of the thread that loads and compiles zones on reload: a long compile shares
 #: a CPU with a worker, and the worker must win.
@@ -40,11 +46,15 @@ class ServedZones:
         :raises FastDNSError: listing every zone that failed (file:line: reason).
         """
         zones, errors = {}, []
-        for zc in self.configured:
-            try:
-                zones[zc.name] = _load(zc, progress)
-            except ZoneError as e:
-                errors.append(str(e))
+        threads = min(LOAD_THREADS, len(os.sched_getaffinity(0)), len(self.configured))
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastdns-load") as pool:
+            for zc, loaded, seconds in pool.map(_try_read, self.configured):
+                if isinstance(loaded, ZoneError):
+                    errors.append(str(loaded))
+                    continue
+                progress.parsing(zc.name)  # this thread alone writes the progress
+                progress.parsed(zc.name, loaded.record_count, seconds)
+                zones[zc.name] = loaded
         if errors:
             raise FastDNSError("\n".join(errors))
         return zones
@@ -145,6 +155,15 @@ class ServedZones:
         if unknown:
             raise FastDNSError(f"{unknown[0]}: no such zone in {self.config_path}")
         return tuple(known[_canonical(n)] for n in names)
+
+
+def _try_read(zc: ZoneConfig) -> tuple[ZoneConfig, NativeLoadedZone | ZoneError, float]:
+    """One zone of a start-up load (on a pool thread): the zone or its error, and seconds."""
+    started = time.monotonic()
+    try:
+        return zc, load_native_zone(zc.name, zc.file), time.monotonic() - started
+    except ZoneError as e:
+        return zc, e, time.monotonic() - started
 
 
 def _load(zc: ZoneConfig, progress: LoadProgress, previous: NativeLoadedZone | None = None) -> NativeLoadedZone:

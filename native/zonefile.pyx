@@ -402,11 +402,13 @@ SPLIT_SEARCH_LINES = 1000
 
 
 def parse_text(str filename, bytes origin, bytes text, long long default_ttl=3600) -> Records:
-    """parse_zone over the file's text, read already.  A big file whose header (the lines
-    before its first record) sets $TTL, with no directive after it, is read in two halves
-    at once: the second, from a line that names its owner, on a thread of its own in the
-    state the header leaves.  Whatever the halves meet that is not a plain record sends
-    the file to the ordinary reading, which reports it; the records are the same either way.
+    """parse_zone over the file's text, read already.  When the header (the lines before
+    the first record) sets $TTL and no directive follows it, every implicit TTL is that
+    one: the records after the header are read without the GIL (zones load on several
+    threads at once), and a big file in two halves at once, the second, from a line that
+    names its owner, on a thread of its own.  Whatever that reading meets that is not a
+    plain record sends the file to the ordinary reading, which reports it; the records
+    are the same either way.
 
     :raises ZoneSyntaxError: as parse_zone.
     """
@@ -414,17 +416,19 @@ def parse_text(str filename, bytes origin, bytes text, long long default_ttl=360
         raise ZoneSyntaxError(filename, None, "bad zone origin")
     cdef Records records = None
     cdef size_t header_end = _header_end(text)
-    cdef size_t split = _split_point(text, header_end) if len(text) >= PARALLEL_MIN_BYTES else 0
-    if split:
-        records = _parse_halves(filename, origin, text, header_end, split, default_ttl)
+    cdef size_t split
+    if header_end < <size_t>len(text) and not _directive_after(text, header_end - 1 if header_end else 0):
+        split = _split_point(text, header_end) if len(text) >= PARALLEL_MIN_BYTES else 0
+        records = _parse_fast(filename, origin, text, header_end, split, default_ttl)
     if records is None:
         records = _Reader(filename, origin, default_ttl).read_span(text, 0, len(text), 1)
     return records
 
 
-cdef Records _parse_halves(str filename, bytes origin, bytes text, size_t header_end, size_t split,
-                           long long default_ttl):
-    """The records of text read as two halves at once, or None: read it whole."""
+cdef Records _parse_fast(str filename, bytes origin, bytes text, size_t header_end, size_t split,
+                         long long default_ttl):
+    """The records of text read after its header without the GIL, from split on a thread
+    of its own when split is not 0; None: read it the ordinary way."""
     import os
     import threading
 
@@ -436,7 +440,10 @@ cdef Records _parse_halves(str filename, bytes origin, bytes text, size_t header
     except ZoneSyntaxError:
         return None  # the ordinary reading reports it
     if header.count or not second.default_known or second.default_from_soa:
-        return None  # implicit TTLs would depend on the records before the split
+        return None  # implicit TTLs would depend on the records before
+    if not split:
+        second.read_fast(text, header_end, len(text), text.count(b"\n", 0, header_end) + 1)
+        return None if second.failed else second.take()
     nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     def read_second() -> None:
@@ -484,14 +491,14 @@ cdef size_t _header_end(bytes text):
 
 cdef size_t _split_point(bytes text, size_t header_end):
     """A line start near the middle of the records where a second reader can begin: the
-    line names its owner, neither it nor the line before holds a quote or a parenthesis
-    (a record cut in two fails to read and is read whole; these make that unlikely), and
-    no directive follows the header.  0 for none."""
+    line names its owner, and neither it nor the line before holds a quote or a
+    parenthesis (a record cut in two fails to read and is read whole; these make that
+    unlikely).  0 for none."""
     cdef const char* p = text
     cdef size_t n = len(text), at, prev, end, k
     cdef int tries
     cdef const char* nl
-    if header_end >= n or _directive_after(text, header_end - 1 if header_end else 0):
+    if header_end >= n:
         return 0
     at = header_end + (n - header_end) // 2
     nl = <const char*>memchr(p + at, 10, n - at)
