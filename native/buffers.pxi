@@ -12,6 +12,12 @@ cdef extern from "<sys/mman.h>" nogil:
 cdef enum:
     HUGE_PAGE = 2 * 1024 * 1024
 
+cdef extern from *:
+    """
+    #define fastdns_prefetch(p) __builtin_prefetch(p)
+    """
+    void fastdns_prefetch(const void* p) noexcept nogil
+
 
 ctypedef struct buf_t:
     uint8_t* data
