@@ -549,24 +549,32 @@ cdef enum:
 
 
 cdef size_t* line_starts(const char* p, size_t n, size_t* count) except NULL:
-    """Offsets where each line begins, then n."""
-    cdef size_t cap = 1024, k = 1, i
+    """Offsets where each line begins, then n.  An empty text has no lines (not one empty
+    line: a span of it would take in the line after it)."""
+    cdef size_t cap = 1024, k = 1, at = 0
     cdef size_t* out = <size_t*>realloc(NULL, cap * sizeof(size_t))
     cdef size_t* grown
+    cdef const char* nl
     if out == NULL:
         raise MemoryError()
     out[0] = 0
-    for i in range(n):
-        if p[i] == 10 and i + 1 < n:
-            if k + 2 > cap:
-                cap *= 2
-                grown = <size_t*>realloc(out, cap * sizeof(size_t))
-                if grown == NULL:
-                    free(out)
-                    raise MemoryError()
-                out = grown
-            out[k] = i + 1
-            k += 1
+    if n == 0:
+        count[0] = 0
+        return out
+    while at < n:
+        nl = <const char*>memchr(p + at, 10, n - at)
+        if nl == NULL or <size_t>(nl - p) + 1 >= n:
+            break
+        at = <size_t>(nl - p) + 1
+        if k + 2 > cap:
+            cap *= 2
+            grown = <size_t*>realloc(out, cap * sizeof(size_t))
+            if grown == NULL:
+                free(out)
+                raise MemoryError()
+            out = grown
+        out[k] = at
+        k += 1
     out[k] = n
     count[0] = k
     return out
@@ -592,20 +600,21 @@ cdef inline bint starts_entry(const char* p, const size_t* l, size_t i) noexcept
     return p[l[i]] not in (32, 9, 59, 10, 13)
 
 
-cdef list _spans_in(bytes old, bytes new):
-    """changed_spans' alignment, within two texts that differ: (old first line, old end line,
-    new first line, new end line), lines counted from 0, ends exclusive; each span starts at
-    a line naming its owner (or the text's start) and takes in the lines after it that
-    have none of their own."""
-    cdef const char* a = old
-    cdef const char* b = new
+cdef list _spans_in(bytes old, bytes new, size_t start, size_t old_end, size_t new_end):
+    """changed_spans' alignment, within old[start:old_end] and new[start:new_end], which
+    differ: (old first line, old end line, new first line, new end line), lines counted
+    from 0 at start, ends exclusive, then the old start, old stop, new start and new stop
+    offsets of those lines; each span starts at a line naming its owner (or at start) and
+    takes in the lines after it that have none of their own."""
+    cdef const char* a = <const char*>old + start
+    cdef const char* b = <const char*>new + start
     cdef size_t na, nb, i = 0, j = 0, ea, eb, da, db, s, i0, j0
-    cdef size_t* la = line_starts(a, len(old), &na)
+    cdef size_t* la = line_starts(a, old_end - start, &na)
     cdef size_t* lb = NULL
     cdef bint found
     cdef list spans = []
     try:
-        lb = line_starts(b, len(new), &nb)
+        lb = line_starts(b, new_end - start, &nb)
         while i < na and j < nb:
             if not same_line(a, la, i, b, lb, j):
                 break
@@ -655,7 +664,8 @@ cdef list _spans_in(bytes old, bytes new):
                 j0 = spans[len(spans) - 1][2]
                 spans.pop()
             spans.append((i0, i, j0, j))
-        return spans
+        return [(i0, i, j0, j, start + la[i0], start + la[i], start + lb[j0], start + lb[j])
+                for i0, i, j0, j in spans]
     finally:
         free(la)
         free(lb)
@@ -680,19 +690,15 @@ def changed_spans(bytes old, bytes new, int first_record_line):
         start = old.rfind(b"\n", 0, start - 1) + 1  # back to a line naming its owner
     old_end, new_end = _common_suffix_starts(old, new, start)
     line0 = old.count(b"\n", 0, start)
-    new_lines_at = _line_offsets(new, start, new_end)
     spans = []
-    for i0, i, j0, j in _spans_in(old[start:old_end], new[start:new_end]):
-        spans.append((line0 + i0 + 1, line0 + i + 1, new_lines_at[j0], new_lines_at[j], line0 + j0 + 1))
+    for i0, i, j0, j, old_start, old_stop, span_start, span_stop in _spans_in(old, new, start, old_end, new_end):
+        if line0 + i0 + 1 < first_record_line or not _plain(old, old_start, old_stop) \
+                or not _plain(new, span_start, span_stop):
+            return None
+        spans.append((line0 + i0 + 1, line0 + i + 1, span_start, span_stop, line0 + j0 + 1))
     header = 0
     for _ in range(first_record_line - 1):
         header = new.index(b"\n", header) + 1
-    for first, end, span_start, span_stop, _ in spans:
-        old_start = _nth_line_start(old, start, line0, first)
-        old_stop = _nth_line_start(old, start, line0, end)
-        if first < first_record_line or not _plain(old, old_start, old_stop) \
-                or not _plain(new, span_start, span_stop):
-            return None
     if spans and (_directive_after(new, header - 1 if header else 0)
                   or _directive_after(old, header - 1 if header else 0)):
         return None  # a directive among the records: the state a span starts in is not the header's
@@ -754,28 +760,6 @@ cdef tuple _common_suffix_starts(bytes old, bytes new, size_t start):
         oe += k
         ne += k
     return oe, ne
-
-
-cdef list _line_offsets(bytes text, size_t start, size_t end):
-    """Offsets of the lines of text[start:end] (then end)."""
-    cdef list out = [start]
-    cdef Py_ssize_t at = start
-    while True:
-        at = text.find(b"\n", at, end)
-        if at < 0 or <size_t>(at + 1) >= end:
-            break
-        at += 1
-        out.append(at)
-    out.append(end)
-    return out
-
-
-cdef size_t _nth_line_start(bytes text, size_t start, size_t line0, size_t line):
-    """Offset where 1-based line `line` starts, counting from `start` (line line0 + 1)."""
-    cdef size_t at = start, k
-    for k in range(line - line0 - 1):
-        at = text.index(b"\n", at) + 1
-    return at
 
 
 cdef bint _plain(bytes text, size_t start, size_t end):

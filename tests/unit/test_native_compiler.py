@@ -365,6 +365,23 @@ def test_a_reload_that_reads_only_changed_lines_gives_the_zone_a_full_read_gives
     assert patched_any or seed % 7 == 0, "no edit took the path that reads changed lines only"
 
 
+def test_a_record_added_above_one_of_its_owner_is_read_in_part_without_losing_that_one(tmp_path):
+    """The new line and the old one after it start alike: the texts' common start and end
+    meet, and the changed region of the old text is empty (not the line after it).  The
+    serial stays (a bumped one would start the change at the SOA)."""
+    from fastdns.zone import load_native_zone
+
+    path = tmp_path / "patch.test.zone"
+    path.write_text(PATCH_BASE)
+    zone = load_native_zone("patch.test", str(path))
+    text = PATCH_BASE.replace('txt IN TXT "one"', 'txt IN A 192.0.2.10\ntxt IN TXT "one"')
+    path.write_text(text)
+    patched = load_native_zone("patch.test", str(path), previous=zone)
+    fresh = load_native_zone("patch.test", str(path))
+    assert patched.native.records_data != fresh.native.records_data  # read in part: appended
+    assert compile_native([patched.native]).image == compile_native([fresh.native]).image
+
+
 def test_an_edit_that_breaks_a_rule_names_its_line_when_read_in_part(tmp_path):
     from fastdns.errors import ZoneError
     from fastdns.zone import load_native_zone
