@@ -132,8 +132,7 @@ class Server:
         described = self.backend.describe()
         if described:
             log.info("%s", described)
-        log.info("serving %s on %s with %d workers (CPUs %s)",
-                 ", ".join(f"{zone} serial {serial}" for zone, serial in self.state.zone_serials()),
+        log.info("serving %s on %s with %d workers (CPUs %s)", _zones_line(self.state.zone_serials()),
                  ", ".join(map(str, self.config.listen)), len(self.supervisor.workers),
                  ", ".join(map(str, self.placement.cpus)))
         await stop.wait()
@@ -182,3 +181,13 @@ class Server:
         reply = await self.reload(None)
         for line in reload_report(reply):
             (log.info if reply["ok"] else log.error)("reload: %s", line)
+
+
+#: zones named one by one in the "serving" line; a hoster's thousands are counted
+LOGGED_ZONES = 10
+
+
+def _zones_line(serials: list[tuple[str, int]]) -> str:
+    named = ", ".join(f"{zone} serial {serial}" for zone, serial in serials[:LOGGED_ZONES])
+    more = len(serials) - LOGGED_ZONES
+    return f"{len(serials)} zones: {named} and {more} more" if more > 0 else named

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: MIT
+"""fastdns.yamlload reads every document as yaml.load(text, Loader=CSafeLoader) does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fastdns import yamlload
+
+DOCUMENTS = [
+    "",
+    "# only a comment\n",
+    "a: 1\nb: [yes, no, null, ~, 1.5, 0x10, 2001-01-01, '1', \"x\", -2, .inf, 1_000, 09, 0o7]\n",
+    "a: {b: [1, {c: d}]}\nlisten: [127.0.0.1@5300, '::1@5300']\n",
+    "a: 1\na: 2\n",  # the last one wins, as PyYAML's
+    "- 1\n- [2, 3]\n- {x: y}\n",
+    "plain scalar\n",
+    # left to yaml.load: anchors and aliases, explicit tags, merge keys
+    "a: &x 1\nb: *x\n",
+    "<<: {a: 1}\nb: 2\n",
+    "a: !!str 1\nb: !!int '2'\n",
+]
+
+BROKEN = [
+    "? [1]\n: 2\n",  # an unhashable key
+    "--- 1\n--- 2\n",  # two documents
+    "a: [1, 2\n",  # a syntax error
+    "a: !!python/object:os.system 1\n",  # not in the safe subset
+]
+
+
+@pytest.mark.parametrize("text", DOCUMENTS)
+def test_the_same_data_as_yaml_load(text: str) -> None:
+    assert yamlload.safe_load(text) == yaml.load(text, Loader=yamlload.LOADER)
+
+
+@pytest.mark.parametrize("text", BROKEN)
+def test_the_same_error_as_yaml_load(text: str) -> None:
+    with pytest.raises(yaml.YAMLError) as expected:
+        yaml.load(text, Loader=yamlload.LOADER)
+    with pytest.raises(yaml.YAMLError) as got:
+        yamlload.safe_load(text)
+    assert str(got.value) == str(expected.value)
+
+
+def test_the_bundled_configuration() -> None:
+    text = (Path(__file__).parents[2] / "zones" / "fastdns.yaml").read_text()
+    assert yamlload.safe_load(text) == yaml.load(text, Loader=yamlload.LOADER)
