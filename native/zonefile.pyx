@@ -6,15 +6,14 @@ records: fastdns._zonefile.  The choice of ldns and its figures: docs/zone-parse
 ldns reads one RR at a time; each is copied into a growing C buffer and freed, so a zone
 of millions of records makes no Python object per record, and the bytes are built once."""
 
-from libc.errno cimport errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdio cimport FILE, fclose, feof, fopen
+from libc.stdio cimport FILE, fclose, feof, ftell
 
 
 cdef extern from "<stdio.h>" nogil:
     FILE *fmemopen(void *buf, size_t size, const char *mode)
 from libc.stdlib cimport free, realloc
-from libc.string cimport memchr, memcmp, memcpy, strerror
+from libc.string cimport memchr, memcmp, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from ldns cimport (
@@ -34,6 +33,8 @@ cdef size_t RR_FIXED = 10  # type, class, ttl, rdlength (RFC 1035 4.1.3)
 
 # A master file that could not be read: fastdns's own error, str() 'file:line: reason'.
 from fastdns.errors import ZoneError as ZoneSyntaxError
+
+include "lines.pxi"
 
 
 cdef struct Buf:
@@ -126,6 +127,8 @@ cdef class _Reader:
     cdef const uint8_t *origin_p        # origin's bytes, for the reading done without the GIL
     cdef size_t origin_len
     cdef bint failed                    # read_fast met what only read_span reports
+    cdef const char *span               # the text read_span or read_fast reads, for lines
+    cdef size_t span_len
 
     def __cinit__(self, str filename, bytes origin, long long fallback_ttl):
         self.filename, self.origin, self.fallback_ttl = filename, origin, fallback_ttl
@@ -148,13 +151,12 @@ cdef class _Reader:
         return ZoneSyntaxError(self.filename, line or None, reason)
 
     cdef Records read(self):
-        cdef bytes path = self.filename.encode()
-        self.fp = fopen(path, "r")
-        if self.fp == NULL:
-            raise self.error(0, f"cannot read zone file: {strerror(errno).decode()}")
-        while not feof(self.fp):
-            self.next_entry()
-        return self.take()
+        try:
+            with open(self.filename, "rb") as f:
+                text = f.read()
+        except OSError as e:
+            raise self.error(0, f"cannot read zone file: {e.strerror}") from None
+        return self.read_span(text, 0, len(text), 1)
 
     cdef Records read_span(self, bytes text, Py_ssize_t start, Py_ssize_t end, int first_line):
         """The records of text[start:end], whose first line is line first_line of the file,
@@ -165,13 +167,14 @@ cdef class _Reader:
         self.fp = fmemopen(p + start, end - start, "r")
         if self.fp == NULL:
             raise MemoryError()
+        self.span, self.span_len = p + start, end - start
         self.line_nr = first_line - 1
         try:
             while not feof(self.fp):
                 self.next_entry()
         finally:
             fclose(self.fp)
-            self.fp = NULL
+            self.fp, self.span = NULL, NULL
         return self.take()
 
     def read_fast(self, bytes text, Py_ssize_t start, Py_ssize_t end, int first_line) -> None:
@@ -184,13 +187,23 @@ cdef class _Reader:
         self.fp = fmemopen(p + start, end - start, "r")
         if self.fp == NULL:
             raise MemoryError()
+        self.span, self.span_len = p + start, end - start
         self.line_nr = first_line - 1
         try:
             with nogil:
                 self.failed = self.read_all_fast() < 0
         finally:
             fclose(self.fp)
-            self.fp = NULL
+            self.fp, self.span = NULL, NULL
+
+    cdef int next_line(self) noexcept nogil:
+        """The line the next record starts on: ldns reads the comment lines above a record
+        with it, counting them, so its count before the call is theirs."""
+        cdef long at
+        at = ftell(self.fp)
+        if at < 0 or <size_t>at > self.span_len:
+            return self.line_nr + 1
+        return self.line_nr + 1 + <int>newlines(self.span + at, record_start(self.span + at, self.span + self.span_len))
 
     cdef int read_all_fast(self) noexcept nogil:
         cdef ldns_rr *rr
@@ -200,7 +213,7 @@ cdef class _Reader:
         while not feof(self.fp):
             rr = NULL
             ttl = IMPLICIT_TTL
-            line = self.line_nr + 1
+            line = self.next_line()
             status = ldns_rr_new_frm_fp_l(&rr, self.fp, &ttl, &self.current_origin, &self.prev_owner,
                                           &self.line_nr)
             if status == LDNS_STATUS_OK:
@@ -260,7 +273,7 @@ cdef class _Reader:
         directive, or nothing."""
         cdef ldns_rr *rr = NULL
         cdef uint32_t ttl = IMPLICIT_TTL
-        cdef int line = self.line_nr + 1
+        cdef int line = self.next_line()
         cdef ldns_status status
         with nogil:
             status = ldns_rr_new_frm_fp_l(&rr, self.fp, &ttl, &self.current_origin,
@@ -434,7 +447,7 @@ cdef Records _parse_fast(str filename, bytes origin, bytes text, size_t header_e
 
     cdef _Reader first = _Reader(filename, origin, default_ttl)
     cdef _Reader second = _Reader(filename, origin, -1)
-    cdef Records head, tail
+    cdef Records head, tail, records
     try:
         header = second.read_span(text, 0, header_end, 1)
     except ZoneSyntaxError:

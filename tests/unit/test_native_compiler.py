@@ -382,6 +382,31 @@ def test_a_record_added_above_one_of_its_owner_is_read_in_part_without_losing_th
     assert compile_native([patched.native]).image == compile_native([fresh.native]).image
 
 
+@pytest.mark.parametrize("parser", ["ldns", "zscanner"])
+@pytest.mark.parametrize("serial", ["kept", "bumped"])
+def test_a_record_below_a_comment_is_found_by_its_own_line_when_read_in_part(tmp_path, monkeypatch, parser,
+                                                                              serial):
+    """The libraries read a comment line with the record below it; the record's line is
+    its own, so the reload's line diff replaces it (and does not keep the old one too)."""
+    from fastdns.zone import load_native_zone
+
+    if parser == "ldns":
+        monkeypatch.setenv("FASTDNS_PARSER", "ldns")
+    else:
+        pytest.importorskip("fastdns._zscanner", reason="built without FASTDNS_ZSCANNER=1")
+    path = tmp_path / "patch.test.zone"
+    base = PATCH_BASE.replace("www IN A 192.0.2.80", "; the web server\nwww IN A 192.0.2.80")
+    path.write_text(base)
+    zone = load_native_zone("patch.test", str(path))
+    text = base.replace("192.0.2.80", "192.0.2.81")
+    path.write_text(text if serial == "kept" else text.replace("hostmaster 1000", "hostmaster 1001"))
+    patched = load_native_zone("patch.test", str(path), previous=zone)
+    fresh = load_native_zone("patch.test", str(path))
+    assert patched.native.records_data != fresh.native.records_data  # read in part: appended
+    assert patched.native.lines == fresh.native.lines
+    assert compile_native([patched.native]).image == compile_native([fresh.native]).image
+
+
 def test_an_edit_that_breaks_a_rule_names_its_line_when_read_in_part(tmp_path):
     from fastdns.errors import ZoneError
     from fastdns.zone import load_native_zone
