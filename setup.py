@@ -39,6 +39,17 @@ def xdp_buildable() -> bool:
             and shutil.which("clang") is not None)
 
 
+def zscanner_wanted() -> bool:
+    """The opt-in reader over Knot DNS's libzscanner: only with FASTDNS_ZSCANNER=1, never
+    because libknot-dev happens to be installed, since a build linking it is GPL-3+ as a
+    whole (docs/zone-parser.md)."""
+    if os.environ.get("FASTDNS_ZSCANNER") != "1":
+        return False
+    if not os.path.exists("/usr/include/libzscanner/scanner.h"):
+        raise SystemExit("FASTDNS_ZSCANNER=1 needs libzscanner's headers (Debian: libknot-dev)")
+    return True
+
+
 def compile_bpf(package_dir: str) -> None:
     """clang -target bpf, then check the object carries BTF (libbpf needs it for the maps)."""
     obj = os.path.join(package_dir, BPF_OBJECT)
@@ -86,6 +97,9 @@ class BuildExt(build_ext):
         self.force = self.force or flavour_changed(Path(self.build_temp) / "fastdns-flavour")
         if xdp_buildable() and (self.inplace or self.editable_mode):
             compile_bpf("fastdns")  # a wheel's copy is build_py's
+        if not zscanner_wanted() and (self.inplace or self.editable_mode):
+            for built in Path("fastdns").glob("_zscanner.*.so"):
+                built.unlink()  # a build without the opt-in is the MIT one: ldns alone
         super().run()
 
 
@@ -105,6 +119,9 @@ extensions = [Extension("fastdns._dataplane", sources=["ext/dataplane.pyx"], **C
               Extension("fastdns._zonefile", sources=["native/zonefile.pyx"], libraries=["ldns"],
                         **NATIVE),
               Extension("fastdns._compiler", sources=["native/zonecompiler.pyx"], **NATIVE)]
+if zscanner_wanted():
+    extensions.append(Extension("fastdns._zscanner", sources=["native/zscanner.pyx"], libraries=["zscanner"],
+                                **NATIVE))
 if xdp_buildable():
     extensions.append(Extension("fastdns._xdp", sources=["ext/xdp.pyx"],
                                 libraries=["xdp", "bpf"], **COMMON))

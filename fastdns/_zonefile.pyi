@@ -43,6 +43,7 @@ def parse_zone(filename: str, origin: bytes, default_ttl: int = 3600) -> Records
 
 #: parse_text reads a file this big or bigger in two halves at once
 PARALLEL_MIN_BYTES: int
+ZSCANNER_MIN_BYTES: int
 
 def parse_text(filename: str, origin: bytes, text: bytes, default_ttl: int = 3600) -> Records:
     """parse_zone over `text`, the file's bytes read already; a big file with a $TTL before

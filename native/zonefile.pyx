@@ -36,6 +36,11 @@ from fastdns.errors import ZoneError as ZoneSyntaxError
 
 include "lines.pxi"
 
+try:  # the opt-in build's faster reader of a file's records (GPL-3+: docs/zone-parser.md)
+    from fastdns import _zscanner
+except ImportError:
+    _zscanner = None
+
 
 cdef struct Buf:
     uint8_t *p
@@ -408,6 +413,9 @@ def parse_zone(str filename, bytes origin, long long default_ttl=3600) -> Record
     return _Reader(filename, origin, default_ttl).read()
 
 
+#: below this, records are read by ldns even where libzscanner is built: its scanner (some
+#: 200 kB, cleared for each file) costs more than a small zone's records
+ZSCANNER_MIN_BYTES = 1 << 16
 #: below this, a file is read on one thread: a second one would not pay for its start
 PARALLEL_MIN_BYTES = 1 << 20
 #: lines searched after the middle of a file for one to split it at
@@ -454,6 +462,17 @@ cdef Records _parse_fast(str filename, bytes origin, bytes text, size_t header_e
         return None  # the ordinary reading reports it
     if header.count or not second.default_known or second.default_from_soa:
         return None  # implicit TTLs would depend on the records before
+    if _zscanner is not None and len(text) - header_end >= ZSCANNER_MIN_BYTES \
+            and os.environ.get("FASTDNS_PARSER") != "ldns":
+        read = _zscanner.read_records(
+            PyBytes_FromStringAndSize(<char *>ldns_rdf_data(second.current_origin),
+                                      ldns_rdf_size(second.current_origin)),
+            text, header_end, text.count(b"\n", 0, header_end) + 1, second.default_ttl)
+        if read is None:
+            return None  # ldns reads it, and reports what stopped libzscanner
+        records = Records()
+        records.count, records.data, records.lines = read
+        return records
     if not split:
         second.read_fast(text, header_end, len(text), text.count(b"\n", 0, header_end) + 1)
         return None if second.failed else second.take()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,12 @@ class Reloadable(ServerKind):
 
 
 class LoadFastdns(Fastdns, Reloadable):
+    """fastdns as `pip install` builds it: ldns reads the zone files."""
+
     label = "fastdns"
+
+    def env(self, ctx: Context) -> dict[str, str]:
+        return {**super().env(ctx), "FASTDNS_PARSER": "ldns"}  # even where _zscanner is built
 
     def settings(self, ctx: Context) -> dict:
         # The run directory on tmpfs, as the default configuration's /run/fastdns is: the
@@ -65,6 +71,21 @@ class LoadFastdns(Fastdns, Reloadable):
 
     def reload_command(self, ctx: Context, zone: str) -> list[str]:
         return [sys.executable, "-m", "fastdns", "reload", zone, "-c", str(ctx.work / "fastdns.yaml")]
+
+
+class LoadFastdnsZscanner(LoadFastdns):
+    """fastdns built with FASTDNS_ZSCANNER=1: libzscanner reads the records (a GPL-3+ build,
+    docs/zone-parser.md); `make bench-load` builds it."""
+
+    name, label = "fastdns-zscanner", "fastdns + libzscanner"
+
+    def env(self, ctx: Context) -> dict[str, str]:
+        return Fastdns.env(self, ctx)
+
+    def unavailable(self) -> str | None:
+        done = subprocess.run([sys.executable, "-c", "import fastdns._zscanner"], capture_output=True,
+                              text=True, timeout=20)
+        return None if done.returncode == 0 else "fastdns._zscanner is not built (FASTDNS_ZSCANNER=1)"
 
 
 class LoadKnot(Knot, Reloadable):
@@ -100,7 +121,8 @@ class LoadNsd(Nsd, Reloadable):
 
 
 #: The servers this benchmark can run, in table order; Knot DNS is the baseline of the ratios.
-LOAD_REGISTRY: dict[str, Reloadable] = {"fastdns": LoadFastdns(), "knot": LoadKnot(), "nsd": LoadNsd()}
+LOAD_REGISTRY: dict[str, Reloadable] = {"fastdns": LoadFastdns(), "fastdns-zscanner": LoadFastdnsZscanner(),
+                                         "knot": LoadKnot(), "nsd": LoadNsd()}
 
 
 def free_port() -> int:

@@ -394,6 +394,9 @@ def test_a_record_below_a_comment_is_found_by_its_own_line_when_read_in_part(tmp
         monkeypatch.setenv("FASTDNS_PARSER", "ldns")
     else:
         pytest.importorskip("fastdns._zscanner", reason="built without FASTDNS_ZSCANNER=1")
+        from fastdns import _zonefile
+
+        monkeypatch.setattr(_zonefile, "ZSCANNER_MIN_BYTES", 0)
     path = tmp_path / "patch.test.zone"
     base = PATCH_BASE.replace("www IN A 192.0.2.80", "; the web server\nwww IN A 192.0.2.80")
     path.write_text(base)

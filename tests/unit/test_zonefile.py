@@ -14,6 +14,7 @@ from pathlib import Path
 import dns.name
 import pytest
 
+from fastdns import _zonefile
 from fastdns._zonefile import PARALLEL_MIN_BYTES, Records, ZoneSyntaxError, parse_text, parse_zone
 from fastdns.errors import ZoneError
 from fastdns.zone import load_zone
@@ -67,6 +68,16 @@ GOOD = """$TTL 300
 ns1 IN A 192.0.2.1
 """
 EXAMPLE = b"\x07example\x03com\x00"
+
+
+def use_parser(monkeypatch, parser: str) -> None:
+    """parse_text's reader of plain records: ldns, or libzscanner where the opt-in build made it."""
+    if parser == "ldns":
+        monkeypatch.setenv("FASTDNS_PARSER", "ldns")
+    else:
+        pytest.importorskip("fastdns._zscanner", reason="built without FASTDNS_ZSCANNER=1")
+        monkeypatch.delenv("FASTDNS_PARSER", raising=False)
+        monkeypatch.setattr(_zonefile, "ZSCANNER_MIN_BYTES", 0)  # small files too
 
 
 def workload_zone(path: Path, names: int) -> None:
@@ -229,7 +240,10 @@ def big_zone(lines: int, middle: str = "", ttl: str = "$TTL 300\n") -> str:
     "quoted IN TXT \"a ( b\"\n   IN TXT \"c ) d\"",  # parentheses in strings, a blank owner
     "; a comment (\n",
 ], ids=["plain", "parentheses", "quotes", "comment"])
-def test_a_big_file_in_two_halves_has_the_records_of_one_reading(tmp_path, monkeypatch, middle):
+@pytest.mark.parametrize("parser", ["ldns", "zscanner"])
+def test_a_big_file_in_two_halves_has_the_records_of_one_reading(tmp_path, monkeypatch, middle, parser):
+    """ldns: in two halves at once; libzscanner (an opt-in build): in one pass."""
+    use_parser(monkeypatch, parser)
     path = tmp_path / "example.com.zone"
     text = big_zone(60_000, middle)
     assert len(text) > PARALLEL_MIN_BYTES
@@ -239,7 +253,7 @@ def test_a_big_file_in_two_halves_has_the_records_of_one_reading(tmp_path, monke
     monkeypatch.setattr(threading, "Thread", lambda *a, **k: started.append(k.get("name")) or thread(*a, **k))
     whole, halves = parse_zone(str(path), EXAMPLE), parse_text(str(path), EXAMPLE, text.encode())
     assert (halves.count, halves.data, halves.lines) == (whole.count, whole.data, whole.lines)
-    assert started == ["fastdns-parse"]  # read in two halves indeed
+    assert started == (["fastdns-parse"] if parser == "ldns" else [])  # read in two halves indeed
 
 
 @pytest.mark.parametrize("ttl", ["", "$TTL 300\n$ORIGIN example.com.\n"], ids=["no $TTL", "late directive"])
@@ -259,7 +273,9 @@ def test_a_big_file_the_halves_cannot_read_is_read_whole(tmp_path, ttl):
     ("www.example.org. IN A 192.0.2.2", "www.example.org. is outside the zone example.com."),
 ])
 @pytest.mark.parametrize("where", [0.25, 0.75], ids=["first half", "second half"])
-def test_an_error_in_either_half_names_the_line_of_one_reading(tmp_path, bad, reason, where):
+@pytest.mark.parametrize("parser", ["ldns", "zscanner"])
+def test_an_error_in_either_half_names_the_line_of_one_reading(tmp_path, monkeypatch, bad, reason, where, parser):
+    use_parser(monkeypatch, parser)
     path = tmp_path / "example.com.zone"
     lines = big_zone(60_000).splitlines()
     at = int(len(lines) * where)
@@ -308,3 +324,79 @@ def test_changed_spans_put_in_place_give_the_new_text(seed):
         at = end - 1
     rebuilt += old_lines[at:]
     assert b"\n".join(rebuilt) == new
+
+
+# -- the opt-in libzscanner reader (FASTDNS_ZSCANNER=1 builds): the records ldns reads ------
+
+def _zscanner():
+    return pytest.importorskip("fastdns._zscanner", reason="built without FASTDNS_ZSCANNER=1")
+
+
+#: MANY_TYPES without its $ORIGIN: every record after the $TTL header, some on several lines
+MANY_TYPES_ONE_ORIGIN = MANY_TYPES.split("$ORIGIN sub.types.test.\n")[0] + "deep.sub 300 IN A 192.0.2.9\n"
+
+BODIES = {
+    "many types": MANY_TYPES_ONE_ORIGIN,
+    "comments, blank lines, blank owners, case": "; top\n$TTL 300\n\n@ IN SOA ns1 hostmaster (\n  7 ; serial\n"
+    "  3600 900 604800 60 )\n  IN NS ns1\n\n   ; indented comment\nWWW.Example.COM. 60 IN A 192.0.2.2\n"
+    "\tIN AAAA 2001:db8::2\nwww IN TXT \"a ; b\" ( \"c\"\n  \"d\" )\nlast IN A 192.0.2.9",
+    "explicit and implicit TTLs": "$TTL 30\n@ IN SOA ns1 hostmaster 7 3600 900 604800 60\n@ 86400 IN NS ns1\n"
+    "ns1 IN A 192.0.2.1\nns1 7200 IN AAAA 2001:db8::1\nns1 IN TXT after\n",
+}
+
+
+def _both_readings(monkeypatch, path: Path, origin: bytes) -> tuple[Records, Records]:
+    text = path.read_bytes()
+    use_parser(monkeypatch, "ldns")
+    by_ldns = parse_text(str(path), origin, text)
+    use_parser(monkeypatch, "zscanner")
+    return by_ldns, parse_text(str(path), origin, text)
+
+
+@pytest.mark.parametrize("body", sorted(BODIES))
+def test_libzscanner_reads_the_records_ldns_reads(tmp_path, monkeypatch, body):
+    zscanner = _zscanner()
+    path = tmp_path / "types.test.zone"
+    path.write_text(BODIES[body].replace("example.com", "types.test").replace("Example.COM", "Types.TEST"))
+    origin = dns.name.from_text("types.test").to_wire()
+    text = path.read_bytes()
+    header_end = text.index(b"\n", text.index(b"$TTL")) + 1
+    assert zscanner.read_records(origin, text, header_end, 1 + text.count(b"\n", 0, header_end), 300) is not None
+    by_ldns, by_zscanner = _both_readings(monkeypatch, path, origin)
+    assert (by_zscanner.count, by_zscanner.data, by_zscanner.lines) == (by_ldns.count, by_ldns.data, by_ldns.lines)
+
+
+@pytest.mark.parametrize("path", ZONE_FILES, ids=lambda p: p.name)
+def test_libzscanner_reads_every_test_zone_as_ldns(monkeypatch, path):
+    _zscanner()
+    origin = dns.name.from_text(path.name.removesuffix(".zone")).to_wire()
+    by_ldns, by_zscanner = _both_readings(monkeypatch, path, origin)
+    assert (by_zscanner.count, by_zscanner.data, by_zscanner.lines) == (by_ldns.count, by_ldns.data, by_ldns.lines)
+
+
+def test_libzscanner_reads_the_benchmark_zone_as_ldns(tmp_path, monkeypatch):
+    _zscanner()
+    path = tmp_path / "bench.test.zone"
+    workload_zone(path, 3000)
+    by_ldns, by_zscanner = _both_readings(monkeypatch, path, dns.name.from_text("bench.test").to_wire())
+    assert by_zscanner.count == by_ldns.count > 3000
+    assert (by_zscanner.data, by_zscanner.lines) == (by_ldns.data, by_ldns.lines)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("www IN A 192.0.2.300\n", "could not parse"),
+    ("www CH A 192.0.2.1\n", "class"),
+    ("www.example.org. IN A 192.0.2.1\n", "outside the zone"),
+])
+def test_what_stops_libzscanner_is_reported_by_ldns(tmp_path, monkeypatch, bad, reason):
+    """The same error, file and line, whichever reader met it first."""
+    _zscanner()
+    path = tmp_path / "example.com.zone"
+    path.write_text(GOOD + "ok IN A 192.0.2.7\n" + bad)
+    errors = []
+    for parser in ("ldns", "zscanner"):
+        use_parser(monkeypatch, parser)
+        with pytest.raises(ZoneSyntaxError) as info:
+            parse_text(str(path), EXAMPLE, path.read_bytes())
+        errors.append((info.value.line, str(info.value)))
+    assert errors[0] == errors[1] and errors[0][0] == 6 and reason in errors[0][1].lower()
