@@ -25,15 +25,16 @@ def configured(tmp_path, count: int, broken: set[int]) -> tuple[ZoneConfig, ...]
     return tuple(zones)
 
 
-def test_every_zone_is_loaded_and_counted(tmp_path):
+@pytest.mark.parametrize("count", [40, 150])  # one load task, and several (reload.LOAD_BATCH)
+def test_every_zone_is_loaded_and_counted(tmp_path, count):
     progress = LoadProgress()
-    zones = ServedZones(configured(tmp_path, 40, set()), "fastdns.yaml").load_all(progress)
-    assert list(zones) == [f"z{i}.test" for i in range(40)]
-    assert progress.records == 40 * 4 and all(z.record_count == 4 for z in zones.values())
+    zones = ServedZones(configured(tmp_path, count, set()), "fastdns.yaml").load_all(progress)
+    assert list(zones) == [f"z{i}.test" for i in range(count)]
+    assert progress.records == count * 4 and all(z.record_count == 4 for z in zones.values())
 
 
 def test_every_broken_zone_is_named_in_the_configured_order(tmp_path):
     with pytest.raises(FastDNSError) as info:
-        ServedZones(configured(tmp_path, 40, {31, 7}), "fastdns.yaml").load_all(LoadProgress())
+        ServedZones(configured(tmp_path, 150, {131, 7}), "fastdns.yaml").load_all(LoadProgress())
     lines = str(info.value).splitlines()
-    assert len(lines) == 2 and "z7.test.zone:6:" in lines[0] and "z31.test.zone:6:" in lines[1]
+    assert len(lines) == 2 and "z7.test.zone:6:" in lines[0] and "z131.test.zone:6:" in lines[1]
