@@ -307,7 +307,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"**memory**: PSS of the server's whole process tree after {result['settle']:g} s serving. "
         "**one-record change**: one name's A changed and the SOA serial bumped in the file, then "
         "the server's reload command for that zone; seconds from the command to the first answer "
-        f"with the new address (polled every 10 ms). Bound: {result['timeout']:g} s each.",
+        f"with the new address (polled every 10 ms). Bound: {result['timeout']:g} s each. "
+        "**fastdns**: the build `pip install` makes (ldns reads zone files; MIT); **fastdns + "
+        "libzscanner**: the opt-in `FASTDNS_ZSCANNER=1` build, whose reader of files of 64 kB or "
+        "more is Knot DNS's libzscanner (GPL-3+ as a whole; docs/zone-parser.md).",
         "",
         "| size | server | load s | memory MiB | one-record change s | load ÷ Knot | memory ÷ Knot "
         "| change ÷ Knot |",
