@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -168,3 +170,11 @@ def serve(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def zscanner_module() -> Any:
+    """fastdns._zscanner, the opt-in libzscanner reader: required where FASTDNS_ZSCANNER=1
+    (`make test` builds it and says so), else the test is skipped."""
+    if os.environ.get("FASTDNS_ZSCANNER") == "1":
+        return importlib.import_module("fastdns._zscanner")
+    return pytest.importorskip("fastdns._zscanner", reason="built without FASTDNS_ZSCANNER=1")

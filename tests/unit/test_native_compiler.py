@@ -393,8 +393,10 @@ def test_a_record_below_a_comment_is_found_by_its_own_line_when_read_in_part(tmp
     if parser == "ldns":
         monkeypatch.setenv("FASTDNS_PARSER", "ldns")
     else:
-        pytest.importorskip("fastdns._zscanner", reason="built without FASTDNS_ZSCANNER=1")
         from fastdns import _zonefile
+        from tests.conftest import zscanner_module
+
+        zscanner_module()
 
         monkeypatch.setattr(_zonefile, "ZSCANNER_MIN_BYTES", 0)
     path = tmp_path / "patch.test.zone"

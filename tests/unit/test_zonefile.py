@@ -18,6 +18,7 @@ from fastdns import _zonefile
 from fastdns._zonefile import PARALLEL_MIN_BYTES, Records, ZoneSyntaxError, parse_text, parse_zone
 from fastdns.errors import ZoneError
 from fastdns.zone import load_zone
+from tests.conftest import zscanner_module
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONE_FILES = sorted((ROOT / "tests" / "zones").glob("*.zone")) + sorted((ROOT / "zones").glob("*.zone"))
@@ -75,7 +76,7 @@ def use_parser(monkeypatch, parser: str) -> None:
     if parser == "ldns":
         monkeypatch.setenv("FASTDNS_PARSER", "ldns")
     else:
-        pytest.importorskip("fastdns._zscanner", reason="built without FASTDNS_ZSCANNER=1")
+        zscanner_module()
         monkeypatch.delenv("FASTDNS_PARSER", raising=False)
         monkeypatch.setattr(_zonefile, "ZSCANNER_MIN_BYTES", 0)  # small files too
 
@@ -329,7 +330,7 @@ def test_changed_spans_put_in_place_give_the_new_text(seed):
 # -- the opt-in libzscanner reader (FASTDNS_ZSCANNER=1 builds): the records ldns reads ------
 
 def _zscanner():
-    return pytest.importorskip("fastdns._zscanner", reason="built without FASTDNS_ZSCANNER=1")
+    return zscanner_module()
 
 
 #: MANY_TYPES without its $ORIGIN: every record after the $TTL header, some on several lines
