@@ -35,6 +35,7 @@ cdef size_t RR_FIXED = 10  # type, class, ttl, rdlength (RFC 1035 4.1.3)
 from fastdns.errors import ZoneError as ZoneSyntaxError
 
 include "lines.pxi"
+include "records.pxi"
 
 try:  # the opt-in build's faster reader of a file's records (GPL-3+: docs/zone-parser.md)
     from fastdns import _zscanner
@@ -42,41 +43,10 @@ except ImportError:
     _zscanner = None
 
 
-cdef struct Buf:
-    uint8_t *p
-    size_t len
-    size_t cap
-
-
-cdef int buf_grow(Buf *b, size_t n) noexcept nogil:
-    """Room for n more bytes; -1 when there is no memory for them."""
-    cdef size_t cap = b.cap or 1 << 16
-    cdef uint8_t *p
-    if b.len + n <= b.cap:
-        return 0
-    while cap < b.len + n:
-        cap *= 2
-    p = <uint8_t *>realloc(b.p, cap)
-    if p == NULL:
-        return -1
-    b.p, b.cap = p, cap
-    return 0
-
-
 cdef int buf_reserve(Buf *b, size_t n) except -1:
     if buf_grow(b, n) < 0:
         raise MemoryError()
     return 0
-
-
-cdef inline void put_u16(uint8_t *p, uint16_t v) noexcept nogil:
-    p[0] = v >> 8
-    p[1] = v & 0xFF
-
-
-cdef inline void put_u32(uint8_t *p, uint32_t v) noexcept nogil:
-    put_u16(p, v >> 16)
-    put_u16(p + 2, v & 0xFFFF)
 
 
 cdef class Records:
@@ -163,17 +133,22 @@ cdef class _Reader:
             raise self.error(0, f"cannot read zone file: {e.strerror}") from None
         return self.read_span(text, 0, len(text), 1)
 
-    cdef Records read_span(self, bytes text, Py_ssize_t start, Py_ssize_t end, int first_line):
-        """The records of text[start:end], whose first line is line first_line of the file,
-        in the state (origin, $TTL) the reader is in."""
+    cdef int open_span(self, bytes text, Py_ssize_t start, Py_ssize_t end, int first_line) except -1:
+        """ldns's cursor on text[start:end] (which the caller keeps alive), at first_line."""
         cdef char *p = text
-        if end <= start:
-            return self.take()
         self.fp = fmemopen(p + start, end - start, "r")
         if self.fp == NULL:
             raise MemoryError()
         self.span, self.span_len = p + start, end - start
         self.line_nr = first_line - 1
+        return 0
+
+    cdef Records read_span(self, bytes text, Py_ssize_t start, Py_ssize_t end, int first_line):
+        """The records of text[start:end], whose first line is line first_line of the file,
+        in the state (origin, $TTL) the reader is in."""
+        if end <= start:
+            return self.take()
+        self.open_span(text, start, end, first_line)
         try:
             while not feof(self.fp):
                 self.next_entry()
@@ -187,13 +162,8 @@ cdef class _Reader:
         reader whose header set a $TTL (so every implicit TTL is that one) over lines with
         no directive.  Anything read_span would report sets `failed` instead: the caller
         then reads the file the ordinary way, which names the line and the reason."""
-        cdef char *p = text
         self.failed = True  # until read through
-        self.fp = fmemopen(p + start, end - start, "r")
-        if self.fp == NULL:
-            raise MemoryError()
-        self.span, self.span_len = p + start, end - start
-        self.line_nr = first_line - 1
+        self.open_span(text, start, end, first_line)
         try:
             with nogil:
                 self.failed = self.read_all_fast() < 0
@@ -369,25 +339,9 @@ cdef uint32_t soa_minimum(ldns_rr *rr) noexcept:
     return p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]
 
 
-cdef inline uint8_t lower(uint8_t c) noexcept nogil:
-    return c + 32 if 65 <= c <= 90 else c
-
-
 cdef bint in_zone(const uint8_t *name, size_t size, bytes origin) noexcept:
     """The wire name is the origin or below it (RFC 4343: letters compare without case)."""
     return name_in_zone(name, size, origin, len(origin))
-
-
-cdef bint name_in_zone(const uint8_t *name, size_t size, const uint8_t *o, size_t olen) noexcept nogil:
-    cdef size_t at = 0, i
-    while at < size and size - at > olen:
-        at += 1 + name[at]
-    if size - at != olen:
-        return False
-    for i in range(olen):
-        if lower(name[at + i]) != lower(o[i]):
-            return False
-    return True
 
 
 cdef str outside_zone(ldns_rdf *owner, bytes origin):

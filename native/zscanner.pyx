@@ -12,7 +12,7 @@ blank owner on the first line) returns None, and ldns reads the file and reports
 records and errors are what ldns gives either way (tests/unit/test_zonefile.py holds the
 two to the same records)."""
 
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -25,46 +25,12 @@ cdef enum:
     CLASS_IN = 1
 
 
-ctypedef struct out_t:
-    uint8_t *p
-    size_t len, cap
-
-
-cdef int grow(out_t *o, size_t more) noexcept nogil:
-    cdef size_t cap = o.cap if o.cap else 1 << 16
-    cdef uint8_t *p
-    if o.len + more <= o.cap:
-        return 0
-    while cap < o.len + more:
-        cap *= 2
-    p = <uint8_t *>realloc(o.p, cap)
-    if p == NULL:
-        return -1
-    o.p, o.cap = p, cap
-    return 0
-
-
-cdef inline uint8_t lower(uint8_t c) noexcept nogil:
-    return c + 32 if 65 <= c <= 90 else c
-
-
-cdef bint in_zone(const uint8_t *name, size_t size, const uint8_t *o, size_t olen) noexcept nogil:
-    cdef size_t at = 0, i
-    while at < size and size - at > olen:
-        at += 1 + name[at]
-    if size - at != olen:
-        return False
-    for i in range(olen):
-        if lower(name[at + i]) != lower(o[i]):
-            return False
-    return True
-
-
+include "records.pxi"
 include "lines.pxi"
 
 
 cdef int read_all(zs_scanner_t *s, const char *text, size_t size, const uint8_t *origin, size_t olen,
-                  uint32_t first_line, out_t *data, out_t *lines, size_t *count) noexcept nogil:
+                  uint32_t first_line, Buf *data, Buf *lines, size_t *count) noexcept nogil:
     """Every record into data (wire, uncompressed) and lines (u32 LE): 0, or -1 where ldns
     must read the file."""
     cdef const char *end = text + size
@@ -79,7 +45,7 @@ cdef int read_all(zs_scanner_t *s, const char *text, size_t size, const uint8_t 
         before = zs_current(s)
         if zs_parse_record(s) != 0 or s.state != ZS_STATE_DATA:
             return 0 if s.state == ZS_STATE_EOF else -1
-        if s.r_class != CLASS_IN or not in_zone(s.r_owner, s.r_owner_length, origin, olen):
+        if s.r_class != CLASS_IN or not name_in_zone(s.r_owner, s.r_owner_length, origin, olen):
             return -1
         if zs_current(s) < before or zs_current(s) > end:
             return -1  # not reading our text (the caller ends it with a newline, so it is)
@@ -87,15 +53,15 @@ cdef int read_all(zs_scanner_t *s, const char *text, size_t size, const uint8_t 
         start = record_start(before, zs_current(s))
         line = at_line + <uint32_t>newlines(before, start)
         at_line = line + <uint32_t>newlines(start, zs_current(s))
-        if grow(data, s.r_owner_length + RR_FIXED + s.r_data_length) < 0 or grow(lines, 4) < 0:
+        if buf_grow(data, s.r_owner_length + RR_FIXED + s.r_data_length) < 0 or buf_grow(lines, 4) < 0:
             return -1
         p = data.p + data.len
         memcpy(p, s.r_owner, s.r_owner_length)
         p += s.r_owner_length
-        p[0], p[1] = s.r_type >> 8, s.r_type & 0xFF
-        p[2], p[3] = s.r_class >> 8, s.r_class & 0xFF
-        p[4], p[5], p[6], p[7] = s.r_ttl >> 24, (s.r_ttl >> 16) & 0xFF, (s.r_ttl >> 8) & 0xFF, s.r_ttl & 0xFF
-        p[8], p[9] = s.r_data_length >> 8, s.r_data_length & 0xFF
+        put_u16(p, s.r_type)
+        put_u16(p + 2, s.r_class)
+        put_u32(p + 4, s.r_ttl)
+        put_u16(p + 8, <uint16_t>s.r_data_length)
         memcpy(p + RR_FIXED, s.r_data, s.r_data_length)
         data.len += s.r_owner_length + RR_FIXED + s.r_data_length
         (<uint32_t *>(lines.p + lines.len))[0] = line  # little-endian hosts
@@ -112,7 +78,7 @@ def read_records(bytes origin, bytes text, size_t start, uint32_t first_line, ui
     if not text.endswith(b"\n"):
         text += b"\n"
     cdef zs_scanner_t *s = <zs_scanner_t *>malloc(sizeof(zs_scanner_t))
-    cdef out_t data, lines
+    cdef Buf data, lines
     cdef size_t count = 0, olen = len(origin)
     cdef const uint8_t *o = origin
     cdef const char *body = <const char *>text + start
@@ -129,7 +95,7 @@ def read_records(bytes origin, bytes text, size_t start, uint32_t first_line, ui
             return None
         memcpy(s.zone_origin, o, olen)
         s.zone_origin_length = <uint32_t>olen
-        if zs_set_input_string(s, body, size) == 0 and grow(&data, size + size // 4) == 0:
+        if zs_set_input_string(s, body, size) == 0 and buf_grow(&data, size + size // 4) == 0:
             with nogil:
                 status = read_all(s, body, size, o, olen, first_line, &data, &lines, &count)
         if status < 0:
