@@ -64,8 +64,10 @@ def wheel(tmp_path_factory) -> Path:
     run(sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_sdist({str(dist)!r})",
         cwd=ROOT, timeout=300)
     sdist = next(dist.glob("fastdns-*.tar.gz"))
+    # the wheel a user gets: without the opt-in libzscanner reader make test builds in place
+    default_build = {k: v for k, v in os.environ.items() if k != "FASTDNS_ZSCANNER"}
     run(sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps", "-w", dist, sdist,
-        timeout=600)
+        timeout=600, env=default_build)
     return next(dist.glob("fastdns-*.whl"))
 
 
@@ -99,6 +101,8 @@ def test_wheel_contents(wheel):
         assert any(Path(n).match(pattern) for n in names), f"{pattern} missing from {wheel.name}: {names}"
     sources = [n for n in names if n.endswith((".c", ".pyx", ".pxd", ".pxi"))]
     assert not sources, f"build sources in the wheel: {sources}"
+    gpl = [n for n in names if Path(n).match("fastdns/_zscanner*.so")]
+    assert not gpl, f"the default wheel links libzscanner (GPL-3+): {gpl}"
 
 
 def test_check_uses_the_bundled_configuration(installed, workdir):
