@@ -68,7 +68,8 @@ bench: deps-test build bench-deps
 
 # `make bench-load`: start to first answer, memory and a one-record reload, fastdns beside
 # Knot DNS and NSD on 100 k and 1 M names and 10,000 small zones (deploy/bench/load.py), on
-# loopback; needs root (cgroups). About two minutes (each step bounded by --timeout, 900 s).
+# loopback; needs root (cgroups). About five minutes: three rounds, each figure their median
+# (each step bounded by --timeout, 900 s).
 # LOAD_ARGS passes options through, e.g. LOAD_ARGS="--names 100000 --zones 1000".
 bench-load: deps-test build-zscanner
 	FASTDNS_BENCH_LOAD_VIA_MAKE=1 $(BIN)/python deploy/bench/load.py $(LOAD_ARGS)

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -56,6 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("/tmp/fastdns-bench-load"), help="scratch directory")
     p.add_argument("--out", type=Path, default=REPO / "deploy" / "bench" / "results" / "load",
                    help="writes OUT.md and OUT.json")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="times each server is measured per shape (the servers take turns); the table "
+                        "gives each figure's median")
     p.add_argument("--merge", action="store_true",
                    help="keep the rows of OUT.json that this run does not measure again")
     return p.parse_args(argv)
@@ -153,6 +157,23 @@ class Row:
     change_seconds: float | None = None  #: reload command to the new answer
     reload_exit: int | None = None
     ratios: dict[str, float | None] = field(default_factory=dict)
+    rounds: list[dict[str, Any]] = field(default_factory=list)  #: each round's figures, when several
+
+
+def median_row(rows: list[Row]) -> Row:
+    """One row of several rounds of one server and shape: each figure's median over the
+    rounds that measured it; the status of the first that failed, if one did."""
+    def median(key: str) -> Any:
+        values = [getattr(r, key) for r in rows if getattr(r, key) is not None]
+        return statistics.median(values) if values else None
+
+    first = rows[0]
+    failed = next((r for r in rows if r.status != "ok"), None)
+    return Row(first.shape, first.server, first.label, failed.status if failed else "ok",
+               median("load_seconds"), median("all_zones_seconds"), median("pss_bytes"),
+               median("change_seconds"), next((r.reload_exit for r in rows if r.reload_exit), first.reload_exit),
+               rounds=[{"load_seconds": r.load_seconds, "pss_bytes": r.pss_bytes, "change_seconds": r.change_seconds,
+                        "status": r.status} for r in rows] if len(rows) > 1 else [])
 
 
 def start(name: str, shape: Shape, work: Path, port: int, cpus: set[int]) -> Running:
@@ -244,13 +265,17 @@ def run(args: argparse.Namespace) -> list[Row]:
     for make in shapes(args):
         shape = make()
         log(f"{shape.label}: zones generated in {shape.zone_file.parent}")
-        for name in wanted:
-            reason = LOAD_REGISTRY[name].unavailable()
-            row = Row(shape.label, name, LOAD_REGISTRY[name].label, status=f"failed: {reason}") \
-                if reason else measure_server(name, shape, args)
-            log(f"{shape.label} {name}: {row.status}, load {_num(row.load_seconds, 2)} s, "
-                f"memory {_num(row.pss_bytes, 0, 1 / 1048576)} MiB, change {_num(row.change_seconds, 3)} s")
-            rows.append(row)
+        unavailable = {name: LOAD_REGISTRY[name].unavailable() for name in wanted}
+        measured: dict[str, list[Row]] = {name: [] for name in wanted}
+        for round_ in range(max(1, args.rounds)):
+            for name in wanted:
+                reason = unavailable[name]
+                row = Row(shape.label, name, LOAD_REGISTRY[name].label, status=f"failed: {reason}") \
+                    if reason else measure_server(name, shape, args)
+                log(f"{shape.label} {name} (round {round_ + 1}): {row.status}, load {_num(row.load_seconds, 2)} s, "
+                    f"memory {_num(row.pss_bytes, 0, 1 / 1048576)} MiB, change {_num(row.change_seconds, 3)} s")
+                measured[name].append(row)
+        rows += [median_row(measured[name]) for name in wanted]
         shutil.rmtree(shape.zone_file.parent, ignore_errors=True)
     return rows
 
@@ -308,6 +333,8 @@ def markdown(result: dict[str, Any]) -> str:
         "**one-record change**: one name's A changed and the SOA serial bumped in the file, then "
         "the server's reload command for that zone; seconds from the command to the first answer "
         f"with the new address (polled every 10 ms). Bound: {result['timeout']:g} s each. "
+        f"Each figure: the median of {result.get('rounds', 1)} rounds, the servers taking turns "
+        "(each round's in load.json). "
         "**fastdns**: the build `pip install` makes (ldns reads zone files; MIT); **fastdns + "
         "libzscanner**: the opt-in `FASTDNS_ZSCANNER=1` build, whose reader of files of 64 kB or "
         "more is Knot DNS's libzscanner (GPL-3+ as a whole; docs/zone-parser.md).",
@@ -365,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
               "runs": [*runs, {"command": command, "fastdns_commit": host["fastdns_commit"],
                                "finished": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}],
               "machine": host, "cpus": args.cpus, "settle": args.settle, "timeout": args.timeout,
+              "rounds": args.rounds,
               "rows": with_ratios(ordered(all_rows))}
     written = write(result, args.out)
     print()
