@@ -7,13 +7,15 @@
 
 
 cdef const char *record_start(const char *at, const char *end) noexcept nogil:
-    """The first line from at that is not blank or a comment: where the next record starts."""
+    """The first line from at that is not blank, a comment, or the ')' that closes the
+    record before (libzscanner hands a record over before reading its closing line): where
+    the next record starts."""
     cdef const char *p
     while at < end:
         p = at
         while p < end and (p[0] == 32 or p[0] == 9 or p[0] == 13):
             p += 1
-        if p < end and p[0] != 10 and p[0] != 59:
+        if p < end and p[0] != 10 and p[0] != 59 and p[0] != 41:
             return at
         while p < end and p[0] != 10:
             p += 1

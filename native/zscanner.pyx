@@ -14,7 +14,7 @@ two to the same records)."""
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy
+from libc.string cimport memchr, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from zscanner cimport (ZS_STATE_DATA, ZS_STATE_EOF, zs_current, zs_deinit, zs_init, zs_parse_record,
@@ -23,10 +23,37 @@ from zscanner cimport (ZS_STATE_DATA, ZS_STATE_EOF, zs_current, zs_deinit, zs_in
 cdef enum:
     RR_FIXED = 10           # type, class, TTL, rdlength
     CLASS_IN = 1
+    T_TXT = 16
+    T_SPF = 99
 
 
 include "records.pxi"
 include "lines.pxi"
+
+
+cdef bint closes_group(const char *p, const char *end) noexcept nogil:
+    """Only blanks, line ends and comments before a ')'."""
+    while p < end:
+        if p[0] == 59:
+            while p < end and p[0] != 10:
+                p += 1
+        elif p[0] == 41:
+            return True
+        elif p[0] != 32 and p[0] != 9 and p[0] != 10 and p[0] != 13:
+            return False
+        else:
+            p += 1
+    return False
+
+
+cdef bint has_full_string(const uint8_t *rdata, uint32_t n) noexcept nogil:
+    """A character-string of 255 bytes among rdata's."""
+    cdef uint32_t at = 0
+    while at < n:
+        if rdata[at] == 255:
+            return True
+        at += 1 + rdata[at]
+    return False
 
 
 cdef int read_all(zs_scanner_t *s, const char *text, size_t size, const uint8_t *origin, size_t olen,
@@ -41,6 +68,8 @@ cdef int read_all(zs_scanner_t *s, const char *text, size_t size, const uint8_t 
     start = record_start(text, end)
     if start < end and (start[0] == 32 or start[0] == 9):
         return -1  # a blank owner: the header's state decides it
+    if memchr(text, 92, size) != NULL:
+        return -1  # escapes and RFC 3597 rdata: libzscanner reads some unlike dnspython
     while True:
         before = zs_current(s)
         if zs_parse_record(s) != 0 or s.state != ZS_STATE_DATA:
@@ -49,6 +78,10 @@ cdef int read_all(zs_scanner_t *s, const char *text, size_t size, const uint8_t 
             return -1
         if zs_current(s) < before or zs_current(s) > end:
             return -1  # not reading our text (the caller ends it with a newline, so it is)
+        if s.multiline and not closes_group(zs_current(s), end):
+            return -1  # more after the record within its parentheses: an error for dnspython
+        if (s.r_type == T_TXT or s.r_type == T_SPF) and has_full_string(s.r_data, s.r_data_length):
+            return -1  # maybe a longer string libzscanner split, where dnspython refuses it
         # the line the record starts on (the scanner counts the one it ends on), by the text
         start = record_start(before, zs_current(s))
         line = at_line + <uint32_t>newlines(before, start)

@@ -16,6 +16,7 @@ cdef extern from "libzscanner/scanner.h" nogil:
         ZS_STATE_STOP
 
     ctypedef struct zs_scanner_t:
+        bint multiline                  # within parentheses
         uint32_t zone_origin_length
         uint8_t zone_origin[1]          # ZS_MAX_DNAME_LENGTH + ZS_MAX_LABEL_LENGTH bytes
         uint32_t default_ttl
