@@ -681,6 +681,9 @@ def changed_spans(bytes old, bytes new, int first_record_line):
         if line0 + i0 + 1 < first_record_line or not _plain(old, old_start, old_stop) \
                 or not _plain(new, span_start, span_stop):
             return None
+        if any(_blank_owner_at(text, at) for text, at in
+               ((old, old_start), (old, old_stop), (new, span_start), (new, span_stop))):
+            return None  # a record whose owner is that of a line the change may move: read whole
         spans.append((line0 + i0 + 1, line0 + i + 1, span_start, span_stop, line0 + j0 + 1))
     header = 0
     for _ in range(first_record_line - 1):
@@ -692,6 +695,18 @@ def changed_spans(bytes old, bytes new, int first_record_line):
             and not _outside_parentheses(new, [span_start for _, _, span_start, _, _ in spans]):
         return None
     return spans
+
+
+cdef bint _blank_owner_at(bytes text, size_t at):
+    """The first record from offset at (past blank and comment lines) starts with a blank:
+    its owner is that of the record above it."""
+    cdef const char* p = text
+    cdef size_t n = len(text)
+    cdef const char* first
+    if at >= n:
+        return False
+    first = record_start(p + at, p + n)
+    return first < p + n and (first[0] == 32 or first[0] == 9)
 
 
 cdef bint _directive_after(bytes text, size_t start):

@@ -412,6 +412,34 @@ def test_a_record_below_a_comment_is_found_by_its_own_line_when_read_in_part(tmp
     assert compile_native([patched.native]).image == compile_native([fresh.native]).image
 
 
+BLANK_OWNER_HEAD = "$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.1\n"
+
+
+@pytest.mark.parametrize("old, new", [
+    ("www IN A 192.0.2.2\nmail IN A 192.0.2.3\n", "www IN A 192.0.2.2\n  IN AAAA 2001:db8::2\nmail IN A 192.0.2.3\n"),
+    ("www IN A 192.0.2.2\nv IN A 192.0.2.5\n  IN AAAA 2001:db8::2\nmail IN A 192.0.2.3\n",
+     "www IN A 192.0.2.2\n  IN AAAA 2001:db8::2\nmail IN A 192.0.2.3\n"),
+    ("www IN A 192.0.2.2\nv IN A 192.0.2.5\n; note\n  IN AAAA 2001:db8::2\nmail IN A 192.0.2.3\n",
+     "www IN A 192.0.2.2\n; note\n  IN AAAA 2001:db8::2\nmail IN A 192.0.2.3\n"),
+    ("www IN A 192.0.2.2\n  IN AAAA 2001:db8::2\nmail IN A 192.0.2.3\n",
+     "www IN A 192.0.2.2\n  IN AAAA 2001:db8::3\nmail IN A 192.0.2.3\n"),
+], ids=["a line without owner added", "the owner above one removed", "the same across a comment",
+        "one changed"])
+def test_lines_without_owner_keep_it_when_read_in_part(tmp_path, old, new):
+    """A line that starts with a blank takes the owner of the record above it: an edit that
+    changes which record that is must not give the line another owner (the apex)."""
+    from fastdns.zone import load_native_zone
+
+    path = tmp_path / "example.com.zone"
+    path.write_text(BLANK_OWNER_HEAD + old)
+    zone = load_native_zone("example.com", str(path))
+    path.write_text(BLANK_OWNER_HEAD + new)
+    again = load_native_zone("example.com", str(path), previous=zone)
+    fresh = load_native_zone("example.com", str(path))
+    assert again.native.lines == fresh.native.lines
+    assert compile_native([again.native]).image == compile_native([fresh.native]).image
+
+
 def test_an_edit_that_breaks_a_rule_names_its_line_when_read_in_part(tmp_path):
     from fastdns.errors import ZoneError
     from fastdns.zone import load_native_zone
