@@ -449,8 +449,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{path}: cannot read configuration: {e.strerror}") from None
     try:
         data = yamlload.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:  # the latter: a value
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None     # like 2001-13-45
     return parse_config(data, path)
 
 
@@ -466,7 +466,7 @@ def control_socket_of(path: str | os.PathLike[str] | None = None) -> str:
         data = yamlload.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read configuration: {e.strerror}") from None
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")

@@ -8,8 +8,9 @@ command that reads the file pays it).  Plain documents (scalars, sequences and m
 what fastdns's configuration is) are built straight from the events, every scalar given
 its tag by PyYAML's own resolver and constructed by PyYAML's own constructors, so the
 result is the same objects.  Anything else (anchors, aliases, explicit tags, merge keys,
-unhashable keys, several documents) is handed to `yaml.load`, which reads it, or reports
-it, exactly as before.
+unhashable keys, several documents, nesting deeper than Python recurses, a value its
+constructor refuses) is handed to `yaml.load`, which reads it, or reports it, exactly as
+before.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def safe_load(text: str) -> Any:
     loader = LOADER(text)
     try:
         return _document(loader)
-    except _Unusual:
+    except yaml.YAMLError:
+        raise  # the parser's: yaml.load meets it where this did, and reports it the same
+    except (_Unusual, RecursionError, ValueError, TypeError, OverflowError):
+        # unusual, deeper than recursion goes, or a value its constructor refuses (which
+        # yaml.load only constructs once the whole document has parsed): as yaml.load does
         return yaml.load(text, Loader=LOADER)
     finally:
         loader.dispose()

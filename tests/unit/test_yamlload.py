@@ -29,6 +29,8 @@ BROKEN = [
     "--- 1\n--- 2\n",  # two documents
     "a: [1, 2\n",  # a syntax error
     "a: !!python/object:os.system 1\n",  # not in the safe subset
+    "a: 2001-13-45\nb: [1\n",  # a syntax error after a value its constructor refuses
+    "--- 2001-13-45\n--- 1\n",  # the same, two documents
 ]
 
 
@@ -49,3 +51,16 @@ def test_the_same_error_as_yaml_load(text: str) -> None:
 def test_the_bundled_configuration() -> None:
     text = (Path(__file__).parents[2] / "zones" / "fastdns.yaml").read_text()
     assert yamlload.safe_load(text) == yaml.load(text, Loader=yamlload.LOADER)
+
+
+def test_deeper_than_python_recurses_as_yaml_load():
+    """libyaml composes without Python recursion; this falls back to it rather than fail."""
+    node, depth = yamlload.safe_load("[" * 1000 + "]" * 1000), 1
+    while node:  # walked, not compared: == on it would recurse too
+        node, depth = node[0], depth + 1
+    assert node == [] and depth == 1000
+
+
+def test_a_value_its_constructor_refuses_raises_as_yaml_load():
+    with pytest.raises(ValueError):
+        yamlload.safe_load("a: 2001-13-45\n")
