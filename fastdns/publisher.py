@@ -119,8 +119,12 @@ class Publisher:
             raise
         self.progress.publishing()
         self.last_compile = CompileReport(result.compiled, result.reused, result.seconds)
-        result.write_image(path + ".tmp", reuse)
-        os.replace(path + ".tmp", path)
+        try:
+            result.write_image(path + ".tmp", reuse)
+            os.replace(path + ".tmp", path)
+        except BaseException:
+            unlink_quietly(path + ".tmp")  # e.g. the run directory's file system is full
+            raise
         try:
             checked = self._check_image(path, zones)
         except BaseException:

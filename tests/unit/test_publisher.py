@@ -42,3 +42,21 @@ def test_an_image_written_over_pages_taken_ahead_is_the_one_written_fresh(tmp_pa
                         classmethod(lambda cls, path, size: taken.append(size) or start_for(path, size)))
     assert published_image(tmp_path, "ahead") == fresh
     assert taken and taken[0] > 0
+
+
+def test_an_image_that_cannot_be_written_leaves_no_file(tmp_path, monkeypatch):
+    path = tmp_path / "z.test.zone"
+    path.write_text(ZONE)
+    run_dir = RunDir(str(tmp_path / "full"), str(tmp_path / "full" / "control.sock"))
+    run_dir.lock()
+    out = Publisher(run_dir, run_dir.open_control_block(1), CompileOptions(), 1232)
+    out.progress = LoadProgress()
+
+    def full(self, *args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publisher.CompileResult, "write_image", full)
+    with pytest.raises(OSError):
+        out.publish([load_native_zone("z.test", str(path))])
+    assert out.generation == 0 and sorted(p.name for p in Path(out.run_dir.path).iterdir()) == [
+        "control.block", "lock"]
