@@ -45,6 +45,7 @@ cdef int buf_reserve(buf_t* b, size_t extra) except -1:
     data = <uint8_t*>realloc(b.data, cap)
     if data == NULL:
         raise MemoryError()
+    advise_huge(data + b.len, cap - b.len)  # the part not yet written (an image's data area)
     b.data = data
     b.cap = cap
     return 0
@@ -124,11 +125,11 @@ ctypedef struct blob_table_t:
     size_t used
 
 
-cdef blob_slot_t* slots_alloc(size_t n) noexcept:
-    """n empty slots.  A table of millions is probed at random: on 2 MiB pages (where the
-    kernel gives them on request) each probe costs a cache miss, not a TLB miss as well."""
+cdef void* zeroed_huge(size_t size) noexcept:
+    """size bytes of zeros, freed by free().  A table of millions is probed at random: on
+    2 MiB pages (where the kernel gives them on request) each probe costs a cache miss, not a
+    TLB miss as well."""
     cdef void* p = NULL
-    cdef size_t size = n * sizeof(blob_slot_t)
     if size >= HUGE_PAGE:
         if posix_memalign(&p, HUGE_PAGE, size) != 0:
             return NULL
@@ -138,7 +139,21 @@ cdef blob_slot_t* slots_alloc(size_t n) noexcept:
         if p == NULL:
             return NULL
     memset(p, 0, size)
-    return <blob_slot_t*>p
+    return p
+
+
+cdef void advise_huge(void* p, size_t size) noexcept:
+    """2 MiB pages, where the kernel gives them, for an array read at random and not yet
+    touched (its 4 KiB-aligned inside: malloc's big blocks are mappings of their own)."""
+    cdef size_t start = (<size_t>p + 4095) & ~(<size_t>4095)
+    cdef size_t end = (<size_t>p + size) & ~(<size_t>4095)
+    if p != NULL and size >= HUGE_PAGE and end > start:
+        madvise(<void*>start, end - start, MADV_HUGEPAGE)
+
+
+cdef blob_slot_t* slots_alloc(size_t n) noexcept:
+    """n empty slots (see zeroed_huge)."""
+    return <blob_slot_t*>zeroed_huge(n * sizeof(blob_slot_t))
 
 
 cdef int blobs_init(blob_table_t* t, size_t expected) except -1:

@@ -123,10 +123,9 @@ cdef int table_init(name_table_t* t, size_t expected) except -1:
     cdef size_t n = 64  # a hoster's zones are small: thousands of them
     while n < 2 * expected:
         n *= 2
-    t.slots = <uint64_t*>malloc(n * sizeof(uint64_t))
+    t.slots = <uint64_t*>zeroed_huge(n * sizeof(uint64_t))  # probed at random
     if t.slots == NULL:
         raise MemoryError()
-    memset(t.slots, 0, n * sizeof(uint64_t))
     t.mask = n - 1
     t.used = 0
     return 0

@@ -147,6 +147,9 @@ cdef class NativeZone:
         self.rrs = <rr_t*>malloc((count if count else 1) * sizeof(rr_t))
         if self.names == NULL or self.rrs == NULL:
             raise MemoryError()
+        advise_huge(self.names, self.name_cap * sizeof(name_t))  # both read at random: by
+        advise_huge(self.rrs, count * sizeof(rr_t))               # name lookups, by the compile
+        advise_huge(self.lnames.data, self.lnames.cap)
         table_init(&self.table, count)
         self._read_records(PyBytes_GET_SIZE(data))
         self._add_parents()
