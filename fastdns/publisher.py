@@ -114,16 +114,12 @@ class Publisher:
             finally:
                 if pages is not None:
                     reuse = pages.finish()
-        except BaseException:
-            unlink_quietly(path + ".tmp")  # taken for this image, or made for it
-            raise
-        self.progress.publishing()
-        self.last_compile = CompileReport(result.compiled, result.reused, result.seconds)
-        try:
+            self.progress.publishing()
+            self.last_compile = CompileReport(result.compiled, result.reused, result.seconds)
             result.write_image(path + ".tmp", reuse)
             os.replace(path + ".tmp", path)
         except BaseException:
-            unlink_quietly(path + ".tmp")  # e.g. the run directory's file system is full
+            unlink_quietly(path + ".tmp")  # taken or made for this image (compile failed, disk full)
             raise
         try:
             checked = self._check_image(path, zones)
@@ -231,7 +227,7 @@ def _held(dev: int, ino: int, pids: list[int]) -> bool:
     True when that cannot be read (then the file is not written over)."""
     seen: set[int] = set()
     todo = list(pids)
-    mapped = f"{os.major(dev):02x}:{os.minor(dev):02x} {ino} "
+    mapped = f" {os.major(dev):02x}:{os.minor(dev):02x} {ino} "  # a maps line's device and inode
     while todo:
         pid = todo.pop()
         if pid in seen:
