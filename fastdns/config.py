@@ -443,15 +443,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     :raises ConfigError: naming the file, the key and what is wrong with it.
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
+    return parse_config(_read_yaml(path), path)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The file's YAML document.
+
+    :raises ConfigError: it cannot be read, or is not YAML (file, line, column, reason).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read configuration: {e.strerror}") from None
     try:
-        data = yamlload.safe_load(text)
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:  # the latter: a value
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None     # like 2001-13-45
-    return parse_config(data, path)
+        return yamlload.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
 
 
 def control_socket_of(path: str | os.PathLike[str] | None = None) -> str:
@@ -462,12 +469,7 @@ def control_socket_of(path: str | os.PathLike[str] | None = None) -> str:
     :raises ConfigError: as load_config, for those two settings.
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    try:
-        data = yamlload.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read configuration: {e.strerror}") from None
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     wanted = tuple(s for s in SETTINGS if s.name in ("run_dir", "control_socket"))

@@ -10,7 +10,8 @@ its tag by PyYAML's own resolver and constructed by PyYAML's own constructors, s
 result is the same objects.  Anything else (anchors, aliases, explicit tags, merge keys,
 unhashable keys, several documents, nesting deeper than Python recurses, a value its
 constructor refuses) is handed to `yaml.load`, which reads it, or reports it, exactly as
-before.
+before; but a value yaml.load's constructors refuse with a ValueError (which it lets
+through, without a place) is reported as a YAMLError naming its line and column.
 """
 
 from __future__ import annotations
@@ -29,22 +30,42 @@ class _Unusual(Exception):
     """What the fast path leaves to yaml.load."""
 
 
+class _BadValue(Exception):
+    """A scalar its constructor refuses (a date like 2001-13-45), and where it is."""
+
+    def __init__(self, mark: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.mark = mark
+
+
+#: what PyYAML's constructors raise on a value they refuse, besides its own errors
+_VALUE_ERRORS = (ValueError, TypeError, OverflowError)
+
+
 def safe_load(text: str) -> Any:
     """The document in text, as yaml.load(text, Loader=LOADER) returns it.
 
-    :raises yaml.YAMLError: as yaml.load.
+    :raises yaml.YAMLError: as yaml.load; and where yaml.load lets a constructor's
+        ValueError through (a date like 2001-13-45), a ConstructorError naming the value's
+        line and column.
     """
     loader = LOADER(text)
+    bad = None
     try:
         return _document(loader)
     except yaml.YAMLError:
         raise  # the parser's: yaml.load meets it where this did, and reports it the same
-    except (_Unusual, RecursionError, ValueError, TypeError, OverflowError):
-        # unusual, deeper than recursion goes, or a value its constructor refuses (which
-        # yaml.load only constructs once the whole document has parsed): as yaml.load does
-        return yaml.load(text, Loader=LOADER)
+    except _BadValue as e:
+        bad = e  # yaml.load still says first what is wrong in the text after the value
+    except (_Unusual, RecursionError):
+        pass  # unusual, or deeper than recursion goes (libyaml composes without it)
     finally:
         loader.dispose()
+    try:
+        return yaml.load(text, Loader=LOADER)
+    except _VALUE_ERRORS as e:
+        raise yaml.constructor.ConstructorError(None, None, f"cannot read a value: {e}",
+                                                bad.mark if bad is not None else None) from None
 
 
 def _document(loader: Any) -> Any:
@@ -88,4 +109,7 @@ def _scalar(loader: Any, event: Any) -> Any:
     construct = loader.yaml_constructors.get(tag)
     if construct is None or tag == _MERGE:
         raise _Unusual
-    return construct(loader, yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style))
+    try:
+        return construct(loader, yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style))
+    except _VALUE_ERRORS as e:
+        raise _BadValue(event.start_mark, str(e)) from None

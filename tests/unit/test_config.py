@@ -158,6 +158,12 @@ def test_invalid_yaml_is_reported(tmp_path):
         load_config(write(tmp_path, "listen: [\n"))
 
 
+def test_a_value_yaml_cannot_read_is_reported_with_its_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"not valid YAML: cannot read a value: month must be in 1\.\.12"
+                                          r"(.|\n)*line 2, column 10"):
+        load_config(write(tmp_path, "listen: [127.0.0.1@5300]\nrun_dir: 2001-13-45\n"))
+
+
 def test_missing_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="cannot read configuration"):
         load_config(tmp_path / "nope.yaml")

@@ -61,6 +61,10 @@ def test_deeper_than_python_recurses_as_yaml_load():
     assert node == [] and depth == 1000
 
 
-def test_a_value_its_constructor_refuses_raises_as_yaml_load():
+def test_a_value_its_constructor_refuses_is_a_yaml_error_naming_its_place():
+    """yaml.load lets the constructor's ValueError through, without a place."""
     with pytest.raises(ValueError):
-        yamlload.safe_load("a: 2001-13-45\n")
+        yaml.load("a: 1\nb: 2001-13-45\n", Loader=yamlload.LOADER)
+    with pytest.raises(yaml.YAMLError) as info:
+        yamlload.safe_load("a: 1\nb: 2001-13-45\n")
+    assert "month must be in 1..12" in str(info.value) and "line 2, column 4" in str(info.value)
