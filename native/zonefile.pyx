@@ -416,19 +416,20 @@ cdef Records _parse_fast(str filename, bytes origin, bytes text, size_t header_e
         return None  # the ordinary reading reports it
     if header.count or not second.default_known or second.default_from_soa:
         return None  # implicit TTLs would depend on the records before
+    body_line = text.count(b"\n", 0, header_end) + 1  # the line the records start on
     if _zscanner is not None and len(text) - header_end >= ZSCANNER_MIN_BYTES \
             and os.environ.get("FASTDNS_PARSER") != "ldns":
         read = _zscanner.read_records(
             PyBytes_FromStringAndSize(<char *>ldns_rdf_data(second.current_origin),
                                       ldns_rdf_size(second.current_origin)),
-            text, header_end, text.count(b"\n", 0, header_end) + 1, second.default_ttl)
+            text, header_end, body_line, second.default_ttl)
         if read is None:
             return None  # ldns reads it, and reports what stopped libzscanner
         records = Records()
         records.count, records.data, records.lines = read
         return records
     if not split:
-        second.read_fast(text, header_end, len(text), text.count(b"\n", 0, header_end) + 1)
+        second.read_fast(text, header_end, len(text), body_line)
         return None if second.failed else second.take()
     nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
