@@ -97,9 +97,12 @@ class BuildExt(build_ext):
         self.force = self.force or flavour_changed(Path(self.build_temp) / "fastdns-flavour")
         if xdp_buildable() and (self.inplace or self.editable_mode):
             compile_bpf("fastdns")  # a wheel's copy is build_py's
-        if not zscanner_wanted() and (self.inplace or self.editable_mode):
-            for built in Path("fastdns").glob("_zscanner.*.so"):
-                built.unlink()  # a build without the opt-in is the MIT one: ldns alone
+        if not zscanner_wanted():  # a build without the opt-in is the MIT one: ldns alone,
+            # also where an opt-in build left its module (in place, or in build/lib, which
+            # a wheel built from this tree would carry)
+            for built in [*Path("fastdns").glob("_zscanner.*.so"),
+                          *Path(self.build_lib, "fastdns").glob("_zscanner.*.so")]:
+                built.unlink()
         super().run()
 
 
