@@ -34,7 +34,7 @@ cdef int buf_init(buf_t* b, size_t cap) except -1:
     return 0
 
 
-cdef int buf_reserve(buf_t* b, size_t extra) except -1:
+cdef int buf_reserve(buf_t* b, size_t extra) except -1 nogil:
     """Room for extra more bytes; b.data may move."""
     cdef size_t cap = b.cap
     cdef uint8_t* data
@@ -44,14 +44,15 @@ cdef int buf_reserve(buf_t* b, size_t extra) except -1:
         cap *= 2
     data = <uint8_t*>realloc(b.data, cap)
     if data == NULL:
-        raise MemoryError()
+        with gil:
+            raise MemoryError()
     advise_huge(data + b.len, cap - b.len)  # the part not yet written (an image's data area)
     b.data = data
     b.cap = cap
     return 0
 
 
-cdef int buf_append(buf_t* b, const void* src, size_t n) except -1:
+cdef int buf_append(buf_t* b, const void* src, size_t n) except -1 nogil:
     buf_reserve(b, n)
     memcpy(b.data + b.len, src, n)
     b.len += n
@@ -142,7 +143,7 @@ cdef void* zeroed_huge(size_t size) noexcept:
     return p
 
 
-cdef void advise_huge(void* p, size_t size) noexcept:
+cdef void advise_huge(void* p, size_t size) noexcept nogil:
     """2 MiB pages, where the kernel gives them, for an array read at random and not yet
     touched (its 4 KiB-aligned inside: malloc's big blocks are mappings of their own)."""
     cdef size_t start = (<size_t>p + 4095) & ~(<size_t>4095)
@@ -189,10 +190,9 @@ cdef int blobs_grow(blob_table_t* t) except -1:
 
 
 cdef int64_t blobs_find_or_add(blob_table_t* t, const buf_t* b, const uint8_t* blob, uint32_t n,
-                               uint64_t new_off) except -2:
-    """The offset in b of a blob equal to blob, or -1 after recording that it will be
-    written at new_off."""
-    cdef uint32_t h = <uint32_t>blob_hash(blob, n)
+                               uint32_t h, uint64_t new_off) except -2:
+    """The offset in b of a blob equal to blob (whose blob_hash is h), or -1 after
+    recording that it will be written at new_off."""
     cdef size_t j = h & t.mask
     while t.slots[j].off:
         if (t.slots[j].hash == h and t.slots[j].length == n

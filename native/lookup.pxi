@@ -41,7 +41,7 @@ ctypedef struct name_ref_t:
     uint8_t len
 
 
-cdef inline void response_reset(response_t* r) noexcept:
+cdef inline void response_reset(response_t* r) noexcept nogil:
     r.rcode = RCODE_NOERROR
     r.aa = 1
     r.glue_required = 0
@@ -50,10 +50,11 @@ cdef inline void response_reset(response_t* r) noexcept:
 
 
 cdef int add_ref(response_t* r, int section, const uint8_t* owner, int owner_len, uint32_t first,
-                 uint32_t ttl, uint16_t rtype) except -1:
+                 uint32_t ttl, uint16_t rtype) except -1 nogil:
     cdef rrref_t* ref
     if r.n[section] == MAX_RRSETS:
-        raise NativeUnsupported(f"more than {MAX_RRSETS} RRsets in one section of a response")
+        with gil:
+            raise NativeUnsupported(f"more than {MAX_RRSETS} RRsets in one section of a response")
     ref = &r.sec[section][r.n[section]]
     ref.owner = owner
     ref.owner_len = owner_len
@@ -65,7 +66,7 @@ cdef int add_ref(response_t* r, int section, const uint8_t* owner, int owner_len
 
 
 cdef int add_rrset(NativeZone z, response_t* r, int section, int32_t name, uint16_t rtype,
-                   const uint8_t* owner, int owner_len) except -1:
+                   const uint8_t* owner, int owner_len) except -1 nogil:
     """IndexedZone.rrset: appends name's RRset of rtype, owned by owner; 1 if there is one."""
     cdef int32_t k
     if name < 0 or not (z.names[name].flags & N_OWNER):
@@ -77,26 +78,27 @@ cdef int add_rrset(NativeZone z, response_t* r, int section, int32_t name, uint1
     return 1
 
 
-cdef int add_negative_soa(NativeZone z, response_t* r) except -1:
-    return add_ref(r, S_AUTHORITY, <const uint8_t*>z.origin_case, len(z.origin_case), z.soa_rr,
+cdef int add_negative_soa(NativeZone z, response_t* r) except -1 nogil:
+    return add_ref(r, S_AUTHORITY, z.origin_case_p, z.origin_len, z.soa_rr,
                    z.negative_ttl, T_SOA)
 
 
-cdef int consult(response_t* r, uint32_t name) except -1:
+cdef int consult(response_t* r, uint32_t name) except -1 nogil:
     if r.n_consulted == MAX_CONSULTED:
-        raise NativeUnsupported("a lookup consulted too many names")
+        with gil:
+            raise NativeUnsupported("a lookup consulted too many names")
     r.consulted[r.n_consulted] = name
     r.n_consulted += 1
     return 0
 
 
-cdef int32_t find_any_case(NativeZone z, const uint8_t* name, int n) noexcept:
+cdef int32_t find_any_case(NativeZone z, const uint8_t* name, int n) noexcept nogil:
     cdef uint8_t lname[MAX_NAME]
     lower_copy(lname, name, n)
     return z.find(lname, n)
 
 
-cdef int32_t closest_existing(NativeZone z, const uint8_t* lname, int n) noexcept:
+cdef int32_t closest_existing(NativeZone z, const uint8_t* lname, int n) noexcept nogil:
     """The name itself or its nearest existing ancestor (lname is in the zone)."""
     cdef int32_t idx = z.find(lname, n)
     cdef int off = 0
@@ -106,19 +108,19 @@ cdef int32_t closest_existing(NativeZone z, const uint8_t* lname, int n) noexcep
     return idx
 
 
-cdef int32_t find_cut(NativeZone z, const uint8_t* lname, int n) noexcept:
+cdef int32_t find_cut(NativeZone z, const uint8_t* lname, int n) noexcept nogil:
     """IndexedZone.find_cut: a missing name is below the cut of its nearest ancestor."""
     cdef int32_t idx = closest_existing(z, lname, n)
     return z.names[idx].cut if idx >= 0 else -1
 
 
-cdef bint is_occluded(NativeZone z, const uint8_t* lname, int n) noexcept:
+cdef bint is_occluded(NativeZone z, const uint8_t* lname, int n) noexcept nogil:
     cdef int32_t idx = z.find(lname, n)
     cdef int32_t cut = find_cut(z, lname, n)
     return cut >= 0 and cut != idx
 
 
-cdef int32_t wildcard_source(NativeZone z, const uint8_t* lname, int n) noexcept:
+cdef int32_t wildcard_source(NativeZone z, const uint8_t* lname, int n) noexcept nogil:
     """RFC 4592 3.3.1: '*' below the closest encloser, when it has data."""
     cdef uint8_t source[MAX_NAME + 2]
     cdef int off = lname[0] + 1
@@ -139,7 +141,7 @@ cdef int32_t wildcard_source(NativeZone z, const uint8_t* lname, int n) noexcept
 
 
 cdef int lookup_in(NativeZone z, const uint8_t* qname, int qlen, uint16_t qtype, response_t* r,
-                   name_ref_t* seen, int* n_seen, int32_t known=-2) except -1:
+                   name_ref_t* seen, int* n_seen, int32_t known=-2) except -1 nogil:
     """lookup._lookup_in: qname (any case) is at or below the zone's apex; known is its
     index in z when the caller has it (-2: look it up)."""
     cdef uint8_t lq[MAX_NAME]
@@ -173,14 +175,14 @@ cdef int lookup_in(NativeZone z, const uint8_t* qname, int qlen, uint16_t qtype,
         add_ref(r, S_ANSWER, qname, qlen, <uint32_t>k, z.rrs[k].ttl, T_CNAME)
         target = z.data + z.rrs[k].rdata
         tlen = z.rrs[k].rdlen
-        if is_subdomain(target, tlen, <const uint8_t*>z.origin, len(z.origin)) \
+        if is_subdomain(target, tlen, z.origin_p, z.origin_len) \
                 and not in_seen(target, tlen, seen, n_seen[0]) and n_seen[0] < MAX_CNAME_CHAIN:
             return lookup_in(z, target, tlen, qtype, r, seen, n_seen)
         return 0
     return nodata(z, <uint32_t>source, r)
 
 
-cdef bint in_seen(const uint8_t* name, int n, const name_ref_t* seen, int n_seen) noexcept:
+cdef bint in_seen(const uint8_t* name, int n, const name_ref_t* seen, int n_seen) noexcept nogil:
     cdef uint8_t lname[MAX_NAME]
     cdef int i
     lower_copy(lname, name, n)
@@ -190,12 +192,12 @@ cdef bint in_seen(const uint8_t* name, int n, const name_ref_t* seen, int n_seen
     return 0
 
 
-cdef int nodata(NativeZone z, uint32_t name, response_t* r) except -1:
+cdef int nodata(NativeZone z, uint32_t name, response_t* r) except -1 nogil:
     consult(r, name)
     return add_negative_soa(z, r)
 
 
-cdef int referral(NativeZone z, uint32_t cut, response_t* r) except -1:
+cdef int referral(NativeZone z, uint32_t cut, response_t* r) except -1 nogil:
     """RFC 1034 4.3.2 step 3b: NS of the cut in authority, glue in additional, AA clear."""
     cdef int32_t k = z.rrset_of(cut, T_NS)
     cdef name_ref_t targets[MAX_TARGETS]
@@ -209,7 +211,7 @@ cdef int referral(NativeZone z, uint32_t cut, response_t* r) except -1:
     return 0
 
 
-cdef int rdata_names(NativeZone z, uint32_t first, int skip, name_ref_t* out, int n) except -1:
+cdef int rdata_names(NativeZone z, uint32_t first, int skip, name_ref_t* out, int n) except -1 nogil:
     """The names in a run's rdata (each record's, after skip bytes), in RRset order."""
     cdef uint32_t k = first
     cdef const rr_t* rr
@@ -221,7 +223,8 @@ cdef int rdata_names(NativeZone z, uint32_t first, int skip, name_ref_t* out, in
             break
         if not rr.dup:
             if n == MAX_TARGETS:
-                raise NativeUnsupported("too many names in one RRset")
+                with gil:
+                    raise NativeUnsupported("too many names in one RRset")
             out[n].name = z.data + rr.rdata + skip
             out[n].len = <uint8_t>name_length(z.data + rr.rdata + skip, rr.rdlen - skip)
             n += 1
@@ -229,7 +232,7 @@ cdef int rdata_names(NativeZone z, uint32_t first, int skip, name_ref_t* out, in
     return n
 
 
-cdef int add_additional(NativeZone z, response_t* r) except -1:
+cdef int add_additional(NativeZone z, response_t* r) except -1 nogil:
     """RFC 1034 3.7 / RFC 2782: addresses of in-zone NS, MX and SRV targets."""
     cdef name_ref_t targets[MAX_TARGETS]
     cdef int n_targets = 0
@@ -247,14 +250,14 @@ cdef int add_additional(NativeZone z, response_t* r) except -1:
 
 
 cdef int addresses(NativeZone z, const name_ref_t* targets, int n_targets, bint allow_glue,
-                   response_t* r) except -1:
+                   response_t* r) except -1 nogil:
     """lookup._addresses: A then AAAA of each distinct in-zone target, into additional."""
     cdef uint8_t lname[MAX_NAME]
     cdef int i, j
     cdef bint done
     cdef int32_t idx
     for i in range(n_targets):
-        if not is_subdomain(targets[i].name, targets[i].len, <const uint8_t*>z.origin, len(z.origin)):
+        if not is_subdomain(targets[i].name, targets[i].len, z.origin_p, z.origin_len):
             continue
         lower_copy(lname, targets[i].name, targets[i].len)
         done = 0
@@ -272,14 +275,14 @@ cdef int addresses(NativeZone z, const name_ref_t* targets, int n_targets, bint 
     return 0
 
 
-cdef int add_authority_ns(NativeZone z, response_t* r) except -1:
+cdef int add_authority_ns(NativeZone z, response_t* r) except -1 nogil:
     """lookup._add_authority_ns: the apex NS in authority of a positive answer."""
     cdef int i, j, before, n_targets = 0
     cdef int32_t k
     cdef name_ref_t targets[MAX_TARGETS]
     cdef response_t* extra
-    cdef const uint8_t* o = <const uint8_t*>z.origin
-    cdef int olen = len(z.origin)
+    cdef const uint8_t* o = z.origin_p
+    cdef int olen = z.origin_len
     cdef rrref_t* ref
     cdef bint present
     if r.rcode != RCODE_NOERROR or not r.n[S_ANSWER] or r.n[S_AUTHORITY]:
@@ -291,7 +294,7 @@ cdef int add_authority_ns(NativeZone z, response_t* r) except -1:
         if ref.rtype == T_NS and ref.owner_len == olen and same_lower(ref.owner, o, olen):
             return 0
     k = z.rrset_of(<uint32_t>z.apex, T_NS)
-    add_ref(r, S_AUTHORITY, <const uint8_t*>z.origin_case, olen, <uint32_t>k, z.rrs[k].ttl, T_NS)
+    add_ref(r, S_AUTHORITY, z.origin_case_p, olen, <uint32_t>k, z.rrs[k].ttl, T_NS)
     n_targets = rdata_names(z, <uint32_t>k, 0, targets, 0)
     before = r.n[S_ADDITIONAL]
     addresses(z, targets, n_targets, 0, r)
@@ -312,7 +315,7 @@ cdef int add_authority_ns(NativeZone z, response_t* r) except -1:
     return 0
 
 
-cdef bint same_name_any_case(const uint8_t* a, int alen, const uint8_t* b, int blen) noexcept:
+cdef bint same_name_any_case(const uint8_t* a, int alen, const uint8_t* b, int blen) noexcept nogil:
     cdef int i
     if alen != blen:
         return 0
@@ -322,20 +325,22 @@ cdef bint same_name_any_case(const uint8_t* a, int alen, const uint8_t* b, int b
     return 1
 
 
-cdef NativeZone lookup(NativeZone z, NativeZone parent, int32_t name, uint16_t qtype,
-                       bint minimal_responses, response_t* r):
-    """ZoneSet.lookup for a name the image holds (its zone is z); returns the zone looked
-    in (the parent, for DS at the apex)."""
+cdef int lookup(NativeZone z, NativeZone parent, int32_t name, uint16_t qtype,
+                bint minimal_responses, response_t* r) except -1 nogil:
+    """ZoneSet.lookup for a name the image holds (its zone is z); returns 1 when it was
+    looked up in the parent (DS at the apex), 0 when in z."""
     cdef name_ref_t seen[MAX_CNAME_CHAIN + 1]
     cdef int n_seen = 0
     cdef const uint8_t* qname = z.case_name(<uint32_t>name)
     cdef int qlen = z.names[name].len
-    cdef int32_t known = name
-    if qtype == T_DS and name == z.apex and parent is not None:
-        z = parent  # the DS RRset lives on the parent side of the cut (RFC 4035 3.1.4.1)
-        known = -2
     response_reset(r)
-    lookup_in(z, qname, qlen, qtype, r, seen, &n_seen, known)
+    if qtype == T_DS and name == z.apex and parent is not None:
+        # the DS RRset lives on the parent side of the cut (RFC 4035 3.1.4.1)
+        lookup_in(parent, qname, qlen, qtype, r, seen, &n_seen, -2)
+        if not minimal_responses:
+            add_authority_ns(parent, r)
+        return 1
+    lookup_in(z, qname, qlen, qtype, r, seen, &n_seen, name)
     if not minimal_responses:
         add_authority_ns(z, r)
-    return z
+    return 0

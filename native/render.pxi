@@ -32,7 +32,7 @@ ctypedef struct render_t:
     uint16_t soa_at[MAX_SOA]            # tail offsets of SOA serials written (for patching)
 
 
-cdef int find_key(render_t* w, const uint8_t* lname, int n) noexcept:
+cdef int find_key(render_t* w, const uint8_t* lname, int n) noexcept nogil:
     cdef int i
     for i in range(w.n_keys):
         if w.key_len[i] == n and memcmp(w.key[i], lname, n) == 0:
@@ -40,7 +40,7 @@ cdef int find_key(render_t* w, const uint8_t* lname, int n) noexcept:
     return -1
 
 
-cdef void add_key(render_t* w, const uint8_t* lname, int n, int pos) noexcept:
+cdef void add_key(render_t* w, const uint8_t* lname, int n, int pos) noexcept nogil:
     """_Compress.__setitem__: only targets a relocated pointer can still reach."""
     if pos > MAX_POINTER_TARGET or w.n_keys == MAX_COMPRESS:
         return
@@ -50,17 +50,18 @@ cdef void add_key(render_t* w, const uint8_t* lname, int n, int pos) noexcept:
     w.n_keys += 1
 
 
-cdef const uint8_t* arena_lower(render_t* w, const uint8_t* name, int n) except NULL:
+cdef const uint8_t* arena_lower(render_t* w, const uint8_t* name, int n) except NULL nogil:
     cdef uint8_t* p
     if w.arena_len + n > ARENA_SIZE:
-        raise NativeUnsupported("a response with too many names to compress")
+        with gil:
+            raise NativeUnsupported("a response with too many names to compress")
     p = w.arena + w.arena_len
     lower_copy(p, name, n)
     w.arena_len += n
     return p
 
 
-cdef int write_name(render_t* w, const uint8_t* name, int n, bint compress) except -1:
+cdef int write_name(render_t* w, const uint8_t* name, int n, bint compress) except -1 nogil:
     """dns.name.Name.to_wire(file, compress): the longest suffix already written becomes
     a pointer; each suffix written here (but the root) becomes a target."""
     cdef const uint8_t* lname = arena_lower(w, name, n) if compress else NULL
@@ -84,7 +85,7 @@ cdef int write_name(render_t* w, const uint8_t* name, int n, bint compress) exce
         i += label + 1
 
 
-cdef int write_rrset(render_t* w, NativeZone z, const rrref_t* ref) except -1:
+cdef int write_rrset(render_t* w, NativeZone z, const rrref_t* ref) except -1 nogil:
     """dns.rrset.RRset.to_wire: every record with the owner; returns the record count."""
     cdef uint32_t k = ref.first
     cdef const rr_t* rr
@@ -135,13 +136,15 @@ cdef int write_rrset(render_t* w, NativeZone z, const rrref_t* ref) except -1:
 
 cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uint8_t* qname,
                        int qlen, bint synthesised, bint with_additional, uint32_t smaller_off,
-                       buf_t* blob) except -1:
-    """compiler._render_sections into blob as fastdns.image.RECORD + relocations + tail."""
+                       buf_t* blob) except -1 nogil:
+    """compiler._render_sections appended to blob as fastdns.image.RECORD + relocations +
+    tail."""
     cdef uint8_t lq[MAX_NAME]
     cdef int counts[3]
     cdef int section, i, start, offset, labels
     cdef uint16_t flags
-    cdef size_t tail_len
+    cdef size_t tail_len, at
+    cdef uint8_t* p
     w.out.len = 0
     w.n_keys = 0
     w.arena_len = 0
@@ -173,24 +176,26 @@ cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uin
             counts[section] += write_rrset(w, z, &r.sec[section][i])
     tail_len = w.out.len - w.tail_start
     if tail_len > MAX_TAIL:
-        raise ValueError(f"response of {tail_len} bytes exceeds {MAX_TAIL}")
+        with gil:
+            raise ValueError(f"response of {tail_len} bytes exceeds {MAX_TAIL}")
     flags = r.rcode & RCODE_MASK
     if r.aa:
         flags |= FLAG_AA
-    blob.len = 0
+    at = blob.len  # appended: the plan of a node holds its records back to back
     buf_reserve(blob, RECORD_SIZE + 2 * w.n_sites + tail_len)
-    put_u16le(blob.data, flags)
-    put_u16le(blob.data + 2, counts[0])
-    put_u16le(blob.data + 4, counts[1])
-    put_u16le(blob.data + 6, counts[2])
-    put_u16le(blob.data + 8, <uint16_t>tail_len)
-    put_u16le(blob.data + 10, w.n_sites)
-    blob.data[12] = qlen
-    blob.data[13] = 0
-    put_u16le(blob.data + 14, 0)
-    put_u32le(blob.data + 16, smaller_off)
+    p = blob.data + at
+    put_u16le(p, flags)
+    put_u16le(p + 2, counts[0])
+    put_u16le(p + 4, counts[1])
+    put_u16le(p + 6, counts[2])
+    put_u16le(p + 8, <uint16_t>tail_len)
+    put_u16le(p + 10, w.n_sites)
+    p[12] = qlen
+    p[13] = 0
+    put_u16le(p + 14, 0)
+    put_u32le(p + 16, smaller_off)
     for i in range(w.n_sites):
-        put_u16le(blob.data + RECORD_SIZE + 2 * i, w.sites[i])
-    memcpy(blob.data + RECORD_SIZE + 2 * w.n_sites, w.out.data + w.tail_start, tail_len)
-    blob.len = RECORD_SIZE + 2 * w.n_sites + tail_len
+        put_u16le(p + RECORD_SIZE + 2 * i, w.sites[i])
+    memcpy(p + RECORD_SIZE + 2 * w.n_sites, w.out.data + w.tail_start, tail_len)
+    blob.len = at + RECORD_SIZE + 2 * w.n_sites + tail_len
     return 0

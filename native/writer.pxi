@@ -13,7 +13,6 @@ cdef enum:
     IMG_CUT = 0x02
     IMG_ENT = 0x04
     IMG_WILDCARD = 0x08
-    MAX_QTYPES = 128
 
 
 cdef inline uint64_t align4(uint64_t n) noexcept nogil:
@@ -27,47 +26,46 @@ cdef class ImageBuilder:
     cdef blob_table_t blobs
     cdef uint64_t data_off
     cdef readonly uint64_t records      # distinct records written
-    cdef buf_t blob                     # the record being put
-    cdef render_t* w
-    cdef response_t* r_default
-    cdef response_t* r_query
+    cdef buf_t blob                     # a record rendered apart (the zone's NXDOMAIN)
+    cdef planner_t pl                   # plans the nodes compiled on this thread
+    cdef buf_t plan
     cdef dict soa_owner                 # offset of a blob holding an SOA -> its zone
+    cdef uint64_t soa_seen_off          # the last blob found there, and its zone: a zone's
+    cdef NativeZone soa_seen_zone       # NODATA replies are one blob, put for most names
     cdef uint32_t nx_serial_at          # where the SOA serial sits in the zone's NXDOMAIN record
 
     def __cinit__(self):
         self.data.data = NULL
         self.blob.data = NULL
+        self.plan.data = NULL
         self.blobs.slots = NULL
-        self.w = NULL
-        self.r_default = NULL
-        self.r_query = NULL
+        self.pl.w = NULL
+        self.pl.r_default = NULL
+        self.pl.r_query = NULL
 
     def __init__(self, uint64_t data_off, uint64_t expected_blobs):
         self.data_off = data_off
         self.soa_owner = {}
         buf_init(&self.data, 1 << 20)
         buf_init(&self.blob, 4096)
+        buf_init(&self.plan, 1 << 16)
         blobs_init(&self.blobs, expected_blobs)
-        self.w = <render_t*>malloc(sizeof(render_t))
-        self.r_default = <response_t*>malloc(sizeof(response_t))
-        self.r_query = <response_t*>malloc(sizeof(response_t))
-        if self.w == NULL or self.r_default == NULL or self.r_query == NULL:
-            raise MemoryError()
-        buf_init(&self.w.out, 4096)
+        planner_init(&self.pl)
 
     def __dealloc__(self):
         buf_free(&self.data)
         buf_free(&self.blob)
+        buf_free(&self.plan)
         blobs_free(&self.blobs)
-        if self.w != NULL:
-            buf_free(&self.w.out)
-        free(self.w)
-        free(self.r_default)
-        free(self.r_query)
+        planner_free(&self.pl)
 
     cdef uint64_t put(self, const uint8_t* blob, uint32_t n) except? 0:
         """ImageWriter._put: the image offset of an equal blob, or of this one appended."""
-        cdef int64_t found = blobs_find_or_add(&self.blobs, &self.data, blob, n, self.data.len)
+        return self.put_hashed(blob, n, <uint32_t>blob_hash(blob, n))
+
+    cdef uint64_t put_hashed(self, const uint8_t* blob, uint32_t n, uint32_t h) except? 0:
+        """put() of a blob whose blob_hash is h."""
+        cdef int64_t found = blobs_find_or_add(&self.blobs, &self.data, blob, n, h, self.data.len)
         cdef uint64_t off
         cdef uint8_t zeros[8]
         if found >= 0:
@@ -78,46 +76,46 @@ cdef class ImageBuilder:
         buf_append(&self.data, zeros, align4(n) - n)
         return self.data_off + off
 
-    cdef uint64_t put_record_blob(self, NativeZone rz) except? 0:
-        """Put the record just rendered (from rz's data); note where it holds rz's SOA
-        serial, so that a change of the serial alone can be patched in place."""
+    cdef uint64_t put_record(self, NativeZone rz, const item_t* it, const uint8_t* blob) except? 0:
+        """Put a record rendered from rz's data; note where it holds rz's SOA serial, so
+        that a change of the serial alone can be patched in place."""
         cdef uint64_t before = self.data.len
-        cdef uint64_t off = self.put(self.blob.data, <uint32_t>self.blob.len)
-        cdef int i
-        cdef uint64_t tail
+        cdef uint64_t off
+        cdef const uint32_t* soa_at = <const uint32_t*>(blob + align8(it.len))
+        cdef uint32_t i
+        if it.flags & ITEM_HASHED:
+            off = self.put_hashed(blob, it.len, it.hash)
+        else:
+            off = self.put(blob, it.len)
         if self.data.len != before:
             self.records += 1
-            if self.w.n_soa:
-                if self.w.n_soa > MAX_SOA:
+            if it.n_soa:
+                if it.n_soa > MAX_SOA:
                     rz.soa_patchable = 0
-                tail = off + RECORD_SIZE + 2 * <uint64_t>self.w.n_sites
-                for i in range(min(self.w.n_soa, MAX_SOA)):
-                    rz.add_soa_position(tail + self.w.soa_at[i])
+                for i in range(min(it.n_soa, MAX_SOA)):
+                    rz.add_soa_position(off + soa_at[i])
                 self.soa_owner[off] = rz
-        elif self.w.n_soa:
+        elif it.n_soa and not (off == self.soa_seen_off and rz is self.soa_seen_zone):
             owner = self.soa_owner.get(off)
             if owner is not None and owner is not rz:
                 # one blob for two zones' SOAs: patching one zone's would change the other's
                 rz.soa_patchable = 0
                 (<NativeZone>owner).soa_patchable = 0
+            self.soa_seen_off, self.soa_seen_zone = off, rz
         return off
 
-    cdef void prefetch_name(self, const uint8_t* lname, int n) noexcept:
-        """Bring into cache the table slot put_name(lname) will probe first: a probe of a
+    cdef void prefetch_plan(self, const uint8_t* plan) noexcept:
+        """Bring into cache the table slots the puts of this plan probe first: a probe of a
         table of millions of slots is a cache miss, and the node before leaves it time."""
-        cdef uint8_t padded[MAX_NAME + 8]
-        cdef int size = (n + 7) & ~7
-        memset(padded, 0, size)
-        memcpy(padded, lname, n)
-        fastdns_prefetch(&self.blobs.slots[<uint32_t>blob_hash(padded, size) & self.blobs.mask])
-
-    cdef uint64_t put_name(self, const uint8_t* lname, int n) except? 0:
-        """ImageWriter._put_name: zero-padded to a multiple of 8 bytes."""
-        cdef uint8_t padded[MAX_NAME + 8]
-        cdef int size = (n + 7) & ~7
-        memset(padded, 0, size)
-        memcpy(padded, lname, n)
-        return self.put(padded, size)
+        cdef const node_plan_t* np = <const node_plan_t*>plan
+        cdef const uint8_t* p = plan + sizeof(node_plan_t)
+        cdef const item_t* it
+        cdef int i
+        for i in range(np.n_items):
+            it = <const item_t*>p
+            if it.flags & ITEM_HASHED:
+                fastdns_prefetch(&self.blobs.slots[it.hash & self.blobs.mask])
+            p += item_size(it)
 
     def put_fixed(self, bytes blob) -> int:
         """A record rendered by the Python compiler (REFUSED, CH TXT), as ImageWriter puts it."""
@@ -127,45 +125,51 @@ cdef class ImageBuilder:
             self.records += 1
         return off
 
-    cdef uint64_t put_response(self, NativeZone z, NativeZone rz, const response_t* r,
-                               int32_t name) except? 0:
-        """compiler._compile_node's render(): a negative answer with only the apex SOA is
-        compiled against the apex (one record serves the zone); the rest against the name.
-        rz is the zone the response was looked up in."""
-        cdef const uint8_t* qname
-        cdef int qlen, i
-        cdef bint synthesised = 0
-        cdef bint negative = r.n[S_ANSWER] == 0 and r.n[S_ADDITIONAL] == 0
-        cdef uint64_t smaller = 0
-        for i in range(r.n[S_AUTHORITY]):
-            if not (r.sec[S_AUTHORITY][i].owner_len == len(z.origin)
-                    and same_lower(r.sec[S_AUTHORITY][i].owner, <const uint8_t*>z.origin, len(z.origin))):
-                negative = 0
-        if negative:
-            qname = <const uint8_t*>z.origin_case
-            qlen = len(z.origin_case)
-        else:
-            qname = z.case_name(<uint32_t>name)
-            qlen = z.names[name].len
-            synthesised = (z.names[name].flags & N_WILDCARD) != 0
-        if r.n[S_ADDITIONAL] and not r.glue_required:
-            # additional data is optional (RFC 2181 9): a reply that does not fit drops it
-            render_record(self.w, rz, r, qname, qlen, synthesised, 0, 0, &self.blob)
-            smaller = self.put_record_blob(rz)
-        render_record(self.w, rz, r, qname, qlen, synthesised, 1, <uint32_t>smaller, &self.blob)
-        return self.put_record_blob(rz)
+    cdef uint64_t put_name(self, const uint8_t* lname, int n) except? 0:
+        """ImageWriter._put_name: zero-padded to a multiple of 8 bytes."""
+        cdef uint8_t padded[MAX_NAME + 8]
+        cdef int size = (n + 7) & ~7
+        memset(padded, 0, size)
+        memcpy(padded, lname, n)
+        return self.put(padded, size)
 
     cdef int write_node(self, NativeZone z, NativeZone parent, uint32_t name, uint16_t zone_index,
                         uint16_t other, bint minimal, bytes nxdomain, uint8_t* node) except -1:
-        """compiler._compile_node and the node's part of ImageWriter.build."""
-        cdef const name_t* nm = &z.names[name]
-        cdef uint16_t qtypes[MAX_QTYPES]
+        """compiler._compile_node and the node's part of ImageWriter.build, here and now."""
+        self.plan.len = 0
+        plan_node(&self.pl, &self.plan, z, parent, name, other, minimal)
+        return self.replay_node(z, parent, zone_index, nxdomain, self.plan.data, node)
+
+    cdef int replay_node(self, NativeZone z, NativeZone parent, uint16_t zone_index, bytes nxdomain,
+                         uint8_t* plan, uint8_t* node) except -1:
+        """The puts of a node's plan (plan_node), in its order; the node written to node."""
+        cdef const node_plan_t* np = <const node_plan_t*>plan
+        cdef const name_t* nm = &z.names[np.name]
+        cdef uint64_t offs[MAX_ITEMS]
         cdef uint8_t entries[MAX_QTYPES * ENTRY_SIZE]
-        cdef int n_qtypes = 0, i
+        cdef uint8_t* p = plan + sizeof(node_plan_t)
+        cdef uint8_t* body
+        cdef item_t* it
+        cdef int i, k, n_qtypes = 0
         cdef uint8_t flags = 0
-        cdef uint64_t other_off, below_off, entries_off = 0, name_off, off
-        cdef NativeZone rz
         cdef int32_t w
+        for i in range(np.n_items):
+            it = <item_t*>p
+            body = p + sizeof(item_t)
+            if it.kind == ITEM_RECORD:
+                if it.smaller != NO_ITEM:
+                    put_u32le(body + 16, <uint32_t>offs[it.smaller])
+                offs[i] = self.put_record(parent if it.flags & ITEM_IN_PARENT else z, it, body)
+            elif it.kind == ITEM_ENTRIES:
+                n_qtypes = it.len // 4
+                for k in range(n_qtypes):
+                    _entry(entries + k * ENTRY_SIZE, (<uint16_t*>body)[2 * k], offs[(<uint16_t*>body)[2 * k + 1]])
+                offs[i] = self.put(entries, n_qtypes * ENTRY_SIZE)
+            elif it.kind == ITEM_NAME:
+                offs[i] = self.put_hashed(body, it.len, it.hash)
+            else:
+                offs[i] = self.put_nxdomain(z, nxdomain)
+            p += item_size(it)
         if nm.flags & N_APEX:
             flags |= IMG_APEX
         if nm.flags & N_CUT:
@@ -174,57 +178,29 @@ cdef class ImageBuilder:
             flags |= IMG_ENT
         if nm.flags & N_WILDCARD:
             flags |= IMG_WILDCARD
-        if nm.flags & N_CUT:
-            # below a cut nothing exists for us but the referral; DS belongs to the parent
-            rz = lookup(z, parent, <int32_t>name, T_DS, minimal, self.r_query)
-            off = self.put_response(z, rz, self.r_query, <int32_t>name)
-            qtypes[0] = T_DS
-            _entry(entries, T_DS, off)
-            n_qtypes = 1
-            entries_off = self.put(entries, ENTRY_SIZE)
-            name_off = self.put_name(z.lname(name), nm.len)
-            rz = lookup(z, parent, <int32_t>name, other, minimal, self.r_default)
-            other_off = self.put_response(z, rz, self.r_default, <int32_t>name)
-            below_off = other_off
-        else:
-            rz = lookup(z, parent, <int32_t>name, other, minimal, self.r_default)
-            n_qtypes = _add_qtype(qtypes, 0, T_ANY)
-            for i in range(self.r_default.n_consulted):
-                n_qtypes = _add_types_of(rz, self.r_default.consulted[i], qtypes, n_qtypes)
-            n_qtypes = _add_types_of(z, name, qtypes, n_qtypes)
-            if (nm.flags & N_APEX) and parent is not None:
-                n_qtypes = _add_qtype(qtypes, n_qtypes, T_DS)  # answered from the parent zone
-            _sort_qtypes(qtypes, n_qtypes)
-            for i in range(n_qtypes):
-                rz = lookup(z, parent, <int32_t>name, qtypes[i], minimal, self.r_query)
-                _entry(entries + i * ENTRY_SIZE, qtypes[i], self.put_response(z, rz, self.r_query, <int32_t>name))
-            entries_off = self.put(entries, n_qtypes * ENTRY_SIZE)
-            name_off = self.put_name(z.lname(name), nm.len)
-            other_off = self.put_response(z, z, self.r_default, <int32_t>name)  # never DS: z's
-            below_off = self.put_nxdomain(z, nxdomain)
         w = nm.wildcard
         put_u32le(node, nm.hash)
-        put_u32le(node + 4, <uint32_t>name_off)
+        put_u32le(node + 4, <uint32_t>offs[np.name_item])
         node[8] = nm.len
         node[9] = flags
         put_u16le(node + 10, zone_index)
-        put_u32le(node + 12, <uint32_t>entries_off)
+        put_u32le(node + 12, <uint32_t>offs[np.entries_item])
         put_u16le(node + 16, n_qtypes)
         put_u16le(node + 18, 0)
-        put_u32le(node + 20, <uint32_t>other_off)
-        put_u32le(node + 24, <uint32_t>below_off)
+        put_u32le(node + 20, <uint32_t>offs[np.other_item])
+        put_u32le(node + 24, <uint32_t>offs[np.below_item])
         put_u32le(node + 28, <uint32_t>(z.names[w].node + 1) if w >= 0 and z.names[w].node >= 0 else 0)
         return 0
 
     cdef bytes nxdomain_record(self, NativeZone z):
         """negative_response(zone, NXDOMAIN) compiled against the apex, not yet put (it is
         put where a node first uses it, as ImageWriter does); where its SOA serial sits."""
-        response_reset(self.r_query)
-        self.r_query.rcode = RCODE_NXDOMAIN
-        add_negative_soa(z, self.r_query)
-        render_record(self.w, z, self.r_query, <const uint8_t*>z.origin_case, len(z.origin_case), 0, 1, 0,
-                      &self.blob)
-        self.nx_serial_at = RECORD_SIZE + 2 * self.w.n_sites + self.w.soa_at[0]
+        response_reset(self.pl.r_query)
+        self.pl.r_query.rcode = RCODE_NXDOMAIN
+        add_negative_soa(z, self.pl.r_query)
+        self.blob.len = 0
+        render_record(self.pl.w, z, self.pl.r_query, z.origin_case_p, z.origin_len, 0, 1, 0, &self.blob)
+        self.nx_serial_at = RECORD_SIZE + 2 * self.pl.w.n_sites + self.pl.w.soa_at[0]
         return PyBytes_FromStringAndSize(<char*>self.blob.data, self.blob.len)
 
     cdef uint64_t put_nxdomain(self, NativeZone z, bytes nxdomain) except? 0:
@@ -245,38 +221,6 @@ cdef inline void _entry(uint8_t* p, uint16_t qtype, uint64_t off) noexcept:
     put_u16le(p, qtype)
     put_u16le(p + 2, 0)
     put_u32le(p + 4, <uint32_t>off)
-
-
-cdef int _add_qtype(uint16_t* qtypes, int n, uint16_t qtype) except -1:
-    cdef int i
-    for i in range(n):
-        if qtypes[i] == qtype:
-            return n
-    if n == MAX_QTYPES:
-        raise NativeUnsupported(f"more than {MAX_QTYPES} types at one name")
-    qtypes[n] = qtype
-    return n + 1
-
-
-cdef int _add_types_of(NativeZone z, uint32_t name, uint16_t* qtypes, int n) except -1:
-    cdef const name_t* nm = &z.names[name]
-    cdef uint32_t k
-    for k in range(nm.rr_first, nm.rr_first + nm.rr_count):
-        if z.rrs[k].first:
-            n = _add_qtype(qtypes, n, z.rrs[k].rtype)
-    return n
-
-
-cdef void _sort_qtypes(uint16_t* qtypes, int n) noexcept:
-    cdef int i, j
-    cdef uint16_t t
-    for i in range(1, n):
-        t = qtypes[i]
-        j = i - 1
-        while j >= 0 and qtypes[j] > t:
-            qtypes[j + 1] = qtypes[j]
-            j -= 1
-        qtypes[j + 1] = t
 
 
 def image_nodes(NativeZone z, list child_origins) -> int:
@@ -317,31 +261,6 @@ def number_nodes(NativeZone z, uint32_t first) -> int:
             nm.node = <int32_t>node
             node += 1
     return node
-
-
-def write_zone_nodes(ImageBuilder b, NativeZone z, NativeZone parent, uint16_t zone_index,
-                     uint16_t other, bint minimal, bytearray nodes, uint64_t nodes_base,
-                     progress=None, str label="") -> None:
-    """Every node of z into nodes (at their numbers, relative to nodes_base)."""
-    cdef uint32_t i, idx, done = 0
-    cdef bytes nxdomain = b.nxdomain_record(z)
-    cdef uint8_t* out = <uint8_t*>nodes
-    cdef uint32_t total = 0, step
-    for i in range(z.name_count):
-        if z.names[i].node >= 0:
-            total += 1
-    step = total // 10 if progress is not None and total >= 20000 else 0
-    for i in range(z.name_count):
-        idx = z.sorted_names[i]
-        if z.names[idx].node < 0:
-            continue
-        if i + 1 < z.name_count:  # the next name's slot, fetched while this node is written
-            b.prefetch_name(z.lname(z.sorted_names[i + 1]), z.names[z.sorted_names[i + 1]].len)
-        b.write_node(z, parent, idx, zone_index, other, minimal, nxdomain,
-                     out + (z.names[idx].node - nodes_base) * NODE_SIZE)
-        done += 1
-        if step and done % step == 0:
-            progress(label, done, total)
 
 
 def zone_entry(ImageBuilder b, NativeZone z) -> bytes:

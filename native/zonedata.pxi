@@ -96,6 +96,9 @@ cdef class NativeZone:
 
     cdef readonly bytes origin          # lower-cased wire name of the apex
     cdef readonly bytes origin_case     # the apex as configured
+    cdef const uint8_t* origin_p        # origin's and origin_case's bytes, for the code
+    cdef const uint8_t* origin_case_p   # that runs without the GIL (they live as long)
+    cdef int origin_len
     cdef bytes _data_obj                # keeps data alive
     cdef const uint8_t* data
     cdef bytes _lines
@@ -134,8 +137,7 @@ cdef class NativeZone:
         """:param origin: the apex, wire form; data: count records (fastdns._zonefile's
         Records.data), all owned by names at or below origin; lines: their file lines.
         :raises NativeZoneError: the zone breaks a rule (line and reason)."""
-        self.origin_case = origin
-        self.origin = origin.lower()
+        self._set_origin(origin, origin.lower())
         self.label = ""
         self._data_obj = data
         self.data = <const uint8_t*>PyBytes_AS_STRING(data)
@@ -169,6 +171,12 @@ cdef class NativeZone:
             table_free(&self.table)
             buf_free(&self.lnames)
         buf_free(&self.soa_serials)
+
+    cdef int _set_origin(self, bytes origin_case, bytes origin) except -1:
+        self.origin_case, self.origin = origin_case, origin
+        self.origin_case_p, self.origin_p = origin_case, origin
+        self.origin_len = len(origin)
+        return 0
 
     cdef set _types_present(self):
         cdef uint32_t i
@@ -219,7 +227,7 @@ cdef class NativeZone:
                 raise NativeZoneError(self.line_of(i), "malformed record from the parser")
         return 0
 
-    cdef int32_t find(self, const uint8_t* lname, int n) noexcept:
+    cdef int32_t find(self, const uint8_t* lname, int n) noexcept nogil:
         """Index of the name (lower-cased wire form), or -1."""
         cdef uint32_t h = image_name_hash(lname, n)
         cdef size_t j = h & self.table.mask
@@ -227,7 +235,7 @@ cdef class NativeZone:
         cdef uint64_t slot = self.table.slots[j]
         while slot:
             if <uint32_t>(slot >> 32) == h:
-                idx = <uint32_t>(slot & 0xFFFFFFFF) - 1
+                idx = <uint32_t>slot - 1  # the low half
                 if (self.names[idx].len == n
                         and memcmp(self.lnames.data + self.names[idx].loff, lname, n) == 0):
                     return <int32_t>idx
@@ -543,7 +551,7 @@ cdef class NativeZone:
                                       f"DNAME at {self.name_text(name)} is not supported yet")
         return True
 
-    cdef int32_t rrset_of(self, uint32_t name, uint16_t rtype) noexcept:
+    cdef int32_t rrset_of(self, uint32_t name, uint16_t rtype) noexcept nogil:
         """Index of the first record of name's RRset of rtype, or -1."""
         cdef const name_t* nm = &self.names[name]
         cdef uint32_t k
@@ -552,10 +560,10 @@ cdef class NativeZone:
                 return <int32_t>k
         return -1
 
-    cdef inline const uint8_t* lname(self, uint32_t name) noexcept:
+    cdef inline const uint8_t* lname(self, uint32_t name) noexcept nogil:
         return self.lnames.data + self.names[name].loff
 
-    cdef inline const uint8_t* case_name(self, uint32_t name) noexcept:
+    cdef inline const uint8_t* case_name(self, uint32_t name) noexcept nogil:
         if self.names[name].case_in_data:
             return self.data + self.names[name].case_off
         return self.lnames.data + self.names[name].case_off
@@ -628,7 +636,8 @@ def patch_zone(NativeZone a, list removed, list added, list lines_after) -> obje
         n_added += count
     # the records: a's, then the new ones appended (a's offsets stay good)
     data = a._data_obj + b"".join(chunk for chunk, _, _ in added)
-    b.origin, b.origin_case, b.label = a.origin, a.origin_case, a.label
+    b._set_origin(a.origin_case, a.origin)
+    b.label = a.label
     b._data_obj = data
     b.data = <const uint8_t*>PyBytes_AS_STRING(data)
     b.rr_count = a.rr_count - n_removed + n_added

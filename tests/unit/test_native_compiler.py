@@ -59,9 +59,23 @@ def assert_same_images(loaded: list[LoadedZone], **options) -> None:
         pytest.fail(f"images differ from byte {first} of {len(spec)}")
 
 
+@pytest.fixture(params=["one thread", "pipeline"])
+def planning(request):
+    """Compile on one thread, or plan the nodes on a thread of their own (pipeline.pxi),
+    here a few names at a time, so that every zone crosses many hand-overs."""
+    from fastdns import _compiler
+
+    if request.param == "one thread":
+        before = _compiler.set_pipeline(2**32 - 1, 512)
+    else:
+        before = _compiler.set_pipeline(1, 3)
+    yield request.param
+    _compiler.set_pipeline(*before)
+
+
 @pytest.mark.parametrize("zones", TEST_ZONES, ids=lambda zs: "+".join(o for o, _ in zs))
 @pytest.mark.parametrize("minimal", [True, False], ids=["minimal", "full"])
-def test_every_test_zone_compiles_to_the_same_image(zones, minimal):
+def test_every_test_zone_compiles_to_the_same_image(zones, minimal, planning):
     assert_same_images([load_zone(origin, str(path)) for origin, path in zones],
                        minimal_responses=minimal)
 
@@ -124,7 +138,7 @@ def random_zone(rng: random.Random, origin: str, children: list[str]) -> str:
 
 
 @pytest.mark.parametrize("seed", range(RANDOM_ZONES))
-def test_random_zones_compile_to_the_same_image(tmp_path, seed):
+def test_random_zones_compile_to_the_same_image(tmp_path, seed, planning):
     rng = random.Random(seed)
     child = rng.choice(("sub", "a.sub")) if seed % 3 == 0 else None
     loaded = []
@@ -138,6 +152,50 @@ def test_random_zones_compile_to_the_same_image(tmp_path, seed):
     except Exception as e:  # a combination dnspython refuses (CNAME and other data, ...)
         pytest.skip(f"generated zone not loadable: {e}")
     assert_same_images(loaded, minimal_responses=seed % 2 == 0)
+
+
+def big_zone(names: int, bad_at: int | None = None) -> NativeZone:
+    """A zone of many names read by the production reader; with bad_at, the name of that
+    number has more types than the native compiler handles."""
+    from fastdns import _zonefile
+
+    lines = ["$TTL 300", "@ IN SOA ns1 hostmaster 1 3600 900 604800 300", "@ IN NS ns1", "ns1 IN A 192.0.2.1"]
+    for i in range(names):
+        lines.append(f"h{i} IN A 192.0.2.{i % 250 + 1}")
+        if i % 7 == 0:
+            lines.append(f"h{i} IN MX 10 h{(i * 13) % names}")
+        if i % 11 == 0:
+            lines.append(f"c{i} IN CNAME h{(i * 17) % names}")
+    if bad_at is not None:
+        lines += [f"h{bad_at} IN TYPE{65280 + t} \\# 1 0{t % 10}" for t in range(130)]
+    origin = b"\x04bulk\x04test\x00"
+    records = _zonefile.parse_text("bulk.test.zone", origin, ("\n".join(lines) + "\n").encode())
+    return NativeZone(origin, records.data, records.count, records.lines)
+
+
+def test_a_zone_planned_on_a_thread_of_its_own_is_the_image_one_thread_writes():
+    from fastdns import _compiler
+
+    zone = big_zone(20000)
+    before = _compiler.set_pipeline(2**32 - 1, 512)
+    try:
+        alone = compile_native([zone]).image
+        _compiler.set_pipeline(1, 512)
+        piped = compile_native([zone]).image
+    finally:
+        _compiler.set_pipeline(*before)
+    assert piped == alone
+
+
+def test_a_zone_the_planning_thread_cannot_compile_fails_as_on_one_thread():
+    from fastdns import _compiler
+
+    before = _compiler.set_pipeline(1, 64)
+    try:
+        with pytest.raises(_compiler.NativeUnsupported, match="more than 128 types at one name"):
+            compile_native([big_zone(2000, bad_at=1500)])
+    finally:
+        _compiler.set_pipeline(*before)
 
 
 # -- recompiling what changed --------------------------------------------------------------
