@@ -93,12 +93,10 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
         record = _chaos_txt(name, text)
         chaos_offs.append(builder.put_fixed(image.record_blob(record)) if record is not None else 0)
     nodes = bytearray(node_count * image.NODE.size)
-    sizes = {}
-    for index, p in enumerate(placed):
-        before = _compiler.data_size(builder)
-        _compiler.write_zone_nodes(builder, p.zone, p.parent, index, other, minimal_responses, nodes, 0,
-                                   progress, _text(p.zone))
-        sizes[p.zone.origin] = _compiler.data_size(builder) - before
+    added = _compiler.write_nodes(builder, [p.zone for p in placed], [p.parent for p in placed],
+                                  list(range(len(placed))), other, minimal_responses, nodes, 0, progress,
+                                  [_text(p.zone) for p in placed])
+    sizes = {p.zone.origin: size for p, size in zip(placed, added)}
     zone_structs = b"".join(_compiler.zone_entry(builder, p.zone) for p in placed)
     buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
     parts = image.ImageParts([_compiler.data_area(builder)], buckets, nodes, zone_structs, refused_off, chaos_offs)

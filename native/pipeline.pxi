@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
-# A zone's nodes compiled on two CPUs: a thread plans the nodes (plan.pxi: lookups and
+# Zones' nodes compiled on two CPUs: a thread plans the nodes (plan.pxi: lookups and
 # replies rendered, without the GIL) a chunk ahead, while the caller's thread makes their
-# puts in node order (ImageBuilder.replay_node).  Only the puts decide where each blob goes,
+# puts in node order (ImageBuilder.replay_node), zone after zone.  Only the puts decide where each blob goes,
 # and they are made in the order a single thread makes them: the image is the same bytes.
 # If planning fails (a zone the native compiler does not handle), the caller plans the
 # rest itself and meets the same error, raised where a single thread raises it.
@@ -25,7 +25,7 @@ cdef enum:
     FREE = -1
 
 cdef uint32_t chunk_nodes = 512             # nodes planned per hand-over
-cdef uint32_t pipeline_min_nodes = 16384    # fewer: the thread would not pay for its start
+cdef uint32_t pipeline_min_nodes = 16384    # fewer in all: the thread would not pay for its start
 
 
 def set_pipeline(uint32_t min_nodes, uint32_t chunk) -> tuple:
@@ -39,15 +39,32 @@ def set_pipeline(uint32_t min_nodes, uint32_t chunk) -> tuple:
     return before
 
 
+ctypedef struct job_t:
+    # the nodes one write_nodes call compiles, as the planning thread reads them: the zones
+    # (borrowed: the caller's lists hold them) and, in node order, each node's zone and name
+    PyObject** zones
+    PyObject** parents      # None where a zone has no served zone above it
+    uint32_t* node_zone
+    uint32_t* node_name
+    uint32_t total
+    uint16_t other
+    bint minimal
+
+
+cdef int plan_nodes(planner_t* pl, buf_t* out, const job_t* job, uint32_t start, uint32_t end) except -1 nogil:
+    """The plans of the job's nodes start to end, appended to out."""
+    cdef uint32_t j, k
+    for j in range(start, end):
+        k = job.node_zone[j]
+        plan_node(pl, out, <NativeZone>job.zones[k], <NativeZone>job.parents[k], k, job.node_name[j],
+                  job.other, job.minimal)
+    return 0
+
+
 cdef class _Planner:
     """The planning thread's side: its planner, and the slots it hands chunks over in."""
 
-    cdef NativeZone z
-    cdef NativeZone parent
-    cdef uint16_t other
-    cdef bint minimal
-    cdef const uint32_t* order          # the names of the nodes, in node order
-    cdef uint32_t total
+    cdef const job_t* job
     cdef uint32_t chunk                 # nodes per chunk
     cdef planner_t pl
     cdef buf_t plans[N_SLOTS]
@@ -77,11 +94,9 @@ cdef class _Planner:
         pthread_cond_destroy(&self.changed)
         pthread_mutex_destroy(&self.lock)
 
-    cdef int setup(self, NativeZone z, NativeZone parent, uint16_t other, bint minimal,
-                   const uint32_t* order, uint32_t total) except -1:
+    cdef int setup(self, const job_t* job, uint32_t chunk) except -1:
         cdef int s
-        self.z, self.parent, self.other, self.minimal = z, parent, other, minimal
-        self.order, self.total, self.chunk = order, total, chunk_nodes
+        self.job, self.chunk = job, chunk
         planner_init(&self.pl)
         for s in range(N_SLOTS):
             buf_init(&self.plans[s], 1 << 20)
@@ -100,9 +115,9 @@ cdef class _Planner:
                 pthread_mutex_unlock(&self.lock)
 
     cdef int plan_all(self) except -1 nogil:
-        cdef uint32_t c, j, end
+        cdef uint32_t c
         cdef int s
-        for c in range((self.total + self.chunk - 1) // self.chunk):
+        for c in range((self.job.total + self.chunk - 1) // self.chunk):
             s = c % N_SLOTS
             pthread_mutex_lock(&self.lock)
             while self.chunk_in[s] != FREE and not self.stop:
@@ -111,11 +126,8 @@ cdef class _Planner:
             if self.stop:
                 return 0
             self.plans[s].len = 0
-            self.counts[s] = 0
-            end = min(self.total, (c + 1) * self.chunk)
-            for j in range(c * self.chunk, end):
-                plan_node(&self.pl, &self.plans[s], self.z, self.parent, self.order[j], self.other, self.minimal)
-                self.counts[s] += 1
+            self.counts[s] = min(self.job.total, (c + 1) * self.chunk) - c * self.chunk
+            plan_nodes(&self.pl, &self.plans[s], self.job, c * self.chunk, c * self.chunk + self.counts[s])
             pthread_mutex_lock(&self.lock)
             self.chunk_in[s] = c
             pthread_cond_broadcast(&self.changed)
@@ -144,74 +156,149 @@ cdef class _Planner:
         pthread_mutex_unlock(&self.lock)
 
 
-cdef int _replay_chunk(ImageBuilder b, NativeZone z, NativeZone parent, uint16_t zone_index, bytes nxdomain,
-                       uint8_t* plans, uint32_t count, uint8_t* out, uint64_t nodes_base) except -1:
-    """The puts of count plans back to back, each node written at its number in out."""
-    cdef uint32_t j
-    cdef uint8_t* plan = plans
-    cdef uint8_t* next_plan
-    for j in range(count):
-        next_plan = plan + (<node_plan_t*>plan).size
-        if j + 1 < count:
-            b.prefetch_plan(next_plan)
-        b.replay_node(z, parent, zone_index, nxdomain, plan,
-                      out + (z.names[(<node_plan_t*>plan).name].node - nodes_base) * NODE_SIZE)
-        plan = next_plan
-    return 0
+cdef class _Replay:
+    """The caller's side of write_nodes: the puts of the plans, zone after zone."""
+
+    cdef ImageBuilder b
+    cdef list zones
+    cdef list parents
+    cdef list zone_indexes
+    cdef uint8_t* out
+    cdef uint64_t nodes_base
+    cdef int64_t zone                   # the zone being written, -1 before the first
+    cdef NativeZone z
+    cdef NativeZone parent
+    cdef uint16_t zone_index
+    cdef list sizes                     # data bytes each zone's nodes added
+    cdef uint64_t zone_start
+    cdef object progress
+    cdef list labels
+    cdef uint32_t done, total, step     # the zone's nodes written, of total; report every step
+
+    cdef int switch(self, uint32_t k, uint32_t total) except -1:
+        """The nodes that follow are zone k's (total of them)."""
+        self.finish_zone()
+        self.zone = k
+        self.z, self.parent = self.zones[k], self.parents[k]
+        self.zone_index = self.zone_indexes[k]
+        self.zone_start = self.b.data.len
+        self.done, self.total = 0, total
+        self.step = total // 10 if self.progress is not None and total >= 20000 else 0
+        return 0
+
+    cdef int finish_zone(self) except -1:
+        if self.zone >= 0:
+            self.sizes.append(self.b.data.len - self.zone_start)
+        return 0
+
+    cdef int replay(self, uint8_t* plans, uint32_t count, const uint32_t* zone_totals) except -1:
+        """The puts of count plans back to back, each node written at its number in out."""
+        cdef uint32_t j
+        cdef uint8_t* plan = plans
+        cdef uint8_t* next_plan
+        cdef const node_plan_t* np
+        for j in range(count):
+            np = <const node_plan_t*>plan
+            if <int64_t>np.zone != self.zone:
+                self.switch(np.zone, zone_totals[np.zone])
+            next_plan = plan + np.size
+            if j + 1 < count:
+                self.b.prefetch_plan(next_plan)
+            self.b.replay_node(self.z, self.parent, self.zone_index, plan,
+                               self.out + (self.z.names[np.name].node - self.nodes_base) * NODE_SIZE)
+            self.done += 1
+            if self.step and self.done % self.step == 0:
+                self.progress(self.labels[self.zone], self.done, self.total)
+            plan = next_plan
+        return 0
+
+
+def write_nodes(ImageBuilder b, list zones, list parents, list zone_indexes, uint16_t other, bint minimal,
+                bytearray nodes, uint64_t nodes_base, progress=None, list labels=None) -> list:
+    """Every node of the zones into nodes (at their numbers, relative to nodes_base), zone
+    after zone: zone_indexes are their numbers in the image, parents the served zones just
+    above them (or None).  Returns the data bytes each zone's nodes added."""
+    cdef uint32_t n = len(zones), k, i, total = 0, c, chunks, chunk = chunk_nodes, count
+    cdef job_t job
+    cdef _Planner planner = None
+    cdef _Replay replay = _Replay()
+    cdef NativeZone z
+    cdef bint ready
+    cdef uint32_t* zone_totals = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
+    job.zones = <PyObject**>malloc((n + 1) * sizeof(PyObject*))
+    job.parents = <PyObject**>malloc((n + 1) * sizeof(PyObject*))
+    job.node_zone = job.node_name = NULL
+    thread = None
+    try:
+        if zone_totals == NULL or job.zones == NULL or job.parents == NULL:
+            raise MemoryError()
+        for k in range(n):
+            z = zones[k]
+            job.zones[k] = <PyObject*>z
+            job.parents[k] = <PyObject*>parents[k]
+            zone_totals[k] = 0
+            for i in range(z.name_count):
+                if z.names[i].node >= 0:
+                    zone_totals[k] += 1
+            total += zone_totals[k]
+        job.node_zone = <uint32_t*>malloc((total + 1) * sizeof(uint32_t))
+        job.node_name = <uint32_t*>malloc((total + 1) * sizeof(uint32_t))
+        if job.node_zone == NULL or job.node_name == NULL:
+            raise MemoryError()
+        job.total, job.other, job.minimal = 0, other, minimal
+        for k in range(n):
+            z = zones[k]
+            for i in range(z.name_count):
+                if z.names[z.sorted_names[i]].node >= 0:
+                    job.node_zone[job.total] = k
+                    job.node_name[job.total] = z.sorted_names[i]
+                    job.total += 1
+        replay.b, replay.zones, replay.parents, replay.zone_indexes = b, zones, parents, zone_indexes
+        replay.out, replay.nodes_base, replay.zone, replay.sizes = <uint8_t*>nodes, nodes_base, -1, []
+        replay.progress, replay.labels = progress, labels
+        planner_forget(&b.pl)
+        chunks = (total + chunk - 1) // chunk
+        if total >= pipeline_min_nodes:
+            planner = _Planner()
+            planner.setup(&job, chunk)
+            thread = _start_thread(planner.run)
+        try:
+            for c in range(chunks):
+                count = min(total, (c + 1) * chunk) - c * chunk
+                if planner is not None:
+                    with nogil:
+                        ready = planner.wait_for(c)
+                    if ready:
+                        replay.replay(planner.plans[c % N_SLOTS].data, count, zone_totals)
+                        planner.release(c, 0)
+                    else:  # planning stopped: plan the rest here (and meet its error)
+                        planner = None
+                if planner is None:
+                    b.plan.len = 0
+                    plan_nodes(&b.pl, &b.plan, &job, c * chunk, c * chunk + count)
+                    replay.replay(b.plan.data, count, zone_totals)
+        finally:
+            if thread is not None:
+                if planner is not None:
+                    planner.release(chunks, 1)
+                thread.join()
+        replay.finish_zone()
+        if len(replay.sizes) != n:  # every zone has a node: its apex
+            raise ValueError("a zone without nodes")
+        return replay.sizes
+    finally:
+        free(zone_totals)
+        free(job.zones)
+        free(job.parents)
+        free(job.node_zone)
+        free(job.node_name)
 
 
 def write_zone_nodes(ImageBuilder b, NativeZone z, NativeZone parent, uint16_t zone_index,
                      uint16_t other, bint minimal, bytearray nodes, uint64_t nodes_base,
                      progress=None, str label="") -> None:
     """Every node of z into nodes (at their numbers, relative to nodes_base)."""
-    cdef bytes nxdomain = b.nxdomain_record(z)
-    cdef uint8_t* out = <uint8_t*>nodes
-    cdef uint32_t i, total = 0, c, j, chunks, step, done = 0, chunk = chunk_nodes
-    cdef uint32_t* order = <uint32_t*>malloc((z.name_count if z.name_count else 1) * sizeof(uint32_t))
-    cdef _Planner planner = None
-    cdef bint ready
-    thread = None
-    if order == NULL:
-        raise MemoryError()
-    try:
-        for i in range(z.name_count):
-            if z.names[z.sorted_names[i]].node >= 0:
-                order[total] = z.sorted_names[i]
-                total += 1
-        step = total // 10 if progress is not None and total >= 20000 else 0
-        chunks = (total + chunk - 1) // chunk
-        if total >= pipeline_min_nodes:
-            planner = _Planner()
-            planner.setup(z, parent, other, minimal, order, total)
-            thread = _start_thread(planner.run)
-        try:
-            for c in range(chunks):
-                if planner is not None:
-                    with nogil:
-                        ready = planner.wait_for(c)
-                    if ready:
-                        _replay_chunk(b, z, parent, zone_index, nxdomain, planner.plans[c % N_SLOTS].data,
-                                      planner.counts[c % N_SLOTS], out, nodes_base)
-                        planner.release(c, 0)
-                    else:  # planning stopped: plan the rest here (and meet its error)
-                        planner = None
-                if planner is None:
-                    b.plan.len = 0
-                    for j in range(c * chunk, min(total, (c + 1) * chunk)):
-                        plan_node(&b.pl, &b.plan, z, parent, order[j], other, minimal)
-                    _replay_chunk(b, z, parent, zone_index, nxdomain, b.plan.data,
-                                  min(total, (c + 1) * chunk) - c * chunk, out, nodes_base)
-                done = min(total, (c + 1) * chunk)
-                if step:  # every step nodes, as one node at a time reports
-                    for j in range((c * chunk) // step + 1, done // step + 1):
-                        progress(label, j * step, total)
-        finally:
-            if thread is not None:
-                if planner is not None:
-                    planner.release(chunks, 1)
-                thread.join()
-    finally:
-        free(order)
+    write_nodes(b, [z], [parent], [zone_index], other, minimal, nodes, nodes_base, progress, [label])
 
 
 def _start_thread(target):

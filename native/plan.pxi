@@ -16,7 +16,7 @@ cdef enum:
     ITEM_RECORD = 1         # a reply: fastdns.image.RECORD, relocations, tail
     ITEM_ENTRIES = 2        # the type table: (qtype, item number) pairs, u16 each
     ITEM_NAME = 3           # the owner, zero-padded to 8 bytes
-    ITEM_NXDOMAIN = 4       # the zone's NXDOMAIN reply (ImageBuilder.nxdomain_record)
+    ITEM_NXDOMAIN = 4       # the zone's NXDOMAIN reply, its SOA serial's place after it
     NO_ITEM = 0xFFFF
     MAX_ITEMS = 2 * MAX_QTYPES + 8
     ITEM_IN_PARENT = 0x01   # a record rendered from the parent zone (DS at the apex)
@@ -34,13 +34,14 @@ ctypedef struct item_t:
 
 ctypedef struct node_plan_t:
     uint32_t name           # its name index in the zone
+    uint32_t zone           # the zone's number among those compiled together
     uint32_t size           # bytes of the plan, this header included
     uint16_t n_items
     uint16_t entries_item
     uint16_t name_item
     uint16_t other_item
     uint16_t below_item
-    uint16_t pad[3]
+    uint16_t pad
 
 
 ctypedef struct planner_t:
@@ -48,6 +49,9 @@ ctypedef struct planner_t:
     response_t* r_default   # the lookup of the qtype no record has
     response_t* r_query
     int n_items             # of the node being planned
+    const void* nx_zone     # the zone whose NXDOMAIN reply nx holds (planner_forget: none)
+    buf_t nx
+    uint32_t nx_serial_at   # where in it the SOA serial sits
 
 
 cdef int planner_init(planner_t* pl) except -1:
@@ -58,13 +62,22 @@ cdef int planner_init(planner_t* pl) except -1:
         planner_free(pl)
         raise MemoryError()
     pl.w.out.data = NULL
+    pl.nx.data = NULL
+    pl.nx_zone = NULL
     buf_init(&pl.w.out, 4096)
+    buf_init(&pl.nx, 512)
     return 0
+
+
+cdef inline void planner_forget(planner_t* pl) noexcept nogil:
+    """Zones of an earlier compile may be gone: the NXDOMAIN reply is rendered again."""
+    pl.nx_zone = NULL
 
 
 cdef void planner_free(planner_t* pl) noexcept:
     if pl.w != NULL:
         buf_free(&pl.w.out)
+        buf_free(&pl.nx)
     free(pl.w)
     free(pl.r_default)
     free(pl.r_query)
@@ -79,7 +92,7 @@ cdef inline size_t align8(size_t n) noexcept nogil:
 cdef inline size_t item_size(const item_t* it) noexcept nogil:
     """The item with its bytes (and a record's SOA places)."""
     cdef size_t n = sizeof(item_t) + align8(it.len)
-    if it.kind == ITEM_RECORD:
+    if it.kind == ITEM_RECORD or it.kind == ITEM_NXDOMAIN:
         n += align8(4 * <size_t>min(it.n_soa, MAX_SOA))
     return n
 
@@ -111,7 +124,7 @@ cdef int item_end(planner_t* pl, buf_t* out, size_t head, uint8_t kind, uint8_t 
     it.kind = kind
     it.flags = flags
     it.smaller = smaller
-    if smaller == NO_ITEM and kind != ITEM_ENTRIES and kind != ITEM_NXDOMAIN:
+    if smaller == NO_ITEM and kind != ITEM_ENTRIES:
         it.hash = <uint32_t>blob_hash(out.data + head - 1 + sizeof(item_t), it.len)
         it.flags |= ITEM_HASHED
     pad8(out)
@@ -189,9 +202,26 @@ cdef int plan_name(planner_t* pl, buf_t* out, const uint8_t* lname, int n) excep
     return item_end(pl, out, head, ITEM_NAME, 0, NO_ITEM)
 
 
-cdef int plan_nxdomain(planner_t* pl, buf_t* out) except -1 nogil:
-    cdef size_t head = item_begin(pl, out)
-    return item_end(pl, out, head, ITEM_NXDOMAIN, 0, NO_ITEM)
+cdef int plan_nxdomain(planner_t* pl, buf_t* out, NativeZone z) except -1 nogil:
+    """negative_response(zone, NXDOMAIN) compiled against the apex: one record for the
+    zone, put where a node first uses it, as ImageWriter does (rendered once per zone)."""
+    cdef size_t head
+    cdef int item
+    if pl.nx_zone != <void*>z:
+        response_reset(pl.r_query)
+        pl.r_query.rcode = RCODE_NXDOMAIN
+        add_negative_soa(z, pl.r_query)
+        pl.nx.len = 0
+        render_record(pl.w, z, pl.r_query, z.origin_case_p, z.origin_len, 0, 1, 0, &pl.nx)
+        pl.nx_serial_at = RECORD_SIZE + 2 * pl.w.n_sites + pl.w.soa_at[0]
+        pl.nx_zone = <void*>z
+    head = item_begin(pl, out)
+    buf_append(out, pl.nx.data, pl.nx.len)
+    item = item_end(pl, out, head, ITEM_NXDOMAIN, 0, NO_ITEM)
+    (<item_t*>(out.data + head - 1)).n_soa = 1
+    buf_append(out, &pl.nx_serial_at, 4)
+    pad8(out)
+    return item
 
 
 cdef int add_types_of(NativeZone z, NativeZone parent, bint in_parent, uint32_t name, uint16_t* qtypes,
@@ -201,7 +231,7 @@ cdef int add_types_of(NativeZone z, NativeZone parent, bint in_parent, uint32_t 
     return _add_types_of(z, name, qtypes, n)
 
 
-cdef int plan_node(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent, uint32_t name,
+cdef int plan_node(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent, uint32_t zone, uint32_t name,
                    uint16_t other, bint minimal) except -1 nogil:
     """compiler._compile_node and the node's part of ImageWriter.build, as a plan appended
     to out."""
@@ -240,9 +270,10 @@ cdef int plan_node(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent, u
         entries_item = plan_entries(pl, out, qtypes, items, n_qtypes)
         name_item = plan_name(pl, out, z.lname(name), nm.len)
         other_item = plan_response(pl, out, z, parent, 0, pl.r_default, <int32_t>name)  # never DS: z's
-        below_item = plan_nxdomain(pl, out)
+        below_item = plan_nxdomain(pl, out, z)
     np = <node_plan_t*>(out.data + head)
     np.name = name
+    np.zone = zone
     np.size = <uint32_t>(out.len - head)
     np.n_items = <uint16_t>pl.n_items
     np.entries_item = <uint16_t>entries_item

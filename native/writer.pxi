@@ -32,7 +32,6 @@ cdef class ImageBuilder:
     cdef dict soa_owner                 # offset of a blob holding an SOA -> its zone
     cdef uint64_t soa_seen_off          # the last blob found there, and its zone: a zone's
     cdef NativeZone soa_seen_zone       # NODATA replies are one blob, put for most names
-    cdef uint32_t nx_serial_at          # where the SOA serial sits in the zone's NXDOMAIN record
 
     def __cinit__(self):
         self.data.data = NULL
@@ -77,8 +76,9 @@ cdef class ImageBuilder:
         return self.data_off + off
 
     cdef uint64_t put_record(self, NativeZone rz, const item_t* it, const uint8_t* blob) except? 0:
-        """Put a record rendered from rz's data; note where it holds rz's SOA serial, so
-        that a change of the serial alone can be patched in place."""
+        """Put a record rendered from rz's data (a reply, or the zone's NXDOMAIN reply,
+        which is not counted: ImageWriter puts it apart); note where it holds rz's SOA
+        serial, so that a change of the serial alone can be patched in place."""
         cdef uint64_t before = self.data.len
         cdef uint64_t off
         cdef const uint32_t* soa_at = <const uint32_t*>(blob + align8(it.len))
@@ -88,7 +88,8 @@ cdef class ImageBuilder:
         else:
             off = self.put(blob, it.len)
         if self.data.len != before:
-            self.records += 1
+            if it.kind == ITEM_RECORD:
+                self.records += 1
             if it.n_soa:
                 if it.n_soa > MAX_SOA:
                     rz.soa_patchable = 0
@@ -134,13 +135,13 @@ cdef class ImageBuilder:
         return self.put(padded, size)
 
     cdef int write_node(self, NativeZone z, NativeZone parent, uint32_t name, uint16_t zone_index,
-                        uint16_t other, bint minimal, bytes nxdomain, uint8_t* node) except -1:
+                        uint16_t other, bint minimal, uint8_t* node) except -1:
         """compiler._compile_node and the node's part of ImageWriter.build, here and now."""
         self.plan.len = 0
-        plan_node(&self.pl, &self.plan, z, parent, name, other, minimal)
-        return self.replay_node(z, parent, zone_index, nxdomain, self.plan.data, node)
+        plan_node(&self.pl, &self.plan, z, parent, 0, name, other, minimal)
+        return self.replay_node(z, parent, zone_index, self.plan.data, node)
 
-    cdef int replay_node(self, NativeZone z, NativeZone parent, uint16_t zone_index, bytes nxdomain,
+    cdef int replay_node(self, NativeZone z, NativeZone parent, uint16_t zone_index,
                          uint8_t* plan, uint8_t* node) except -1:
         """The puts of a node's plan (plan_node), in its order; the node written to node."""
         cdef const node_plan_t* np = <const node_plan_t*>plan
@@ -156,7 +157,7 @@ cdef class ImageBuilder:
         for i in range(np.n_items):
             it = <item_t*>p
             body = p + sizeof(item_t)
-            if it.kind == ITEM_RECORD:
+            if it.kind == ITEM_RECORD or it.kind == ITEM_NXDOMAIN:
                 if it.smaller != NO_ITEM:
                     put_u32le(body + 16, <uint32_t>offs[it.smaller])
                 offs[i] = self.put_record(parent if it.flags & ITEM_IN_PARENT else z, it, body)
@@ -165,10 +166,8 @@ cdef class ImageBuilder:
                 for k in range(n_qtypes):
                     _entry(entries + k * ENTRY_SIZE, (<uint16_t*>body)[2 * k], offs[(<uint16_t*>body)[2 * k + 1]])
                 offs[i] = self.put(entries, n_qtypes * ENTRY_SIZE)
-            elif it.kind == ITEM_NAME:
-                offs[i] = self.put_hashed(body, it.len, it.hash)
             else:
-                offs[i] = self.put_nxdomain(z, nxdomain)
+                offs[i] = self.put_hashed(body, it.len, it.hash)
             p += item_size(it)
         if nm.flags & N_APEX:
             flags |= IMG_APEX
@@ -191,30 +190,6 @@ cdef class ImageBuilder:
         put_u32le(node + 24, <uint32_t>offs[np.below_item])
         put_u32le(node + 28, <uint32_t>(z.names[w].node + 1) if w >= 0 and z.names[w].node >= 0 else 0)
         return 0
-
-    cdef bytes nxdomain_record(self, NativeZone z):
-        """negative_response(zone, NXDOMAIN) compiled against the apex, not yet put (it is
-        put where a node first uses it, as ImageWriter does); where its SOA serial sits."""
-        response_reset(self.pl.r_query)
-        self.pl.r_query.rcode = RCODE_NXDOMAIN
-        add_negative_soa(z, self.pl.r_query)
-        self.blob.len = 0
-        render_record(self.pl.w, z, self.pl.r_query, z.origin_case_p, z.origin_len, 0, 1, 0, &self.blob)
-        self.nx_serial_at = RECORD_SIZE + 2 * self.pl.w.n_sites + self.pl.w.soa_at[0]
-        return PyBytes_FromStringAndSize(<char*>self.blob.data, self.blob.len)
-
-    cdef uint64_t put_nxdomain(self, NativeZone z, bytes nxdomain) except? 0:
-        cdef uint64_t before = self.data.len
-        cdef uint64_t off = self.put(<const uint8_t*>nxdomain, len(nxdomain))
-        if self.data.len != before:
-            z.add_soa_position(off + self.nx_serial_at)
-            self.soa_owner[off] = z
-        else:
-            owner = self.soa_owner.get(off)
-            if owner is not None and owner is not z:
-                z.soa_patchable = 0
-                (<NativeZone>owner).soa_patchable = 0
-        return off
 
 
 cdef inline void _entry(uint8_t* p, uint16_t qtype, uint64_t off) noexcept:
@@ -526,12 +501,12 @@ cdef inline void _dirty(NativeZone b, uint8_t* d, uint32_t name, uint32_t* dirty
 def write_some_nodes(ImageBuilder builder, NativeZone z, NativeZone parent, list names, uint16_t zone_index,
                      uint16_t other, bint minimal, bytearray nodes) -> None:
     """Compile the named nodes of z again, over their place in nodes."""
-    cdef bytes nxdomain = builder.nxdomain_record(z)
     cdef uint8_t* out = <uint8_t*>nodes
     cdef uint32_t idx
+    planner_forget(&builder.pl)
     for name in names:
         idx = name
-        builder.write_node(z, parent, idx, zone_index, other, minimal, nxdomain,
+        builder.write_node(z, parent, idx, zone_index, other, minimal,
                            out + <uint64_t>z.names[idx].node * NODE_SIZE)
 
 
