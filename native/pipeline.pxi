@@ -61,15 +61,25 @@ cdef int plan_nodes(planner_t* pl, buf_t* out, const job_t* job, uint32_t start,
     return 0
 
 
+cdef enum:
+    PLANNING = -2               # a slot's state: a thread is planning the chunk it claimed
+
+
 cdef class _Planner:
-    """The planning thread's side: its planner, and the slots it hands chunks over in."""
+    """The chunks of a job, planned by whichever thread claims each first: the planning
+    thread claims them one after the other; the caller, which puts them in order, claims
+    the next one itself rather than wait for the one it needs (the two CPUs stay busy
+    whichever side is slower).  A chunk goes into slot chunk % N_SLOTS once the chunk
+    N_SLOTS before it is put."""
 
     cdef const job_t* job
     cdef uint32_t chunk                 # nodes per chunk
-    cdef planner_t pl
+    cdef uint32_t chunks
+    cdef planner_t pl                   # the planning thread's
     cdef buf_t plans[N_SLOTS]
     cdef uint32_t counts[N_SLOTS]       # nodes planned in each slot
-    cdef int64_t chunk_in[N_SLOTS]      # the chunk a slot holds, ready; FREE
+    cdef int64_t chunk_in[N_SLOTS]      # the chunk a slot holds, ready; FREE; PLANNING
+    cdef uint32_t next_claim            # the first chunk nobody has claimed
     cdef bint stop                      # the caller needs no more
     cdef bint done                      # the thread has returned (early: planning failed)
     cdef pthread_mutex_t lock
@@ -97,13 +107,14 @@ cdef class _Planner:
     cdef int setup(self, const job_t* job, uint32_t chunk) except -1:
         cdef int s
         self.job, self.chunk = job, chunk
+        self.chunks = (job.total + chunk - 1) // chunk
         planner_init(&self.pl)
         for s in range(N_SLOTS):
             buf_init(&self.plans[s], 1 << 20)
         return 0
 
     def run(self) -> None:
-        """The thread: plan every chunk, each into the next free slot."""
+        """The planning thread: claim and plan chunks until none is left."""
         try:
             with nogil:
                 self.plan_all()
@@ -115,35 +126,60 @@ cdef class _Planner:
                 pthread_mutex_unlock(&self.lock)
 
     cdef int plan_all(self) except -1 nogil:
-        cdef uint32_t c
-        cdef int s
-        for c in range((self.job.total + self.chunk - 1) // self.chunk):
-            s = c % N_SLOTS
+        cdef int64_t c
+        while True:
             pthread_mutex_lock(&self.lock)
-            while self.chunk_in[s] != FREE and not self.stop:
+            c = self.claim()
+            while c == FREE and not self.stop and self.next_claim < self.chunks:
                 pthread_cond_wait(&self.changed, &self.lock)
+                c = self.claim()
             pthread_mutex_unlock(&self.lock)
-            if self.stop:
+            if c == FREE:
                 return 0
-            self.plans[s].len = 0
-            self.counts[s] = min(self.job.total, (c + 1) * self.chunk) - c * self.chunk
-            plan_nodes(&self.pl, &self.plans[s], self.job, c * self.chunk, c * self.chunk + self.counts[s])
-            pthread_mutex_lock(&self.lock)
-            self.chunk_in[s] = c
-            pthread_cond_broadcast(&self.changed)
-            pthread_mutex_unlock(&self.lock)
+            self.plan_chunk(&self.pl, <uint32_t>c)
+
+    cdef int64_t claim(self) noexcept nogil:
+        """The next chunk, marked as being planned, when its slot is free; FREE if not
+        (the lock held)."""
+        cdef uint32_t c = self.next_claim
+        if self.stop or c >= self.chunks or self.chunk_in[c % N_SLOTS] != FREE:
+            return FREE
+        self.chunk_in[c % N_SLOTS] = PLANNING
+        self.next_claim += 1
+        return c
+
+    cdef int plan_chunk(self, planner_t* pl, uint32_t c) except -1 nogil:
+        """Plan chunk c (claimed) into its slot, then hand it over."""
+        cdef int s = c % N_SLOTS
+        self.plans[s].len = 0
+        self.counts[s] = min(self.job.total, (c + 1) * self.chunk) - c * self.chunk
+        plan_nodes(pl, &self.plans[s], self.job, c * self.chunk, c * self.chunk + self.counts[s])
+        pthread_mutex_lock(&self.lock)
+        self.chunk_in[s] = c
+        pthread_cond_broadcast(&self.changed)
+        pthread_mutex_unlock(&self.lock)
         return 0
 
-    cdef bint wait_for(self, uint32_t c) noexcept nogil:
-        """Wait until chunk c is planned: False when the thread stopped before it."""
+    cdef int wait_for(self, uint32_t c, planner_t* pl) except -1 nogil:
+        """Until chunk c is planned, plan the next unclaimed chunk with pl, or wait.
+        Returns 1 when c is ready, 0 when the planning thread stopped while planning it
+        (then the caller plans c itself, and meets the error that stopped it)."""
         cdef int s = c % N_SLOTS
-        cdef bint ready
+        cdef int64_t mine
         pthread_mutex_lock(&self.lock)
-        while self.chunk_in[s] != c and not self.done:
-            pthread_cond_wait(&self.changed, &self.lock)
-        ready = self.chunk_in[s] == c
+        while self.chunk_in[s] != c:
+            if self.chunk_in[s] == PLANNING and self.done:
+                pthread_mutex_unlock(&self.lock)
+                return 0
+            mine = self.claim()
+            if mine != FREE:
+                pthread_mutex_unlock(&self.lock)
+                self.plan_chunk(pl, <uint32_t>mine)
+                pthread_mutex_lock(&self.lock)
+            else:
+                pthread_cond_wait(&self.changed, &self.lock)
         pthread_mutex_unlock(&self.lock)
-        return ready
+        return 1
 
     cdef void release(self, uint32_t c, bint stop) noexcept nogil:
         """Chunk c's slot is free again; stop: no more chunks are wanted."""
@@ -267,11 +303,12 @@ def write_nodes(ImageBuilder b, list zones, list parents, list zone_indexes, uin
                 count = min(total, (c + 1) * chunk) - c * chunk
                 if planner is not None:
                     with nogil:
-                        ready = planner.wait_for(c)
+                        ready = planner.wait_for(c, &b.pl)
                     if ready:
                         replay.replay(planner.plans[c % N_SLOTS].data, count, zone_totals)
                         planner.release(c, 0)
                     else:  # planning stopped: plan the rest here (and meet its error)
+                        planner.release(chunks, 1)
                         planner = None
                 if planner is None:
                     b.plan.len = 0
