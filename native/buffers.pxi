@@ -2,12 +2,12 @@
 # Growable byte buffers, and a table that finds a blob already written to one (the image's
 # data area shares identical blobs, as fastdns.image.ImageWriter does).
 
-cdef extern from "<stdlib.h>" nogil:
-    int posix_memalign(void** memptr, size_t alignment, size_t size)
-
 cdef extern from "<sys/mman.h>" nogil:
     int madvise(void* addr, size_t length, int advice)
-    enum: MADV_HUGEPAGE
+    void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
+    int munmap(void* addr, size_t length)
+    void* MAP_FAILED
+    enum: MADV_HUGEPAGE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
 
 cdef enum:
     HUGE_PAGE = 2 * 1024 * 1024
@@ -127,20 +127,28 @@ ctypedef struct blob_table_t:
 
 
 cdef void* zeroed_huge(size_t size) noexcept:
-    """size bytes of zeros, freed by free().  A table of millions is probed at random: on
-    2 MiB pages (where the kernel gives them on request) each probe costs a cache miss, not a
-    TLB miss as well."""
-    cdef void* p = NULL
+    """size bytes of zeros, freed by free_huge(p, size).  A table of millions is probed at
+    random: on 2 MiB pages (where the kernel gives them on request) each probe costs a cache
+    miss, not a TLB miss as well.  A big one is a mapping of its own, whose zeros the kernel
+    gives page by page as they are first touched, by whichever thread touches them: the
+    compile does not wait for a table of 128 MB to be written before it starts."""
+    cdef void* p
     if size >= HUGE_PAGE:
-        if posix_memalign(&p, HUGE_PAGE, size) != 0:
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if p == MAP_FAILED:
             return NULL
         madvise(p, size, MADV_HUGEPAGE)  # advice only: without it, 4 KiB pages
+        return p
+    return calloc(1, size)
+
+
+cdef void free_huge(void* p, size_t size) noexcept:
+    if p == NULL:
+        return
+    if size >= HUGE_PAGE:
+        munmap(p, size)
     else:
-        p = malloc(size)
-        if p == NULL:
-            return NULL
-    memset(p, 0, size)
-    return p
+        free(p)
 
 
 cdef void advise_huge(void* p, size_t size) noexcept nogil:
@@ -185,7 +193,7 @@ cdef int blobs_grow(blob_table_t* t) except -1:
             while t.slots[j].off:
                 j = (j + 1) & t.mask
             t.slots[j] = old[i]
-    free(old)
+    free_huge(old, old_n * sizeof(blob_slot_t))
     return 0
 
 
@@ -209,5 +217,6 @@ cdef int64_t blobs_find_or_add(blob_table_t* t, const buf_t* b, const uint8_t* b
 
 
 cdef inline void blobs_free(blob_table_t* t) noexcept:
-    free(t.slots)
+    if t.slots != NULL:
+        free_huge(t.slots, (t.mask + 1) * sizeof(blob_slot_t))
     t.slots = NULL

@@ -132,5 +132,6 @@ cdef int table_init(name_table_t* t, size_t expected) except -1:
 
 
 cdef inline void table_free(name_table_t* t) noexcept:
-    free(t.slots)
+    if t.slots != NULL:
+        free_huge(t.slots, (t.mask + 1) * sizeof(uint64_t))
     t.slots = NULL
