@@ -266,9 +266,7 @@ class ImageParts:
             f.truncate(self.total)
             at = HEADER.size
             for part in self.data:
-                if isinstance(part, FileSpan) and part.path == path and part.offset == at:
-                    pass  # written in place (ImageBuilder given the file)
-                elif isinstance(part, FileSpan):
+                if isinstance(part, FileSpan):
                     _copy_span(part, f.fileno(), at)
                 else:
                     os.pwrite(f.fileno(), part, at)

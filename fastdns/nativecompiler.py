@@ -29,11 +29,6 @@ __all__ = ["CompiledImage", "NativeUnsupported", "NativeZone", "compile_native"]
 Buffer = bytes | memoryview | mmap.mmap
 
 
-#: data area bytes per byte of the zones' records (uncompressed wire), a little over what
-#: the benchmark's zones compile to (2.4): the room first mapped for it in the image file
-IMAGE_BYTES_PER_RECORD_BYTE = 2.5
-
-
 class _NotPatched(Exception):
     """The previous image cannot be patched as planned: compile everything."""
 
@@ -62,8 +57,7 @@ class _Placed:
 def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None,
                    chaos_identity: str | None = None, minimal_responses: bool = True,
                    progress: Progress | None = None, previous: CompiledImage | None = None,
-                   previous_image: Buffer | None = None, previous_path: str | None = None,
-                   image_file: tuple[int, str] | None = None) -> CompileResult:
+                   previous_image: Buffer | None = None, previous_path: str | None = None) -> CompileResult:
     """compiler.compile_zones for zones in native form.
 
     Without previous, the image is byte for byte the one compiler.compile_zones writes.
@@ -71,10 +65,6 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     object as then, and whose served zones above and below are too, is copied from
     previous_image: only the others are compiled, their data appended (the image answers
     the same, laid out differently).  result.state is what the next compile takes.
-
-    image_file: (descriptor, path) of the file the image will be written to, open for
-    reading and writing: a compile of every zone writes its data area there in place (its
-    pages then hold the image once, not a buffer and then the file too).
 
     :raises NativeUnsupported: a zone needs what only the Python compiler does.
     """
@@ -96,9 +86,7 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     for p in placed:
         node_count = _compiler.number_nodes(p.zone, node_count)
     # about a blob per record and one per name: a table at most half full never grows
-    builder = _compiler.ImageBuilder(image.HEADER.size, 2 * (node_count + sum(z.rr_count for z in zones)) + 16,
-                                     image_file[0] if image_file else -1,
-                                     int(IMAGE_BYTES_PER_RECORD_BYTE * sum(len(z.records_data) for z in zones)))
+    builder = _compiler.ImageBuilder(image.HEADER.size, 2 * (node_count + sum(z.rr_count for z in zones)) + 16)
     refused_off = builder.put_fixed(image.record_blob(_render(Response(rcode=dns.rcode.REFUSED, aa=False), None)))
     chaos_offs = []
     for name, text in (("version.bind", chaos_version), ("id.server", chaos_identity)):
@@ -111,10 +99,7 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     sizes = {p.zone.origin: size for p, size in zip(placed, added)}
     zone_structs = b"".join(_compiler.zone_entry(builder, p.zone) for p in placed)
     buckets = _compiler.node_hashes_into_buckets(nodes, node_count, image.bucket_count_for(node_count))
-    data: image.Buffer | image.FileSpan = _compiler.data_area(builder)
-    if image_file and builder.in_place:
-        data = image.FileSpan(image_file[1], image.HEADER.size, _compiler.data_size(builder))
-    parts = image.ImageParts([data], buckets, nodes, zone_structs, refused_off, chaos_offs)
+    parts = image.ImageParts([_compiler.data_area(builder)], buckets, nodes, zone_structs, refused_off, chaos_offs)
     names = [_text(p.zone) for p in placed]
     result = CompileResult(parts, node_count, builder.records, time.monotonic() - started, names, [])
     result.borrows = builder  # the data area lives in it until the image is written

@@ -19,30 +19,10 @@ cdef inline uint64_t align4(uint64_t n) noexcept nogil:
     return (n + 3) & ~(<uint64_t>3)
 
 
-cdef extern from "<sys/mman.h>" nogil:
-    void* mremap(void* old_address, size_t old_size, size_t new_size, int flags, ...)
-    enum: MREMAP_MAYMOVE, MAP_SHARED
-
-cdef extern from "<unistd.h>" nogil:
-    int ftruncate(int fd, long length)
-
-cdef extern from "<sys/stat.h>" nogil:
-    struct stat:
-        long st_size
-    int fstat(int fd, stat* buf)
-
-
 cdef class ImageBuilder:
-    """Lays out one image; holds the data area and the table of blobs already in it.
-
-    Given the image file, the data area is written in place, through a shared mapping of
-    the file's start: the image's biggest part is not built in fresh memory first and
-    then copied into the file's pages (at 1 M names, 180 MB of each)."""
+    """Lays out one image; holds the data area and the table of blobs already in it."""
 
     cdef buf_t data
-    cdef int fd                         # the image file the data area is mapped from; -1
-    cdef uint8_t* mapped                # the mapping of its first mapped_len bytes
-    cdef size_t mapped_len
     cdef blob_table_t blobs
     cdef uint64_t data_off
     cdef readonly uint64_t records      # distinct records written
@@ -55,8 +35,6 @@ cdef class ImageBuilder:
 
     def __cinit__(self):
         self.data.data = NULL
-        self.fd = -1
-        self.mapped = NULL
         self.blob.data = NULL
         self.plan.data = NULL
         self.blobs.slots = NULL
@@ -64,67 +42,21 @@ cdef class ImageBuilder:
         self.pl.r_default = NULL
         self.pl.r_query = NULL
 
-    def __init__(self, uint64_t data_off, uint64_t expected_blobs, int fd=-1, uint64_t expected_bytes=0):
-        """:param data_off: where the data area starts in the image.
-        :param fd: the image file (open for reading and writing), to write the data area
-            into in place; its size grows as the area does (-1: a buffer of its own).
-        :param expected_bytes: about how big the data area will be."""
+    def __init__(self, uint64_t data_off, uint64_t expected_blobs):
         self.data_off = data_off
         self.soa_owner = {}
-        if fd >= 0:
-            self.fd = fd
-            self.map_data(max(expected_bytes, 1 << 20))
-        else:
-            buf_init(&self.data, 1 << 20)
+        buf_init(&self.data, 1 << 20)
         buf_init(&self.blob, 4096)
         buf_init(&self.plan, 1 << 16)
         blobs_init(&self.blobs, expected_blobs)
         planner_init(&self.pl)
 
     def __dealloc__(self):
-        if self.mapped != NULL:
-            munmap(self.mapped, self.mapped_len)
-        elif self.data.data != NULL:
-            buf_free(&self.data)
+        buf_free(&self.data)
         buf_free(&self.blob)
         buf_free(&self.plan)
         blobs_free(&self.blobs)
         planner_free(&self.pl)
-
-    cdef int map_data(self, size_t cap) except -1:
-        """Room for cap bytes of data area in the file, mapped (moved when grown: the data
-        area is addressed by offsets)."""
-        cdef stat st
-        cdef size_t length = (self.data_off + cap + 4095) & ~(<size_t>4095)
-        cdef void* p
-        if fstat(self.fd, &st) != 0:
-            raise OSError("cannot stat the image file")
-        if <size_t>st.st_size < length and ftruncate(self.fd, length) != 0:
-            raise OSError("cannot grow the image file")
-        if self.mapped == NULL:
-            p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, self.fd, 0)
-        else:
-            p = mremap(self.mapped, self.mapped_len, length, MREMAP_MAYMOVE)
-        if p == MAP_FAILED:
-            raise MemoryError("cannot map the image file")
-        advise_huge(p, length)
-        self.mapped, self.mapped_len = <uint8_t*>p, length
-        self.data.data = self.mapped + self.data_off
-        self.data.cap = length - self.data_off
-        return 0
-
-    cdef int reserve_data(self, size_t n) except -1:
-        if self.data.len + n > self.data.cap:
-            if self.mapped == NULL:
-                buf_reserve(&self.data, n)
-            else:
-                self.map_data(max(2 * self.data.cap, self.data.len + n))
-        return 0
-
-    @property
-    def in_place(self) -> bool:
-        """The data area is written in the image file given."""
-        return self.mapped != NULL
 
     cdef uint64_t put(self, const uint8_t* blob, uint32_t n) except? 0:
         """ImageWriter._put: the image offset of an equal blob, or of this one appended."""
@@ -138,7 +70,6 @@ cdef class ImageBuilder:
         if found >= 0:
             return self.data_off + <uint64_t>found
         off = self.data.len
-        self.reserve_data(n + 8)  # then buf_append never reallocates a mapped area
         buf_append(&self.data, blob, n)
         memset(zeros, 0, 8)
         buf_append(&self.data, zeros, align4(n) - n)

@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""Publisher: the image compiled into its file is the image compiled in memory; a failed write leaves nothing."""
+"""Publisher: the image written where its pages were taken ahead is the image written fresh."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -32,25 +31,17 @@ def published_image(tmp_path: Path, name: str) -> bytes:
     return Path(run_dir.image_path(1)).read_bytes()
 
 
-@pytest.mark.parametrize("estimate", [0.01, 2.5, 40.0], ids=["short", "about", "far over"])
-@pytest.mark.parametrize("file", ["fresh", "over an older image"])
-def test_an_image_compiled_into_its_file_is_the_one_compiled_in_memory(tmp_path, monkeypatch, estimate, file):
-    from fastdns import nativecompiler
-
-    path = tmp_path / "z.test.zone"
-    path.write_text(ZONE)
-    zone = load_native_zone("z.test", str(path)).native
-    in_memory = nativecompiler.compile_native([zone]).image
-    monkeypatch.setattr(nativecompiler, "IMAGE_BYTES_PER_RECORD_BYTE", estimate)  # the room first mapped
-    target = tmp_path / "image.tmp"
-    target.write_bytes(os.urandom(len(in_memory) * 2) if file != "fresh" else b"")
-    fd = os.open(target, os.O_RDWR)
-    try:
-        result = nativecompiler.compile_native([zone], image_file=(fd, str(target)))
-    finally:
-        os.close(fd)
-    result.write_image(str(target), reuse=True)
-    assert target.read_bytes() == bytes(in_memory)
+@pytest.mark.parametrize("estimate", [0.5, 2.5, 40.0], ids=["short", "about", "far over"])
+def test_an_image_written_over_pages_taken_ahead_is_the_one_written_fresh(tmp_path, monkeypatch, estimate):
+    fresh = published_image(tmp_path, "fresh")
+    monkeypatch.setattr(publisher, "IMAGE_PAGES_MIN_BYTES", 0)
+    monkeypatch.setattr(publisher, "IMAGE_BYTES_PER_RECORD_BYTE", estimate)
+    taken: list[int] = []
+    start_for = publisher._ImagePages.start_for
+    monkeypatch.setattr(publisher._ImagePages, "start_for",
+                        classmethod(lambda cls, path, size: taken.append(size) or start_for(path, size)))
+    assert published_image(tmp_path, "ahead") == fresh
+    assert taken and taken[0] > 0
 
 
 def test_an_image_that_cannot_be_written_leaves_no_file(tmp_path, monkeypatch):
@@ -61,7 +52,7 @@ def test_an_image_that_cannot_be_written_leaves_no_file(tmp_path, monkeypatch):
     out = Publisher(run_dir, run_dir.open_control_block(1), CompileOptions(), 1232)
     out.progress = LoadProgress()
 
-    def full(self, *args, **kwargs):
+    def full(self, *args):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(publisher.CompileResult, "write_image", full)
