@@ -201,7 +201,20 @@ cdef class _Reader:
             return self.line_nr + 1
         return self.line_nr + 1 + <int>newlines(self.span + at, record_start(self.span + at, self.span + self.span_len))
 
-    cdef int read_all_fast(self) noexcept nogil:
+    def read_whole_fast(self, bytes text) -> None:
+        """read_fast of a whole file, its directives too: $ORIGIN, and $TTL, which must come
+        before the first record whose TTL it gives (else `failed`: the ordinary reading
+        applies dnspython's other rules, or reports the error)."""
+        self.failed = True
+        self.open_span(text, 0, len(text), 1)
+        try:
+            with nogil:
+                self.failed = self.read_all_fast(1) < 0
+        finally:
+            fclose(self.fp)
+            self.fp, self.span = NULL, NULL
+
+    cdef int read_all_fast(self, bint directives=0) noexcept nogil:
         cdef ldns_rr *rr
         cdef uint32_t ttl
         cdef ldns_status status
@@ -217,7 +230,9 @@ cdef class _Reader:
                 ldns_rr_free(rr)
                 if added < 0:
                     return -1
-            elif status != LDNS_STATUS_SYNTAX_EMPTY:
+            elif directives and status == LDNS_STATUS_SYNTAX_TTL:
+                self.default_ttl, self.default_known, self.default_from_soa = ttl, True, False
+            elif not (status == LDNS_STATUS_SYNTAX_EMPTY or (directives and status == LDNS_STATUS_SYNTAX_ORIGIN)):
                 return -1
         return 0
 
@@ -229,6 +244,8 @@ cdef class _Reader:
         cdef uint8_t *p
         if ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN:
             return -1
+        if ttl == IMPLICIT_TTL and not (self.default_known and not self.default_from_soa):
+            return -1  # no $TTL yet: dnspython's other rules, in the ordinary reading
         if not name_in_zone(ldns_rdf_data(owner), ldns_rdf_size(owner), self.origin_p, self.origin_len):
             return -1
         for i in range(n):
@@ -431,6 +448,13 @@ def parse_text(str filename, bytes origin, bytes text, long long default_ttl=360
     if not origin or len(origin) > 255:
         raise ZoneSyntaxError(filename, None, "bad zone origin")
     cdef Records records = None
+    cdef _Reader reader
+    if len(text) < ZSCANNER_MIN_BYTES:  # a small zone (a hoster's): one pass, header and all
+        reader = _Reader(filename, origin, default_ttl)
+        reader.read_whole_fast(text)
+        if not reader.failed:
+            return reader.take()
+        return _Reader(filename, origin, default_ttl).read_span(text, 0, len(text), 1)
     cdef size_t header_end = _header_end(text)
     cdef size_t split
     if header_end < <size_t>len(text) and not _directive_after(text, header_end - 1 if header_end else 0):

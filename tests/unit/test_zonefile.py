@@ -224,6 +224,40 @@ def test_unreadable_file_names_the_file(tmp_path):
     assert info.value.line is None and "cannot read" in info.value.reason
 
 
+# -- a small file read in one pass without the GIL ------------------------------------------
+
+SMALL_FILES = [
+    GOOD,
+    "; head\n" + GOOD + "\nWWW.Example.COM. IN A 192.0.2.2\nwww IN A 192.0.2.2\n",
+    "$ORIGIN example.com.\n" + GOOD + "$ORIGIN sub.example.com.\nwww IN A 192.0.2.2\n$TTL 60\nx IN TXT y\n",
+    # explicit TTLs before $TTL; then RFC 2308 as dnspython reads it (the ordinary reading)
+    "@ 3600 IN SOA ns1 hostmaster 7 3600 900 604800 60\n@ 3600 IN NS ns1\n$TTL 30\nns1 IN A 192.0.2.1\n",
+    "@ IN SOA ns1 hostmaster 7 3600 900 604800 60\n@ IN NS ns1\nns1 120 IN A 192.0.2.1\n"
+    "ns1 IN AAAA 2001:db8::1\n$TTL 30\nns1 IN TXT x\n",
+    "ns1 IN A 192.0.2.1\n@ IN SOA ns1 hostmaster 7 3600 900 604800 60\n",
+    GOOD + "www IN A 192.0.2.300\n",
+    GOOD + "www.example.org. IN A 192.0.2.2\n",
+    GOOD + "$INCLUDE other.zone\n",
+    GOOD + "www CH A 192.0.2.2\n",
+    GOOD + "www IN AX 192.0.2.2\n",
+]
+
+
+@pytest.mark.parametrize("text", SMALL_FILES, ids=range(len(SMALL_FILES)))
+def test_a_small_file_read_in_one_pass_gives_what_the_ordinary_reading_gives(tmp_path, text):
+    path = tmp_path / "example.com.zone"
+    path.write_text(text)
+
+    def read(parse):
+        try:
+            result = parse()
+        except ZoneSyntaxError as e:
+            return e.line, e.reason
+        return result.count, result.data, result.lines
+
+    assert read(lambda: parse_text(str(path), EXAMPLE, text.encode())) == read(lambda: parse_zone(str(path), EXAMPLE))
+
+
 # -- a big file read in two halves at once ---------------------------------------------------
 
 def big_zone(lines: int, middle: str = "", ttl: str = "$TTL 300\n") -> str:
