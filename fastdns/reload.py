@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from fastdns import _zonefile
 from fastdns.config import ZoneConfig
 from fastdns.control import ReloadReply, ZoneChange
 from fastdns.errors import FastDNSError, ZoneError
@@ -105,6 +106,7 @@ class ServedZones:
                 _lower_thread_priority()
                 try:
                     publisher.make_spare()
+                    _zonefile.trim_heap()  # what the start's load and compile freed, once serving
                 finally:
                     loop.call_soon_threadsafe(_resolve, done, None)
 
@@ -119,6 +121,7 @@ class ServedZones:
             return self._reload(names, publisher, self.loading)
         finally:
             self.loading = None
+            _zonefile.trim_heap()  # the new image is published: what its compile freed goes back
 
     def _reload(self, names: list[str] | None, publisher: Publisher, progress: LoadProgress) -> ReloadReply:
         started = time.monotonic()
