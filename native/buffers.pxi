@@ -15,12 +15,8 @@ cdef enum:
 cdef extern from *:
     """
     #define fastdns_prefetch(p) __builtin_prefetch(p)
-    #ifndef MADV_POPULATE_WRITE
-    #define MADV_POPULATE_WRITE 23  /* Linux 5.14 */
-    #endif
     """
     void fastdns_prefetch(const void* p) noexcept nogil
-    int MADV_POPULATE_WRITE
 
 
 ctypedef struct buf_t:
@@ -224,48 +220,3 @@ cdef inline void blobs_free(blob_table_t* t) noexcept:
     if t.slots != NULL:
         free_huge(t.slots, (t.mask + 1) * sizeof(blob_slot_t))
     t.slots = NULL
-
-
-cdef enum:
-    POPULATE_RANGES = 4
-
-
-cdef class Populate:
-    """Memory a thread is about to fill, its pages taken on another CPU first.  In a VM
-    that hands freed memory back to its host, taking a page costs more than filling it
-    (about 2.5 ms per MB here); a CPU that would wait meanwhile takes them instead.  The
-    kernel takes a page once, whichever thread touches it first, and never changes what
-    it holds: the two threads need no other agreement."""
-
-    cdef uint8_t* start[POPULATE_RANGES]
-    cdef size_t size[POPULATE_RANGES]
-    cdef int n
-    cdef bint stop
-
-    cdef int add(self, void* p, size_t size) except -1:
-        """A range to take, if the kernel gives 2 MiB pages for it (its aligned inside)."""
-        cdef size_t first = (<size_t>p + HUGE_PAGE - 1) & ~(<size_t>HUGE_PAGE - 1)
-        cdef size_t end = (<size_t>p + size) & ~(<size_t>HUGE_PAGE - 1)
-        if p != NULL and end > first and self.n < POPULATE_RANGES:
-            self.start[self.n] = <uint8_t*>first
-            self.size[self.n] = end - first
-            self.n += 1
-        return 0
-
-    def run(self) -> None:
-        """Take the ranges' pages, 2 MiB from each in turn, until done or stopped."""
-        cdef size_t at = 0
-        cdef int i
-        cdef bint more = 1
-        with nogil:
-            while more and not self.stop:
-                more = 0
-                for i in range(self.n):
-                    if at < self.size[i] and not self.stop:
-                        if madvise(self.start[i] + at, HUGE_PAGE, MADV_POPULATE_WRITE) != 0:
-                            self.size[i] = 0  # an older kernel, or no memory: the toucher takes them
-                        more = 1
-                at += HUGE_PAGE
-
-    def finish(self) -> None:
-        self.stop = 1

@@ -29,8 +29,6 @@ cdef enum:
     N_WILDCARD = 0x08       # first label "*"
     N_ELSEWHERE = 0x10      # at or below the apex of a more specific served zone
 
-    POPULATE_MIN_RECORDS = 100000   # a zone this big has its pages taken on another CPU
-
 
 ctypedef struct name_t:
     uint32_t hash           # image_name_hash of the lower-cased name
@@ -109,7 +107,6 @@ cdef class NativeZone:
     cdef readonly uint32_t name_count
     cdef uint32_t name_cap
     cdef rr_t* rrs
-    cdef rr_t* rrs_sorted               # while building: where the sort puts the records
     cdef readonly uint32_t rr_count
     cdef uint32_t* sorted_names         # name indices in lower-cased wire order
     cdef name_table_t table
@@ -130,7 +127,6 @@ cdef class NativeZone:
     def __cinit__(self):
         self.names = NULL
         self.rrs = NULL
-        self.rrs_sorted = NULL
         self.sorted_names = NULL
         self.table.slots = NULL
         self.lnames.data = NULL
@@ -157,19 +153,9 @@ cdef class NativeZone:
         advise_huge(self.rrs, count * sizeof(rr_t))               # name lookups, by the compile
         advise_huge(self.lnames.data, self.lnames.cap)
         table_init(&self.table, count)
-        self.rrs_sorted = <rr_t*>malloc((count if count else 1) * sizeof(rr_t))
-        if self.rrs_sorted == NULL:
-            raise MemoryError()
-        advise_huge(self.rrs_sorted, count * sizeof(rr_t))
-        populate = self._populate() if count >= POPULATE_MIN_RECORDS else None
-        try:
-            self._read_records(PyBytes_GET_SIZE(data))
-            self._add_parents()
-            self._sort()
-        finally:
-            if populate is not None:
-                populate[0].finish()
-                populate[1].join()
+        self._read_records(PyBytes_GET_SIZE(data))
+        self._add_parents()
+        self._sort()
         self._trim_names()
         self._find_rrsets()
         self._find_cuts()
@@ -181,7 +167,6 @@ cdef class NativeZone:
     def __dealloc__(self):
         free(self.names)
         free(self.rrs)
-        free(self.rrs_sorted)
         if not self._names_borrowed:
             free(self.sorted_names)
             table_free(&self.table)
@@ -345,19 +330,6 @@ cdef class NativeZone:
                 self.names, self.name_cap = nm, self.name_count + 16
         return 0
 
-    cdef tuple _populate(self):
-        """The pages of the arrays the records fill, then the sort, taken on another CPU
-        while this one reads the records (Populate); (populate, its thread)."""
-        import threading
-
-        populate = Populate()
-        populate.add(self.rrs, self.rr_count * sizeof(rr_t))
-        populate.add(self.names, min(self.name_cap, self.rr_count) * sizeof(name_t))
-        populate.add(self.rrs_sorted, self.rr_count * sizeof(rr_t))
-        thread = threading.Thread(target=populate.run, name="fastdns-pages", daemon=True)
-        thread.start()
-        return populate, thread
-
     cdef int _sort(self) except -1:
         """Names in wire-bytes order (the image's node order); records by (name, type,
         file order), so that an RRset is a run and in file order: a counting sort by name
@@ -366,11 +338,12 @@ cdef class NativeZone:
         cdef rr_t tmp
         cdef uint32_t* rank = <uint32_t*>malloc(self.name_count * sizeof(uint32_t))
         cdef uint32_t* first = <uint32_t*>malloc((self.name_count + 1) * sizeof(uint32_t))
-        cdef rr_t* sorted_rrs = self.rrs_sorted
+        cdef rr_t* sorted_rrs = <rr_t*>malloc((self.rr_count if self.rr_count else 1) * sizeof(rr_t))
         self.sorted_names = <uint32_t*>malloc(self.name_count * sizeof(uint32_t))
-        if rank == NULL or first == NULL or self.sorted_names == NULL:
+        if rank == NULL or first == NULL or sorted_rrs == NULL or self.sorted_names == NULL:
             free(rank)
             free(first)
+            free(sorted_rrs)
             raise MemoryError()
         global _sort_names, _sort_lnames
         for i in range(self.name_count):
@@ -390,7 +363,7 @@ cdef class NativeZone:
             sorted_rrs[first[k]] = self.rrs[i]
             first[k] += 1
         free(self.rrs)
-        self.rrs, self.rrs_sorted = sorted_rrs, NULL
+        self.rrs = sorted_rrs
         start = 0
         while start < self.rr_count:  # each name's records by type, file order kept
             end = start + 1
