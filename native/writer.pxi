@@ -437,10 +437,12 @@ cdef list _spread(NativeZone b, uint8_t* d):
     cdef const uint8_t* target
     cdef uint8_t ltarget[MAX_NAME]
     cdef uint32_t dirty_hash[FEW_DIRTY]
+    cdef uint8_t dirty_len[FEW_DIRTY]
     for n in range(b.name_count):
         if d[n]:
             if few < FEW_DIRTY:
                 dirty_hash[few] = b.names[n].hash
+                dirty_len[few] = b.names[n].len
             few += 1
             if b.names[n].flags & N_CUT:
                 cut_changed = 1
@@ -448,8 +450,6 @@ cdef list _spread(NativeZone b, uint8_t* d):
         grew = 0
         for k in range(b.rr_count):
             rr = &b.rrs[k]
-            if rr.dup or d[rr.name]:
-                continue
             if rr.rtype in (T_CNAME, T_NS):
                 skip = 0
             elif rr.rtype == T_MX:
@@ -458,6 +458,11 @@ cdef list _spread(NativeZone b, uint8_t* d):
                 skip = 6
             else:
                 continue
+            if rr.dup or d[rr.name]:
+                continue
+            if few <= FEW_DIRTY and not (cut_changed and rr.rtype == T_CNAME) \
+                    and not _length_among(rr.rdlen - skip, dirty_len, few):
+                continue  # the target (the rest of the rdata) is none of theirs: not hashed
             target = b.data + rr.rdata + skip
             tlen = name_length(target, rr.rdlen - skip)
             if tlen < 0:
@@ -476,7 +481,7 @@ cdef list _spread(NativeZone b, uint8_t* d):
                 continue
             t = b.find(ltarget, tlen)
             if t >= 0 and d[t]:
-                _dirty(b, d, rr.name, dirty_hash, &few)
+                _dirty(b, d, rr.name, dirty_hash, dirty_len, &few)
                 grew = 1
                 cut_changed = cut_changed or (b.names[rr.name].flags & N_CUT) != 0
             elif cut_changed and rr.rtype == T_CNAME:
@@ -484,18 +489,28 @@ cdef list _spread(NativeZone b, uint8_t* d):
                 while ltarget[off] and not d[rr.name]:
                     t = b.find(ltarget + off, tlen - off)
                     if t >= 0 and d[t] and b.names[t].flags & N_CUT:
-                        _dirty(b, d, rr.name, dirty_hash, &few)
+                        _dirty(b, d, rr.name, dirty_hash, dirty_len, &few)
                         grew = 1
                         cut_changed = cut_changed or (b.names[rr.name].flags & N_CUT) != 0
                     off += ltarget[off] + 1
     return [n for n in range(b.name_count) if d[n] and b.names[n].node >= 0]
 
 
-cdef inline void _dirty(NativeZone b, uint8_t* d, uint32_t name, uint32_t* dirty_hash, uint32_t* few) noexcept:
+cdef inline void _dirty(NativeZone b, uint8_t* d, uint32_t name, uint32_t* dirty_hash, uint8_t* dirty_len,
+                        uint32_t* few) noexcept:
     d[name] = 1
     if few[0] < FEW_DIRTY:
         dirty_hash[few[0]] = b.names[name].hash
+        dirty_len[few[0]] = b.names[name].len
     few[0] += 1
+
+
+cdef inline bint _length_among(int n, const uint8_t* lengths, uint32_t count) noexcept:
+    cdef uint32_t i
+    for i in range(count):
+        if lengths[i] == n:
+            return 1
+    return 0
 
 
 def write_some_nodes(ImageBuilder builder, NativeZone z, NativeZone parent, list names, uint16_t zone_index,
