@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
-# Zones' nodes compiled on two CPUs: a thread plans the nodes (plan.pxi: lookups and
-# replies rendered, without the GIL) a chunk ahead, while the caller's thread makes their
-# puts in node order (ImageBuilder.replay_node), zone after zone.  Only the puts decide where each blob goes,
-# and they are made in the order a single thread makes them: the image is the same bytes.
-# If planning fails (a zone the native compiler does not handle), the caller plans the
-# rest itself and meets the same error, raised where a single thread raises it.
+# Zones' nodes compiled on two CPUs.  The nodes are planned chunk by chunk (plan.pxi:
+# lookups and replies rendered, without the GIL) by whichever thread is free: a thread of
+# its own, and the caller's when it would otherwise wait.  The caller alone makes the puts,
+# in node order (ImageBuilder.replay_node), zone after zone.  Only the puts decide where
+# each blob goes, and they are made in the order a single thread makes them: the image is
+# the same bytes.  If planning fails (a zone the native compiler does not handle), the
+# caller plans the rest itself and meets the same error, raised where one thread raises it.
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
