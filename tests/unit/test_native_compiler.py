@@ -198,6 +198,23 @@ def test_a_zone_the_planning_thread_cannot_compile_fails_as_on_one_thread():
         _compiler.set_pipeline(*before)
 
 
+def test_a_compile_stopped_while_it_puts_stops_its_planning_thread():
+    import threading
+
+    zone = big_zone(30000)
+    reports = []
+
+    def progress(label: str, done: int, total: int) -> None:
+        reports.append(done)
+        if len(reports) == 3:
+            raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        compile_native([zone], progress=progress)
+    assert [t.name for t in threading.enumerate() if t.name == "fastdns-plan"] == []
+    assert compile_native([zone]).image == compile_native([zone]).image
+
+
 # -- recompiling what changed --------------------------------------------------------------
 
 QTYPES = ("A", "AAAA", "NS", "SOA", "MX", "TXT", "CNAME", "DS", "SRV", "PTR", "ANY", "TYPE65280")
