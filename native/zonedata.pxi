@@ -70,10 +70,32 @@ cdef name_t* _sort_names
 cdef const uint8_t* _sort_lnames
 
 
-cdef int _cmp_name_index(const void* a, const void* b) noexcept nogil:
-    cdef const name_t* x = &_sort_names[(<const uint32_t*>a)[0]]
-    cdef const name_t* y = &_sort_names[(<const uint32_t*>b)[0]]
+ctypedef struct sort_key_t:
+    uint64_t prefix         # the name's first 8 bytes, big-endian (zero-padded)
+    uint32_t index
+    uint32_t pad
+
+
+cdef int _cmp_name_key(const void* a, const void* b) noexcept nogil:
+    """Wire-bytes order: the prefixes decide most comparisons without reading the names
+    (a sort of a million names reads them at random, a cache miss each)."""
+    cdef const sort_key_t* p = <const sort_key_t*>a
+    cdef const sort_key_t* q = <const sort_key_t*>b
+    cdef const name_t* x
+    cdef const name_t* y
+    if p.prefix != q.prefix:
+        return -1 if p.prefix < q.prefix else 1
+    x = &_sort_names[p.index]
+    y = &_sort_names[q.index]
     return compare_wire(_sort_lnames + x.loff, x.len, _sort_lnames + y.loff, y.len)
+
+
+cdef inline uint64_t _name_prefix(const uint8_t* lname, int n) noexcept nogil:
+    cdef uint64_t v = 0
+    cdef int i
+    for i in range(8):
+        v = (v << 8) | (lname[i] if i < n else 0)
+    return v
 
 
 cdef class _NameArrays:
@@ -346,11 +368,20 @@ cdef class NativeZone:
             free(sorted_rrs)
             raise MemoryError()
         global _sort_names, _sort_lnames
+        cdef sort_key_t* keys = <sort_key_t*>malloc((self.name_count if self.name_count else 1) * sizeof(sort_key_t))
+        if keys == NULL:
+            free(rank)
+            free(first)
+            raise MemoryError()
         for i in range(self.name_count):
-            self.sorted_names[i] = i
+            keys[i].prefix = _name_prefix(self.lnames.data + self.names[i].loff, self.names[i].len)
+            keys[i].index = i
         _sort_names = self.names
         _sort_lnames = self.lnames.data
-        qsort(self.sorted_names, self.name_count, sizeof(uint32_t), _cmp_name_index)
+        qsort(keys, self.name_count, sizeof(sort_key_t), _cmp_name_key)
+        for i in range(self.name_count):
+            self.sorted_names[i] = keys[i].index
+        free(keys)
         for i in range(self.name_count):
             rank[self.sorted_names[i]] = i
         memset(first, 0, (self.name_count + 1) * sizeof(uint32_t))
