@@ -115,9 +115,14 @@ cdef inline uint64_t blob_hash(const uint8_t* p, size_t n) noexcept nogil:
 
 
 ctypedef struct blob_slot_t:
-    uint64_t off       # offset in the buffer + 1; 0 = empty slot
-    uint32_t hash      # the low half of blob_hash
-    uint32_t length
+    # 8 bytes: a table of millions is probed at random, and each of its pages is a fresh one
+    uint32_t off4      # offset in the buffer / 4 + 1 (blobs start 4-aligned); 0 = empty slot
+    uint32_t meta      # length << HASH_BITS | the top HASH_BITS of the blob's hash
+
+
+cdef enum:
+    HASH_BITS = 14     # of the hash kept in a slot, to pass over most unequal blobs unread
+    MAX_BLOB = (1 << (32 - HASH_BITS)) - 1   # a reply's record is at most 20 + 2 * 65535 bytes
 
 
 ctypedef struct blob_table_t:
@@ -177,7 +182,8 @@ cdef int blobs_init(blob_table_t* t, size_t expected) except -1:
     return 0
 
 
-cdef int blobs_grow(blob_table_t* t) except -1:
+cdef int blobs_grow(blob_table_t* t, const buf_t* b) except -1:
+    """Twice the slots; each blob's place found again from its hash (read from b)."""
     cdef size_t n = (t.mask + 1) * 2
     cdef blob_slot_t* old = t.slots
     cdef size_t old_n = t.mask + 1
@@ -188,9 +194,9 @@ cdef int blobs_grow(blob_table_t* t) except -1:
         raise MemoryError()
     t.mask = n - 1
     for i in range(old_n):
-        if old[i].off:
-            j = old[i].hash & t.mask
-            while t.slots[j].off:
+        if old[i].off4:
+            j = <uint32_t>blob_hash(b.data + 4 * <size_t>(old[i].off4 - 1), old[i].meta >> HASH_BITS) & t.mask
+            while t.slots[j].off4:
                 j = (j + 1) & t.mask
             t.slots[j] = old[i]
     free_huge(old, old_n * sizeof(blob_slot_t))
@@ -200,19 +206,21 @@ cdef int blobs_grow(blob_table_t* t) except -1:
 cdef int64_t blobs_find_or_add(blob_table_t* t, const buf_t* b, const uint8_t* blob, uint32_t n,
                                uint32_t h, uint64_t new_off) except -2:
     """The offset in b of a blob equal to blob (whose blob_hash is h), or -1 after
-    recording that it will be written at new_off."""
-    cdef size_t j = h & t.mask
-    while t.slots[j].off:
-        if (t.slots[j].hash == h and t.slots[j].length == n
-                and memcmp(b.data + t.slots[j].off - 1, blob, n) == 0):
-            return <int64_t>(t.slots[j].off - 1)
+    recording that it will be written at new_off (4-aligned)."""
+    cdef size_t j
+    cdef uint32_t meta = n << HASH_BITS | h >> (32 - HASH_BITS)
+    if n > MAX_BLOB or new_off >= (<uint64_t>0xFFFFFFFF) * 4 or new_off & 3:
+        raise ValueError(f"a blob of {n} bytes at {new_off} is beyond the table's reach")
+    if 2 * (t.used + 1) > t.mask:
+        blobs_grow(t, b)  # before this blob has a slot: a slot's blob is written, and read again
+    j = h & t.mask
+    while t.slots[j].off4:
+        if t.slots[j].meta == meta and memcmp(b.data + 4 * <size_t>(t.slots[j].off4 - 1), blob, n) == 0:
+            return <int64_t>(4 * <size_t>(t.slots[j].off4 - 1))
         j = (j + 1) & t.mask
-    t.slots[j].hash = h
-    t.slots[j].off = new_off + 1
-    t.slots[j].length = n
+    t.slots[j].off4 = <uint32_t>(new_off // 4 + 1)
+    t.slots[j].meta = meta
     t.used += 1
-    if 2 * t.used > t.mask:
-        blobs_grow(t)
     return -1
 
 

@@ -198,6 +198,23 @@ def test_a_zone_the_planning_thread_cannot_compile_fails_as_on_one_thread():
         _compiler.set_pipeline(*before)
 
 
+def test_a_table_of_blobs_that_grows_gives_the_image_of_one_sized_ahead(monkeypatch):
+    from fastdns import _compiler, nativecompiler
+
+    zone = big_zone(20000)
+    sized = compile_native([zone]).image
+
+    class Small:  # the compile's blob table starts at its least and doubles many times
+        def __getattr__(self, name):
+            return getattr(_compiler, name)
+
+        def ImageBuilder(self, data_off, expected_blobs):
+            return _compiler.ImageBuilder(data_off, 16)
+
+    monkeypatch.setattr(nativecompiler, "_compiler", Small())
+    assert compile_native([zone]).image == sized
+
+
 def test_a_compile_stopped_while_it_puts_stops_its_planning_thread():
     import threading
 
