@@ -210,7 +210,7 @@ cdef int64_t blobs_find_or_add(blob_table_t* t, const buf_t* b, const uint8_t* b
     cdef size_t j
     cdef uint32_t meta = n << HASH_BITS | h >> (32 - HASH_BITS)
     if n > MAX_BLOB or new_off >= (<uint64_t>0xFFFFFFFF) * 4 or new_off & 3:
-        raise ValueError(f"a blob of {n} bytes at {new_off} is beyond the table's reach")
+        raise ValueError(f"image data beyond its limits: a record of {n} bytes at data offset {new_off}")
     if 2 * (t.used + 1) > t.mask:
         blobs_grow(t, b)  # before this blob has a slot: a slot's blob is written, and read again
     j = h & t.mask

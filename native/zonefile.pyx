@@ -442,12 +442,13 @@ SPLIT_SEARCH_LINES = 1000
 
 
 def parse_text(str filename, bytes origin, bytes text, long long default_ttl=3600) -> Records:
-    """parse_zone over the file's text, read already.  When the header (the lines before
-    the first record) sets $TTL and no directive follows it, every implicit TTL is that
-    one: the records after the header are read without the GIL (zones load on several
-    threads at once), and a big file in two halves at once, the second, from a line that
-    names its owner, on a thread of its own.  Whatever that reading meets that is not a
-    plain record sends the file to the ordinary reading, which reports it; the records
+    """parse_zone over the file's text, read already, without the GIL where it can be
+    (zones load on several threads at once).  A small file is read in one pass, its
+    directives too, when a $TTL gives every implicit TTL.  A bigger one whose header (the
+    lines before the first record) sets $TTL, with no directive after it, has the records
+    after the header read so, a big file in two halves at once, the second, from a line
+    that names its owner, on a thread of its own.  Whatever that reading meets that is not
+    a plain record sends the file to the ordinary reading, which reports it; the records
     are the same either way.
 
     :raises ZoneSyntaxError: as parse_zone.
@@ -456,15 +457,16 @@ def parse_text(str filename, bytes origin, bytes text, long long default_ttl=360
         raise ZoneSyntaxError(filename, None, "bad zone origin")
     cdef Records records = None
     cdef _Reader reader
+    cdef size_t header_end = 0, split
     if len(text) < ZSCANNER_MIN_BYTES:  # a small zone (a hoster's): one pass, header and all
         reader = _Reader(filename, origin, default_ttl)
         reader.read_whole_fast(text)
         if not reader.failed:
-            return reader.take()
-        return _Reader(filename, origin, default_ttl).read_span(text, 0, len(text), 1)
-    cdef size_t header_end = _header_end(text)
-    cdef size_t split
-    if header_end < <size_t>len(text) and not _directive_after(text, header_end - 1 if header_end else 0):
+            records = reader.take()
+    else:
+        header_end = _header_end(text)
+    if records is None and header_end and header_end < <size_t>len(text) \
+            and not _directive_after(text, header_end - 1):
         split = _split_point(text, header_end) if len(text) >= PARALLEL_MIN_BYTES else 0
         records = _parse_fast(filename, origin, text, header_end, split, default_ttl)
     if records is None:
@@ -479,7 +481,7 @@ cdef Records _parse_fast(str filename, bytes origin, bytes text, size_t header_e
     import os
     import threading
 
-    cdef _Reader first = _Reader(filename, origin, default_ttl)
+    cdef _Reader first
     cdef _Reader second = _Reader(filename, origin, -1)
     cdef Records records
     try:
@@ -512,6 +514,7 @@ cdef Records _parse_fast(str filename, bytes origin, bytes text, size_t header_e
         except BaseException:
             pass  # second.failed stays set: the file is read whole
 
+    first = _Reader(filename, origin, default_ttl)
     first.read_span(text, 0, header_end, 1)  # its state: the header's, as second's
     thread = threading.Thread(target=read_second, name="fastdns-parse", daemon=True)
     thread.start()
