@@ -34,12 +34,16 @@ cdef int buf_init(buf_t* b, size_t cap) except -1:
     return 0
 
 
-cdef int buf_reserve(buf_t* b, size_t extra) except -1 nogil:
+cdef inline int buf_reserve(buf_t* b, size_t extra) except -1 nogil:
     """Room for extra more bytes; b.data may move."""
+    if b.len + extra <= b.cap:  # inline: the compile asks for room a few times per record
+        return 0
+    return _buf_grow(b, extra)
+
+
+cdef int _buf_grow(buf_t* b, size_t extra) except -1 nogil:
     cdef size_t cap = b.cap
     cdef uint8_t* data
-    if b.len + extra <= cap:
-        return 0
     while cap < b.len + extra:
         cap *= 2
     data = <uint8_t*>realloc(b.data, cap)
@@ -52,7 +56,7 @@ cdef int buf_reserve(buf_t* b, size_t extra) except -1 nogil:
     return 0
 
 
-cdef int buf_append(buf_t* b, const void* src, size_t n) except -1 nogil:
+cdef inline int buf_append(buf_t* b, const void* src, size_t n) except -1 nogil:
     buf_reserve(b, n)
     memcpy(b.data + b.len, src, n)
     b.len += n

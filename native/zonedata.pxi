@@ -56,6 +56,18 @@ ctypedef struct rr_t:
     uint8_t dup             # equal to an earlier record of its RRset: not rendered
 
 
+cdef enum:
+    READ_AHEAD = 16         # records: a DRAM access's time in records read (a power of 2)
+
+
+ctypedef struct _Lookahead:
+    size_t off              # the record _read_records' lookahead reads next
+    uint32_t i              # its number
+    size_t last_off         # the owner it read last, and its length
+    int last_n
+    uint32_t hash[READ_AHEAD]  # by record number modulo READ_AHEAD: its owner's hash
+
+
 class NativeZoneError(ValueError):
     """A zone breaks a rule; line is the file line of the record at fault, or None."""
 
@@ -65,29 +77,95 @@ class NativeZoneError(ValueError):
         self.reason = reason
 
 
-# qsort has no context argument; compiling runs with the GIL held, one zone at a time.
-cdef name_t* _sort_names
-cdef const uint8_t* _sort_lnames
-
-
 ctypedef struct sort_key_t:
     uint64_t prefix         # the name's first 8 bytes, big-endian (zero-padded)
     uint32_t index
     uint32_t pad
 
 
-cdef int _cmp_name_key(const void* a, const void* b) noexcept nogil:
+ctypedef struct sort_job_t:
+    sort_key_t* keys
+    size_t n
+    const name_t* names
+    const uint8_t* lnames
+
+
+cdef enum:
+    PARALLEL_SORT_MIN = 1 << 16     # names: a zone this big sorts them on two threads
+
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    int pthread_create(pthread_t* thread, const void* attr, void* (*start)(void*) noexcept nogil,
+                       void* arg)
+    int pthread_join(pthread_t thread, void** result)
+
+
+cdef extern from "<stdlib.h>" nogil:
+    void qsort_r(void* base, size_t n, size_t size,
+                 int (*compar)(const void*, const void*, void*) noexcept nogil, void* arg)
+
+
+cdef int _cmp_name_key(const void* a, const void* b, void* job) noexcept nogil:
     """Wire-bytes order: the prefixes decide most comparisons without reading the names
     (a sort of a million names reads them at random, a cache miss each)."""
     cdef const sort_key_t* p = <const sort_key_t*>a
     cdef const sort_key_t* q = <const sort_key_t*>b
+    cdef const sort_job_t* j = <const sort_job_t*>job
     cdef const name_t* x
     cdef const name_t* y
     if p.prefix != q.prefix:
         return -1 if p.prefix < q.prefix else 1
-    x = &_sort_names[p.index]
-    y = &_sort_names[q.index]
-    return compare_wire(_sort_lnames + x.loff, x.len, _sort_lnames + y.loff, y.len)
+    x = &j.names[p.index]
+    y = &j.names[q.index]
+    return compare_wire(j.lnames + x.loff, x.len, j.lnames + y.loff, y.len)
+
+
+cdef void* _sort_keys(void* job) noexcept nogil:
+    cdef sort_job_t* j = <sort_job_t*>job
+    qsort_r(j.keys, j.n, sizeof(sort_key_t), _cmp_name_key, job)
+    return NULL
+
+
+cdef int sort_names(sort_job_t* job, uint32_t* out, bint two_threads) noexcept nogil:
+    """out: the names' indices in the keys' order.  A big zone's two halves are sorted on
+    two threads (the other CPU is idle while a zone is built), then merged; -1: no thread
+    could be started (the caller sorts on one)."""
+    cdef sort_job_t first, second
+    cdef pthread_t thread
+    cdef size_t i = 0, k = 0, m, x, y
+    if job.n < PARALLEL_SORT_MIN or not two_threads:
+        _sort_keys(job)
+        for i in range(job.n):
+            out[i] = job.keys[i].index
+        return 0
+    second = job[0]
+    m = job.n // 2
+    second.keys, second.n = job.keys + m, job.n - m
+    if pthread_create(&thread, NULL, _sort_keys, &second) != 0:
+        return -1
+    first = job[0]
+    first.n = m
+    _sort_keys(&first)
+    pthread_join(thread, NULL)
+    x, y = 0, m
+    while x < m and y < job.n:  # the merge
+        if _cmp_name_key(&job.keys[y], &job.keys[x], job) < 0:
+            out[k] = job.keys[y].index
+            y += 1
+        else:
+            out[k] = job.keys[x].index
+            x += 1
+        k += 1
+    while x < m:
+        out[k] = job.keys[x].index
+        x += 1
+        k += 1
+    while y < job.n:
+        out[k] = job.keys[y].index
+        y += 1
+        k += 1
+    return 0
 
 
 cdef inline uint64_t _name_prefix(const uint8_t* lname, int n) noexcept nogil:
@@ -224,7 +302,12 @@ cdef class NativeZone:
         cdef int n, last_n = -1
         cdef uint32_t last_name = 0
         cdef uint8_t lname[MAX_NAME]
+        cdef _Lookahead ahead
+        ahead.off = ahead.last_off = 0
+        ahead.i = 0
+        ahead.last_n = -1
         for i in range(self.rr_count):
+            self._look_ahead(&ahead, i + READ_AHEAD, size)
             n = name_length(self.data + off, size - off)
             if n < 0 or off + n + 10 > size:
                 raise NativeZoneError(self.line_of(i), "malformed record from the parser")
@@ -232,7 +315,8 @@ cdef class NativeZone:
                 self.rrs[i].name = last_name  # the owner of the record before: the usual case
             else:
                 lower_copy(lname, self.data + off, n)
-                last_name = self.intern(lname, n, <uint32_t>off, 1)
+                last_name = self.intern(lname, n, ahead.hash[i & (READ_AHEAD - 1)],
+                                        <uint32_t>off, 1)
                 self.rrs[i].name = last_name
                 last_n = n
                 last_off = off
@@ -250,9 +334,38 @@ cdef class NativeZone:
                 raise NativeZoneError(self.line_of(i), "malformed record from the parser")
         return 0
 
+    cdef inline void _look_ahead(self, _Lookahead* a, uint32_t upto, size_t size) noexcept:
+        """Prefetch the table slots of the owners up to record upto: a million new names
+        each probe a slot at random, and the probe's cache miss was half of the reading.
+        Malformed records stop it (the reading reports them)."""
+        cdef int n
+        cdef uint32_t h
+        cdef uint8_t lname[MAX_NAME]
+        while a.i < upto and a.i < self.rr_count:
+            if a.off >= size:
+                a.i = self.rr_count
+                return
+            n = name_length(self.data + a.off, size - a.off)
+            if n < 0 or a.off + n + 10 > size:
+                a.i = self.rr_count
+                return
+            if n == a.last_n and memcmp(self.data + a.off, self.data + a.last_off, n) == 0:
+                a.hash[a.i & (READ_AHEAD - 1)] = a.hash[(a.i - 1) & (READ_AHEAD - 1)]
+            else:
+                lower_copy(lname, self.data + a.off, n)
+                h = image_name_hash(lname, n)
+                a.hash[a.i & (READ_AHEAD - 1)] = h
+                fastdns_prefetch(&self.table.slots[h & self.table.mask])
+                a.last_off, a.last_n = a.off, n
+            a.off += n + 10 + get_u16be(self.data + a.off + n + 8)
+            a.i += 1
+
     cdef int32_t find(self, const uint8_t* lname, int n) noexcept nogil:
         """Index of the name (lower-cased wire form), or -1."""
-        cdef uint32_t h = image_name_hash(lname, n)
+        return self.find_hashed(lname, n, image_name_hash(lname, n))
+
+    cdef int32_t find_hashed(self, const uint8_t* lname, int n, uint32_t h) noexcept nogil:
+        """find, with the name's image_name_hash known."""
         cdef size_t j = h & self.table.mask
         cdef uint32_t idx
         cdef uint64_t slot = self.table.slots[j]
@@ -266,11 +379,12 @@ cdef class NativeZone:
             slot = self.table.slots[j]
         return -1
 
-    cdef uint32_t intern(self, const uint8_t* lname, int n, uint32_t case_off,
+    cdef uint32_t intern(self, const uint8_t* lname, int n, uint32_t h, uint32_t case_off,
                          bint case_in_data) except? 0xFFFFFFFF:
-        """The index of a name, added when new (case_off: where its case-preserving form
-        is, in data or, for names first met as parents, in lnames)."""
-        cdef int32_t found = self.find(lname, n)
+        """The index of a name, added when new (h: its image_name_hash; case_off: where
+        its case-preserving form is, in data or, for names first met as parents, in
+        lnames)."""
+        cdef int32_t found = self.find_hashed(lname, n, h)
         cdef uint32_t idx
         cdef name_t* nm
         if found >= 0:
@@ -284,7 +398,7 @@ cdef class NativeZone:
         idx = self.name_count
         self.name_count += 1
         nm = &self.names[idx]
-        nm.hash = image_name_hash(lname, n)
+        nm.hash = h
         nm.loff = <uint32_t>self.lnames.len
         buf_append(&self.lnames, lname, n)
         nm.case_off = case_off if case_in_data else nm.loff
@@ -337,7 +451,9 @@ cdef class NativeZone:
                     raise NativeZoneError(None, "a name outside the zone")
                 memcpy(lname, self.lnames.data + self.names[i].loff, n)
                 skip = lname[0] + 1
-                parent = self.intern(lname + skip, n - skip, self.names[i].case_off + skip,
+                parent = self.intern(lname + skip, n - skip,
+                                     image_name_hash(lname + skip, n - skip),
+                                     self.names[i].case_off + skip,
                                      self.names[i].case_in_data)
                 self.names[i].parent = <int32_t>parent  # after intern: names may have moved
             i += 1
@@ -367,7 +483,6 @@ cdef class NativeZone:
             free(first)
             free(sorted_rrs)
             raise MemoryError()
-        global _sort_names, _sort_lnames
         cdef sort_key_t* keys = <sort_key_t*>malloc((self.name_count if self.name_count else 1) * sizeof(sort_key_t))
         if keys == NULL:
             free(rank)
@@ -376,11 +491,11 @@ cdef class NativeZone:
         for i in range(self.name_count):
             keys[i].prefix = _name_prefix(self.lnames.data + self.names[i].loff, self.names[i].len)
             keys[i].index = i
-        _sort_names = self.names
-        _sort_lnames = self.lnames.data
-        qsort(keys, self.name_count, sizeof(sort_key_t), _cmp_name_key)
-        for i in range(self.name_count):
-            self.sorted_names[i] = keys[i].index
+        cdef sort_job_t job
+        job.keys, job.n, job.names, job.lnames = keys, self.name_count, self.names, self.lnames.data
+        with nogil:
+            if sort_names(&job, self.sorted_names, 1) < 0:
+                sort_names(&job, self.sorted_names, 0)
         free(keys)
         for i in range(self.name_count):
             rank[self.sorted_names[i]] = i

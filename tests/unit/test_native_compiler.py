@@ -187,6 +187,24 @@ def test_a_zone_planned_on_a_thread_of_its_own_is_the_image_one_thread_writes():
     assert piped == alone
 
 
+def test_a_zone_big_enough_to_sort_on_two_threads_has_its_names_in_bytes_order():
+    from fastdns import _zonefile
+
+    rng = random.Random(7)
+    owners = set()
+    while len(owners) < 70000:  # above PARALLEL_SORT_MIN; long shared prefixes and ENTs
+        labels = [rng.choice(["a", "b", "host", "HOST", "x" * rng.randint(1, 12)]) + str(rng.randint(0, 999))
+                  for _ in range(rng.randint(1, 3))]
+        owners.add(".".join(labels))
+    lines = ["$TTL 300", "@ IN SOA ns1 hostmaster 1 3600 900 604800 300", "@ IN NS ns1"]
+    lines += [f"{owner} IN A 192.0.2.1" for owner in sorted(owners, key=lambda o: rng.random())]
+    origin = b"\x04sort\x04test\x00"
+    records = _zonefile.parse_text("sort.test.zone", origin, ("\n".join(lines) + "\n").encode())
+    zone = NativeZone(origin, records.data, records.count, records.lines)
+    wires = [wire for wire, _ in zone.names_in_order()]
+    assert len(wires) > 70000 and wires == sorted(set(wires))
+
+
 def test_a_zone_the_planning_thread_cannot_compile_fails_as_on_one_thread():
     from fastdns import _compiler
 
