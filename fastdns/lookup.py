@@ -277,8 +277,9 @@ def _lookup_in(zone: IndexedZone, qname: dns.name.Name, qtype: int, response: Re
         _prove_synthesis(zone, qname, source, response, from_query)
         _add_additional(zone, response)
         return
-    # Like Knot DNS, a question for NSEC records is about this name: no CNAME is followed.
-    cname = node.get_rdataset(IN, CNAME) if qtype != dns.rdatatype.NSEC else None
+    # Like Knot DNS, in a signed zone a question for NSEC records is about this name: no
+    # CNAME is followed.
+    cname = node.get_rdataset(IN, CNAME) if not (qtype == dns.rdatatype.NSEC and zone.signed) else None
     if cname is not None:
         cname_rrset = zone.rrset(source, CNAME, owner=qname)
         assert cname_rrset is not None
