@@ -31,6 +31,10 @@ COMMON = {
 
 # native/ is the control plane's C side (zone files never reach ext/): its own include path.
 NATIVE = {**COMMON, "include_dirs": ["native", "native/includes"]}
+# The data plane: NSEC3's SHA-1 from OpenSSL's libcrypto (ext/denial.pxi), its one-shot
+# SHA1_* calls (no allocation per query), which OpenSSL 3 keeps but marks deprecated.
+DATAPLANE = {**COMMON, "libraries": ["crypto"],
+             "define_macros": [*COMMON["define_macros"], ("OPENSSL_SUPPRESS_DEPRECATED", None)]}
 
 
 def xdp_buildable() -> bool:
@@ -118,7 +122,7 @@ def flavour_changed(stamp: Path) -> bool:
     return True
 
 
-extensions = [Extension("fastdns._dataplane", sources=["ext/dataplane.pyx"], **COMMON),
+extensions = [Extension("fastdns._dataplane", sources=["ext/dataplane.pyx"], **DATAPLANE),
               Extension("fastdns._zonefile", sources=["native/zonefile.pyx"], libraries=["ldns"],
                         **NATIVE),
               Extension("fastdns._compiler", sources=["native/zonecompiler.pyx"], **NATIVE)]
@@ -127,7 +131,7 @@ if zscanner_wanted():
                                 **NATIVE))
 if xdp_buildable():
     extensions.append(Extension("fastdns._xdp", sources=["ext/xdp.pyx"],
-                                libraries=["xdp", "bpf"], **COMMON))
+                                **{**DATAPLANE, "libraries": ["xdp", "bpf", "crypto"]}))
 
 setup(
     cmdclass={"build_ext": BuildExt, "build_py": BuildPy},

@@ -23,6 +23,7 @@ include "consts.pxi"
 include "counters.pxi"
 include "wire.pxi"
 include "image.pxi"
+include "denial.pxi"
 include "respond.pxi"
 include "control.pxi"
 
@@ -135,6 +136,8 @@ def contract() -> dict:
         "node_flags": {"apex": NODE_APEX, "cut": NODE_CUT, "ent": NODE_ENT,
                        "wildcard": NODE_WILDCARD},
         "record_flags": {"aa": DNS_AA, "tc": DNS_TC, "rcode_mask": DNS_RCODE_MASK},
+        "record_ext": {"signed": EXT_SIGNED, "cover": EXT_COVER},
+        "chain_kinds": {"nsec": CHAIN_NSEC, "nsec3": CHAIN_NSEC3},
         "counters": counter_indices(),
         "n_counters": N_COUNTERS,
         "control_magic": CONTROL_MAGIC[:8],
@@ -155,6 +158,12 @@ def layout() -> dict:
     cdef img_entry e
     cdef img_zone z
     cdef img_record r
+    cdef img_signed sg
+    cdef img_cover cv
+    cdef img_chain ch
+    cdef img_nsec_entry ne
+    cdef img_nsec3_entry n3
+    cdef img_rrs rr
     cdef ctl_header c
     return {
         "header": {"size": sizeof(h),
@@ -207,9 +216,33 @@ def layout() -> dict:
             "tail_len": _at(&r, &r.tail_len),
             "n_reloc": _at(&r, &r.n_reloc),
             "qname_len": _at(&r, &r.qname_len),
-            "reserved1": _at(&r, &r.reserved1),
-            "reserved2": _at(&r, &r.reserved2),
+            "ext": _at(&r, &r.ext),
+            "reserved": _at(&r, &r.reserved),
             "smaller_off": _at(&r, &r.smaller_off)},
+        "signed": {"size": sizeof(sg),
+            "signed_off": _at(&sg, &sg.signed_off),
+            "own_off": _at(&sg, &sg.own_off)},
+        "cover": {"size": sizeof(cv),
+            "at": _at(&cv, &cv.at),
+            "kind": _at(&cv, &cv.kind),
+            "reserved": _at(&cv, &cv.reserved),
+            "chain_off": _at(&cv, &cv.chain_off),
+            "have0": _at(&cv, &cv.have0),
+            "have1": _at(&cv, &cv.have1)},
+        "chain": {"size": sizeof(ch),
+            "kind": _at(&ch, &ch.kind),
+            "salt_len": _at(&ch, &ch.salt_len),
+            "iterations": _at(&ch, &ch.iterations),
+            "count": _at(&ch, &ch.count)},
+        "nsec_entry": {"size": sizeof(ne),
+            "name_off": _at(&ne, &ne.name_off),
+            "rrs_off": _at(&ne, &ne.rrs_off)},
+        "nsec3_entry": {"size": sizeof(n3),
+            "hash": _at(&n3, &n3.hash),
+            "rrs_off": _at(&n3, &n3.rrs_off)},
+        "rrs": {"size": sizeof(rr),
+            "count": _at(&rr, &rr.count),
+            "len": _at(&rr, &rr.len)},
         "control_header": {"size": sizeof(c),
             "magic": _at(&c, &c.magic),
             "generation": _at(&c, &c.generation),

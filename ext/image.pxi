@@ -7,11 +7,16 @@
 # when a worker maps it.
 
 cdef enum:
-    IMAGE_VERSION = 2
+    IMAGE_VERSION = 3
     NODE_APEX = 0x01               # img_node.flags: a zone apex
     NODE_CUT = 0x02                # a delegation point
     NODE_ENT = 0x04                # an empty non-terminal
     NODE_WILDCARD = 0x08           # the first label is "*"
+    EXT_SIGNED = 0x01              # img_record.ext: an img_signed follows the relocations
+    EXT_COVER = 0x02               # an img_cover follows the relocations
+    CHAIN_NSEC = 1                 # img_chain.kind: NSEC, by owner in canonical order
+    CHAIN_NSEC3 = 2                # NSEC3, by hash
+    NSEC3_HASH_SIZE = 20           # SHA-1
 
 cdef extern from *:
     """
@@ -74,9 +79,39 @@ cdef packed struct img_record:
     uint16_t tail_len              # bytes of sections after the relocation table
     uint16_t n_reloc               # uint16 offsets in the tail of pointers to shift
     uint8_t qname_len              # QNAME length the tail was compiled against
-    uint8_t reserved1
-    uint16_t reserved2
+    uint8_t ext                    # EXT_*: what follows the relocations
+    uint16_t reserved
     uint32_t smaller_off           # next smaller variant of this reply, 0 = none
+
+cdef packed struct img_signed:
+    uint32_t signed_off            # the record for the same question with DO=1
+    uint32_t own_off               # at a wildcard: DO=1 for its own name, not synthesis; 0 = same
+
+cdef packed struct img_cover:
+    uint16_t at                    # where in the tail the covering records go
+    uint8_t kind                   # CHAIN_*: what they cover (the query name, its next closer)
+    uint8_t reserved
+    uint32_t chain_off             # the zone's img_chain
+    uint32_t have0                 # chain entries (index + 1) the tail holds already, 0 = none
+    uint32_t have1
+
+cdef packed struct img_chain:
+    uint8_t kind                   # CHAIN_*
+    uint8_t salt_len               # NSEC3: the salt follows, padded to 4 bytes
+    uint16_t iterations            # NSEC3: extra hash iterations
+    uint32_t count                 # entries, after the salt
+
+cdef packed struct img_nsec_entry:
+    uint32_t name_off              # the owner, lower-cased, zero-padded to 8 bytes
+    uint32_t rrs_off               # its img_rrs
+
+cdef packed struct img_nsec3_entry:
+    uint8_t hash[NSEC3_HASH_SIZE]  # the owner's hash
+    uint32_t rrs_off
+
+cdef packed struct img_rrs:
+    uint16_t count                 # RRs (the NSEC or NSEC3 and its RRSIGs), uncompressed
+    uint16_t len                   # bytes that follow
 
 ctypedef struct image_t:
     const uint8_t* base
@@ -97,8 +132,28 @@ cdef inline const uint8_t* record_relocs(const img_record* rec) noexcept nogil:
     return <const uint8_t*>rec + sizeof(img_record)
 
 
-cdef inline const uint8_t* record_tail(const img_record* rec) noexcept nogil:
+cdef inline const uint8_t* record_extension(const img_record* rec) noexcept nogil:
     return <const uint8_t*>rec + sizeof(img_record) + 2 * rec.n_reloc
+
+
+cdef inline const uint8_t* record_tail(const img_record* rec) noexcept nogil:
+    cdef const uint8_t* p = record_extension(rec)
+    if rec.ext & EXT_SIGNED:
+        return p + sizeof(img_signed)
+    if rec.ext & EXT_COVER:
+        return p + sizeof(img_cover)
+    return p
+
+
+cdef inline const img_record* signed_variant(const image_t* img, const img_record* rec,
+                                             bint exact) noexcept nogil:
+    """The record for a query with DO=1 (RFC 3225): a signed zone's has its signatures.
+    exact: the query name is the node's own (a wildcard's proofs are for synthesis)."""
+    cdef const img_signed* s
+    if rec.ext & EXT_SIGNED:
+        s = <const img_signed*>record_extension(rec)
+        return record_at(img, s.own_off if exact and s.own_off else s.signed_off)
+    return rec
 
 
 cdef inline uint32_t name_hash(const uint8_t* name, int length) noexcept nogil:
@@ -154,14 +209,19 @@ cdef inline const img_record* node_record(const image_t* img, const img_node* n,
 cdef inline const img_record* image_find(const image_t* img, query_t* q) noexcept nogil:
     """The record answering q: exact node, else the closest encloser's wildcard child or
     its 'below' record (NXDOMAIN, or the referral of a cut), else REFUSED.  Suffixes are
-    hashed only on a miss: most queries name a node."""
+    hashed only on a miss: most queries name a node.  q.encloser is where the closest
+    encloser starts in q.lname (-1: the name itself is a node), q.next_closer where the
+    name one label longer does (RFC 5155 1.3): a signed zone's denials depend on them."""
     cdef const img_node* n
     cdef int off = 0
+    q.encloser = -1
     n = find_node(img, q.lname, q.qname_len, name_hash(q.lname, q.qname_len))
     if n != NULL:
         return node_record(img, n, q.qtype)
     while q.lname[off] != 0:        # each parent in turn, the root last
+        q.next_closer = off
         off += q.lname[off] + 1
+        q.encloser = off
         n = find_node(img, q.lname + off, q.qname_len - off,
                       name_hash(q.lname + off, q.qname_len - off))
         if n != NULL:

@@ -67,9 +67,8 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
     cdef parse_result parsed = parse_query(pkt, length, q)
     cdef const img_record* rec
     cdef const img_record* full
-    cdef const uint8_t* relocs
-    cdef int limit, end, delta, i, ptr, arcount
-    cdef uint16_t flags
+    cdef const img_rrs* cover = NULL
+    cdef int limit, end, arcount, extra = 0
     if parsed == PARSE_DROP:
         counters[C_DROPPED] += 1
         return 0
@@ -101,12 +100,17 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
     if full == NULL:
         counters[C_REFUSED] += 1
         return reply_without_records(pkt, q, DNS_RCODE_REFUSED, 0, <uint16_t>payload_max)
+    if q.edns_do:
+        full = signed_variant(img, full, q.encloser < 0)
+        if full.ext & EXT_COVER and q.encloser >= 0:  # not for a wildcard's own name
+            cover = find_cover(img, full, q)
+            extra = cover.len if cover != NULL else 0
     rec = full
     limit = MAX_TCP_MESSAGE if tcp else udp_limit(q, payload_max)
     if limit > cap:
         limit = cap
     end = q.question_end + (OPT_RR_SIZE if q.edns else 0)
-    while rec != NULL and end + rec.tail_len > limit:
+    while rec != NULL and end + rec.tail_len + extra > limit:
         rec = record_at(img, rec.smaller_off) if rec.smaller_off else NULL
     if rec == NULL:
         counters[C_TRUNCATED] += 1  # RFC 2181 9: no partial RRsets; the client retries on TCP
@@ -115,18 +119,52 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
                                      0, <uint16_t>payload_max)
 
     end = q.question_end
-    memcpy(pkt + end, record_tail(rec), rec.tail_len)
-    delta = q.qname_len - rec.qname_len
-    if delta != 0:
-        relocs = record_relocs(rec)
-        for i in range(rec.n_reloc):
-            ptr = end + (relocs[2 * i] | (relocs[2 * i + 1] << 8))
-            fastdns_put16(pkt + ptr, <uint16_t>(fastdns_get16(pkt + ptr) + delta))
-    end += rec.tail_len
+    if cover != NULL and rec.ext & EXT_COVER:
+        end += copy_tail_with(pkt + end, rec, q, cover)
+    else:
+        end += copy_tail(pkt + end, rec, q)
     arcount = rec.arcount
     if q.edns:
         end += write_opt(pkt + end, <uint16_t>payload_max, 0, q.edns_do)
         arcount += 1
-    write_header(pkt, q, rec.flags, 1, rec.ancount, rec.nscount, <uint16_t>arcount)
+    write_header(pkt, q, rec.flags, 1, rec.ancount, rec.nscount + (cover.count if extra else 0),
+                 <uint16_t>arcount)
     counters[C_NOERROR + (rec.flags & DNS_RCODE_MASK)] += 1
     return end
+
+
+cdef inline int copy_tail(uint8_t* out, const img_record* rec, const query_t* q) noexcept nogil:
+    """The record's sections after the question, its pointers moved by the difference
+    between the question's length and the one it was compiled against."""
+    cdef int delta = q.qname_len - rec.qname_len
+    cdef const uint8_t* relocs
+    cdef int i, ptr
+    memcpy(out, record_tail(rec), rec.tail_len)
+    if delta != 0:
+        relocs = record_relocs(rec)
+        for i in range(rec.n_reloc):
+            ptr = relocs[2 * i] | (relocs[2 * i + 1] << 8)
+            fastdns_put16(out + ptr, <uint16_t>(fastdns_get16(out + ptr) + delta))
+    return rec.tail_len
+
+
+cdef inline int copy_tail_with(uint8_t* out, const img_record* rec, const query_t* q,
+                               const img_rrs* cover) noexcept nogil:
+    """copy_tail, with the covering records put in at the record's place for them (the end
+    of the authority section; nothing after it points into what moves)."""
+    cdef int at = (<const img_cover*>record_extension(rec)).at
+    cdef int delta = q.qname_len - rec.qname_len
+    cdef const uint8_t* tail = record_tail(rec)
+    cdef const uint8_t* relocs
+    cdef int i, ptr
+    memcpy(out, tail, at)
+    memcpy(out + at, <const uint8_t*>cover + sizeof(img_rrs), cover.len)
+    memcpy(out + at + cover.len, tail + at, rec.tail_len - at)
+    if delta != 0:
+        relocs = record_relocs(rec)
+        for i in range(rec.n_reloc):
+            ptr = relocs[2 * i] | (relocs[2 * i + 1] << 8)
+            if ptr >= at:
+                ptr += cover.len
+            fastdns_put16(out + ptr, <uint16_t>(fastdns_get16(out + ptr) + delta))
+    return rec.tail_len + cover.len

@@ -46,6 +46,8 @@ ctypedef struct query_t:
     bint edns_do                    # its DO bit
     uint8_t edns_version
     uint16_t edns_payload           # requestor's UDP payload size, RFC 6891 6.2.3
+    int encloser                    # image_find: the closest encloser's offset in lname, -1 =
+    int next_closer                 # an exact match; and the next closer name's
     # QNAME lower-cased, wire format, then at least 8 zero bytes: the name hash reads whole
     # words (image.pxi), and the copy below writes them.
     uint8_t lname[LNAME_SIZE]
@@ -156,6 +158,7 @@ cdef inline parse_result parse_query(const uint8_t* pkt, int length, query_t* q)
     q.question_end = DNS_HEADER_SIZE
     q.edns = 0
     q.edns_do = 0
+    q.encloser = -1
     q.edns_version = 0
     if length < DNS_HEADER_SIZE:
         return PARSE_DROP           # not even a header to answer with

@@ -24,6 +24,7 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from fastdns import image
+from fastdns.denial import NsecChain
 from fastdns.lookup import ANY, DS, WILDCARD_LABEL, IndexedZone, Response, ZoneSet, negative_response
 from fastdns.zone import LoadedZone
 
@@ -96,7 +97,7 @@ def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
     infos: list[image.ZoneInfo] = []
     compiled, reused, used_keys = [], [], set()
     for index, zone in enumerate(sorted(zone_set.zones.values(), key=lambda z: z.origin)):
-        infos.append(image.ZoneInfo(_wire(zone.origin), zone.loaded.serial))
+        infos.append(image.ZoneInfo(_wire(zone.origin), zone.loaded.serial, _chain(zone)))
         related = [z.loaded for z in zone_set.zones.values()
                    if z.origin.is_subdomain(zone.origin) or zone.origin.is_subdomain(z.origin)]
         key = (index, other, chaos_version, chaos_identity, minimal_responses,
@@ -188,6 +189,9 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
         flags |= image.NODE_WILDCARD
 
     rendered: dict[tuple, image.Record] = {}
+    # A DO=1 question to a wildcard is asked as one the wildcard answers (a name below its
+    # parent that does not exist): that is what the records serve, proofs included.
+    synthesis = _absent_child(zone, name.parent()) if wildcard else None
 
     def render(response: Response) -> image.Record:
         if negatives.applies(response):
@@ -197,20 +201,77 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
             rendered[key] = _render(response, name, synthesised=wildcard)
         return rendered[key]
 
+    def answer(qname: dns.name.Name, qtype: int) -> image.Record:
+        """The record for (qname, qtype), with its DO=1 variant when the zone is signed."""
+        record = render(zone_set.lookup(qname, qtype))
+        if not zone.signed:
+            return record
+        own = _render(zone_set.lookup(qname, qtype, dnssec_ok=True), qname, synthesised=wildcard,
+                      zone_set=zone_set, zone_index=zone_index)
+        if synthesis is None:
+            return dataclasses.replace(record, signed=own) if own != record else record
+        signed = _render(zone_set.lookup(synthesis, qtype, dnssec_ok=True), synthesis, synthesised=True,
+                         zone_set=zone_set, zone_index=zone_index)
+        return dataclasses.replace(record, signed=signed, own=own if own != signed else None)
+
     if flags & image.NODE_CUT:
-        referral = render(zone_set.lookup(name, other))
+        referral = answer(name, other)
         # Below a cut nothing exists for us but the referral; DS belongs to the parent.
-        ds = render(zone_set.lookup(name, DS))
+        ds = answer(name, DS)
         return image.Node(_wire(name), flags, zone_index, ((DS, ds),), referral, referral)
     default = zone_set.lookup(name, other)
     qtypes = {ANY} | _qtypes_along(zone_set, default)
     node = zone.node(name)
     if node is not None:
         qtypes |= {rds.rdtype for rds in node}
+    if zone.signed:
+        qtypes |= {dns.rdatatype.NSEC, dns.rdatatype.RRSIG}  # answered without following a CNAME
     if name == zone.origin and zone_set.parent_zone(zone) is not None:
         qtypes.add(DS)  # answered from the parent zone
-    entries = tuple((qtype, render(zone_set.lookup(name, qtype))) for qtype in sorted(qtypes))
-    return image.Node(_wire(name), flags, zone_index, entries, render(default), nxdomain)
+    entries = tuple((qtype, answer(name, qtype)) for qtype in sorted(qtypes))
+    return image.Node(_wire(name), flags, zone_index, entries, answer(name, other),
+                      _below(zone_set, zone, zone_index, name, other, nxdomain))
+
+
+def _below(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: dns.name.Name, other: int,
+           nxdomain: image.Record) -> image.Record:
+    """The record for names below name that do not exist: the zone's NXDOMAIN; with DO=1
+    in a signed zone, name's own (the proofs depend on the closest encloser, name)."""
+    absent = _absent_child(zone, name) if zone.signed else None
+    if absent is None or zone.node(dns.name.Name((WILDCARD_LABEL,) + name.labels)) is not None:
+        return nxdomain  # unsigned; or a wildcard answers every name below
+    signed = _render(zone_set.lookup(absent, other, dnssec_ok=True), name, zone_set=zone_set,
+                     zone_index=zone_index)
+    return dataclasses.replace(nxdomain, signed=signed)
+
+
+def _absent_child(zone: IndexedZone, name: dns.name.Name) -> dns.name.Name | None:
+    """A name just below name that the zone does not have, to ask questions about the
+    names below it that do not exist; None when no name fits below it (255 bytes)."""
+    for label in (b"\x00", b"\x00\x00", b"\x00\x00\x00"):
+        try:
+            child = dns.name.Name((label,) + name.labels)
+        except dns.name.NameTooLong:
+            return None
+        if child not in zone.existing:
+            return child
+    return None
+
+
+def _chain(zone: IndexedZone) -> image.Chain | None:
+    """The zone's denial chain as the image holds it: NSEC owners in canonical order, or
+    NSEC3 hashes in order, each with its records (RR and signatures, uncompressed)."""
+    chain = zone.chain
+    if chain is None:
+        return None
+    rrs = []
+    for owner in chain.owners if isinstance(chain, NsecChain) else [chain.owners[h] for h in chain.hashes]:
+        out = io.BytesIO()
+        count = sum(rrset.to_wire(out, None, want_shuffle=False) for rrset in zone.denial_rrsets(owner))
+        rrs.append((count, out.getvalue()))
+    if isinstance(chain, NsecChain):
+        return image.Chain(image.CHAIN_NSEC, b"", 0, tuple(_wire(o) for o in chain.owners), tuple(rrs))
+    return image.Chain(image.CHAIN_NSEC3, chain.salt, chain.iterations, tuple(chain.hashes), tuple(rrs))
 
 
 def _chaos_txt(name: str, text: str | None) -> image.Record | None:
@@ -259,6 +320,7 @@ class _Compress(dict):
         super().__init__()
         self.out = out
         self.pointer_sites: list[int] = []  #: positions of pointers to relocate
+        self.frozen = False  #: no new targets (what follows moves when a cover goes in)
 
     def get(self, key, default=None):  # noqa: ANN001 - dict signature
         target = super().get(key, default)
@@ -267,29 +329,30 @@ class _Compress(dict):
         return target
 
     def __setitem__(self, key, value) -> None:  # noqa: ANN001
-        if value <= image.MAX_POINTER_TARGET:
+        if value <= image.MAX_POINTER_TARGET and not self.frozen:
             super().__setitem__(key, value)
 
 
 def _render(response: Response, qname: dns.name.Name | None,
-            synthesised: bool = False) -> image.Record:
+            synthesised: bool = False, zone_set: ZoneSet | None = None, zone_index: int = 0) -> image.Record:
     """Render a response's sections as they will follow a question for qname.
 
     :param qname: the question the tail is compiled against; the data plane shifts the
         recorded pointers by the difference between the real question's length and this.
     :param synthesised: owners equal to qname stand for "whatever the question was"
         (wildcard synthesis): they become fixed pointers to offset 12, never shifted.
+    :param zone_index: the image's number of the zone whose chain response.cover is in.
     """
-    record = _render_sections(response, qname, synthesised, response.additional)
+    record = _render_sections(response, qname, synthesised, response.additional, zone_index)
     if response.additional and not response.glue_required:
         # Additional data is optional (RFC 2181 9): a reply that does not fit can drop it.
-        smaller = _render_sections(response, qname, synthesised, [])
+        smaller = _render_sections(response, qname, synthesised, [], zone_index)
         record = dataclasses.replace(record, smaller=smaller)
     return record
 
 
 def _render_sections(response: Response, qname: dns.name.Name | None, synthesised: bool,
-                     additional: list[dns.rrset.RRset]) -> image.Record:
+                     additional: list[dns.rrset.RRset], zone_index: int = 0) -> image.Record:
     out = io.BytesIO()
     out.seek(QUESTION_OFFSET)
     compress = _Compress(out)
@@ -307,6 +370,7 @@ def _render_sections(response: Response, qname: dns.name.Name | None, synthesise
     tail_start = QUESTION_OFFSET + qname_len + 4
     out.seek(tail_start)
     counts = []
+    cover = None
     for section in (response.answer, response.authority, additional):
         count = 0
         for rrset in section:
@@ -314,12 +378,25 @@ def _render_sections(response: Response, qname: dns.name.Name | None, synthesise
                 rrset = _renamed(rrset, _SYNTHESISED_OWNER)
             count += rrset.to_wire(out, compress, want_shuffle=False)
         counts.append(count)
+        if section is response.authority and response.cover is not None:
+            cover = _cover(response, out.tell() - tail_start, zone_index)
+            compress.frozen = True  # the cover goes here: nothing after it may point past it
     tail = out.getvalue()[tail_start:]
     flags = int(response.rcode) & image.RCODE_MASK
     if response.aa:
         flags |= image.FLAG_AA
     relocs = tuple(site - tail_start for site in compress.pointer_sites)
-    return image.Record(flags, counts[0], counts[1], counts[2], tail, qname_len, relocs)
+    return image.Record(flags, counts[0], counts[1], counts[2], tail, qname_len, relocs, cover=cover)
+
+
+def _cover(response: Response, at: int, zone_index: int) -> image.Cover:
+    """What the data plane needs to add the response's query-dependent denial record."""
+    zone = response.cover_zone
+    assert zone is not None and zone.chain is not None
+    kind = image.CHAIN_NSEC if isinstance(zone.chain, NsecChain) else image.CHAIN_NSEC3
+    # the first two proofs are the closest encloser's (later ones are a CNAME target's)
+    have = tuple(zone.chain.index(owner) for owner in response.proofs[:2])
+    return image.Cover(kind, at, zone_index, have)
 
 
 def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:

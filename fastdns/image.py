@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MAGIC = b"FDNSIMG\0"
-VERSION = 2
+VERSION = 3
 
 # Each struct with its field names, as ext/image.pxi names them: the contract test
 # (tests/unit/test_contract.py) compares every size and offset with the compiled data plane.
@@ -43,16 +43,47 @@ ZONE_FIELDS = ("name_off", "name_len", "reserved1", "reserved2", "serial", "apex
 ZONE = struct.Struct("<IBBHII")
 RECORD_FIELDS = (
     "flags", "ancount", "nscount", "arcount", "tail_len", "n_reloc", "qname_len",
-    "reserved1", "reserved2", "smaller_off",
+    "ext", "reserved", "smaller_off",
 )
 RECORD = struct.Struct("<HHHHHHBBHI")
 RELOC = struct.Struct("<H")
+#: after the relocations of a record with EXT_SIGNED: the record for a query with DO=1, and
+#: at a wildcard the one for a query for the wildcard's own name (0 = the same)
+SIGNED_FIELDS = ("signed_off", "own_off")
+SIGNED = struct.Struct("<II")
+#: after the relocations of a record with EXT_COVER: where the record covering the query
+#: name goes (the end of the authority section), which chain holds it, and the chain's
+#: records the tail has already (entry index + 1; 0 = none)
+COVER_FIELDS = ("at", "kind", "reserved", "chain_off", "have0", "have1")
+COVER = struct.Struct("<HBBIII")
+#: a zone's denial chain: kind, salt length, NSEC3 iterations, entry count; an NSEC3
+#: chain's salt follows, padded to 4 bytes, then the entries
+CHAIN_FIELDS = ("kind", "salt_len", "iterations", "count")
+CHAIN = struct.Struct("<BBHI")
+#: NSEC chain entry: the owner (lower-cased wire name, zero-padded to 8 bytes) and its records
+NSEC_ENTRY_FIELDS = ("name_off", "rrs_off")
+NSEC_ENTRY = struct.Struct("<II")
+#: NSEC3 chain entry: the owner's hash and its records
+NSEC3_ENTRY_FIELDS = ("hash", "rrs_off")
+NSEC3_ENTRY = struct.Struct("<20sI")
+#: records a chain entry points to: the NSEC or NSEC3 RR and its RRSIGs, in uncompressed
+#: wire format (they go into the authority section as they are)
+RRS_FIELDS = ("count", "len")
+RRS = struct.Struct("<HH")
 
 # Node flags.
 NODE_APEX = 0x01  #: the node is a zone apex
 NODE_CUT = 0x02  #: a delegation point (NS below the apex): referral for everything but DS
 NODE_ENT = 0x04  #: an empty non-terminal: exists, owns no data
 NODE_WILDCARD = 0x08  #: the owner's first label is "*"
+
+# Record extensions (RECORD.ext).
+EXT_SIGNED = 0x01  #: a SIGNED follows the relocations
+EXT_COVER = 0x02  #: a COVER follows the relocations
+
+# Denial chain kinds (CHAIN.kind, COVER.kind).
+CHAIN_NSEC = 1  #: the NSEC covering the query name (RFC 4035 3.1.3)
+CHAIN_NSEC3 = 2  #: the NSEC3 covering the hash of the query name's next closer name (RFC 5155 7.2)
 
 # Header bits a record ORs into the response's flags word (RFC 1035 4.1.1).
 FLAG_AA = 0x0400
@@ -100,6 +131,31 @@ class Record:
     qname_len: int  #: wire length of the question name the tail was compiled against
     relocs: tuple[int, ...] = ()  #: offsets in tail of compression pointers to shift
     smaller: Record | None = None  #: the next smaller variant, for size limits
+    signed: Record | None = None  #: the same question's record for a query with DO=1
+    own: Record | None = None  #: at a wildcard, DO=1 for the wildcard's own name (not synthesis)
+    cover: Cover | None = None  #: the denial record the data plane adds per query
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A denial record that depends on the query name: found in the zone's chain per query,
+    put at `at` (the end of the authority section) unless it is one of `have`."""
+
+    kind: int  #: CHAIN_NSEC or CHAIN_NSEC3
+    at: int  #: offset in the tail
+    zone: int  #: the zone whose chain it is (index in the image's zones)
+    have: tuple[int, ...] = ()  #: chain entry indices of the denial records in the tail
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A signed zone's NSEC or NSEC3 chain, in the order the data plane searches."""
+
+    kind: int  #: CHAIN_NSEC or CHAIN_NSEC3
+    salt: bytes
+    iterations: int
+    keys: tuple[bytes, ...]  #: NSEC: lower-cased wire owners, canonical order; NSEC3: hashes, sorted
+    rrs: tuple[tuple[int, bytes], ...]  #: per entry: (RR count, uncompressed wire RRs)
 
 
 @dataclass(frozen=True)
@@ -118,6 +174,7 @@ class Node:
 class ZoneInfo:
     name: bytes  #: lower-cased wire name of the apex
     serial: int
+    chain: Chain | None = None  #: a signed zone's denial chain
 
 
 class ImageWriter:
@@ -158,13 +215,29 @@ class ImageWriter:
         if off is not None:
             return off
         smaller_off = self._put_record(rec.smaller) if rec.smaller is not None else 0
-        off = self._put(record_blob(rec, smaller_off))
+        signed_off = self._put_record(rec.signed) if rec.signed is not None else 0
+        own_off = self._put_record(rec.own) if rec.own is not None else 0
+        chain_off = self._chain_offs[rec.cover.zone] if rec.cover is not None else 0
+        off = self._put(record_blob(rec, smaller_off, signed_off, chain_off, own_off))
         self._records[rec] = off
         return off
+
+    def _put_chain(self, chain: Chain) -> int:
+        """The chain's records, then the chain (its entries point at them)."""
+        rrs_offs = [self._put(RRS.pack(count, len(wire)) + wire) for count, wire in chain.rrs]
+        if chain.kind == CHAIN_NSEC:
+            entries = b"".join(NSEC_ENTRY.pack(self._put_name(key), off) for key, off in zip(chain.keys, rrs_offs))
+            salt = b""
+        else:
+            entries = b"".join(NSEC3_ENTRY.pack(key, off) for key, off in zip(chain.keys, rrs_offs))
+            salt = chain.salt + bytes(-len(chain.salt) % 4)
+        return self._put(CHAIN.pack(chain.kind, len(chain.salt), chain.iterations, len(chain.keys))
+                         + salt + entries, dedup=False)
 
     def build(self) -> bytes:
         """Return the finished image, checksum included."""
         index = {node.name: i for i, node in enumerate(self._nodes)}
+        self._chain_offs = [self._put_chain(z.chain) if z.chain is not None else 0 for z in self._zones]
         refused_off = self._put_record(self._refused)
         chaos_offs = [self._put_record(r) if r is not None else 0 for r in self._chaos]
         node_blobs = []
@@ -309,13 +382,21 @@ def _align8(n: int) -> int:
     return (n + 7) & ~7
 
 
-def record_blob(rec: Record, smaller_off: int = 0) -> bytes:
-    """A record as the data area holds it: RECORD, its relocations, its tail."""
+def record_blob(rec: Record, smaller_off: int = 0, signed_off: int = 0, chain_off: int = 0,
+                own_off: int = 0) -> bytes:
+    """A record as the data area holds it: RECORD, its relocations, its extension (SIGNED
+    or COVER), its tail."""
     if len(rec.tail) > MAX_TAIL:
         raise ValueError(f"response of {len(rec.tail)} bytes exceeds {MAX_TAIL}")
+    ext, extension = 0, b""
+    if signed_off:
+        ext, extension = EXT_SIGNED, SIGNED.pack(signed_off, own_off)
+    elif rec.cover is not None:
+        have = [h + 1 for h in rec.cover.have] + [0, 0]
+        ext, extension = EXT_COVER, COVER.pack(rec.cover.at, rec.cover.kind, 0, chain_off, have[0], have[1])
     blob = RECORD.pack(rec.flags, rec.ancount, rec.nscount, rec.arcount, len(rec.tail),
-                       len(rec.relocs), rec.qname_len, 0, 0, smaller_off)
-    return blob + b"".join(RELOC.pack(r) for r in rec.relocs) + rec.tail
+                       len(rec.relocs), rec.qname_len, ext, 0, smaller_off)
+    return blob + b"".join(RELOC.pack(r) for r in rec.relocs) + extension + rec.tail
 
 
 def bucket_count_for(n_nodes: int) -> int:

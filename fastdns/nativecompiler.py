@@ -23,6 +23,8 @@ from fastdns._compiler import NativeUnsupported, NativeZone
 from fastdns.compiler import CompileResult, Progress, _chaos_txt, _render
 from fastdns.lookup import Response
 
+_RRSIG = 46
+
 log = logging.getLogger("fastdns")
 __all__ = ["CompiledImage", "NativeUnsupported", "NativeZone", "compile_native"]
 #: the previous image's bytes: bytes, or its file mapped
@@ -69,6 +71,9 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     :raises NativeUnsupported: a zone needs what only the Python compiler does.
     """
     started = time.monotonic()
+    for z in zones:
+        if _RRSIG in z.rdtypes:
+            raise NativeUnsupported(f"{_text(z)} is signed: DNSSEC answers are compiled by the Python compiler")
     placed = _place(zones)
     other = _unused_qtype(zones)
     key = (chaos_version, chaos_identity, minimal_responses, other)

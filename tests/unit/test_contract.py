@@ -36,6 +36,12 @@ def python_contract() -> dict:
         "entry": _layout(image.ENTRY, image.ENTRY_FIELDS),
         "zone": _layout(image.ZONE, image.ZONE_FIELDS),
         "record": _layout(image.RECORD, image.RECORD_FIELDS),
+        "signed": _layout(image.SIGNED, image.SIGNED_FIELDS),
+        "cover": _layout(image.COVER, image.COVER_FIELDS),
+        "chain": _layout(image.CHAIN, image.CHAIN_FIELDS),
+        "nsec_entry": _layout(image.NSEC_ENTRY, image.NSEC_ENTRY_FIELDS),
+        "nsec3_entry": _layout(image.NSEC3_ENTRY, image.NSEC3_ENTRY_FIELDS),
+        "rrs": _layout(image.RRS, image.RRS_FIELDS),
         "control_header": _layout(controlblock.HEADER, controlblock.HEADER_FIELDS),
     }
     return {
@@ -47,6 +53,8 @@ def python_contract() -> dict:
                        "wildcard": image.NODE_WILDCARD},
         "record_flags": {"aa": image.FLAG_AA, "tc": image.FLAG_TC,
                          "rcode_mask": image.RCODE_MASK},
+        "record_ext": {"signed": image.EXT_SIGNED, "cover": image.EXT_COVER},
+        "chain_kinds": {"nsec": image.CHAIN_NSEC, "nsec3": image.CHAIN_NSEC3},
         "counters": {name: i for i, name in enumerate(controlblock.COUNTERS)},
         "n_counters": len(controlblock.COUNTERS),
         "control_magic": controlblock.MAGIC,
@@ -105,6 +113,12 @@ def _doc_table(heading: str) -> list[tuple[str, str]]:
     ("### Entry", image.ENTRY, image.ENTRY_FIELDS),
     ("### Zone", image.ZONE, image.ZONE_FIELDS),
     ("### Record", image.RECORD, image.RECORD_FIELDS),
+    ("### Signed", image.SIGNED, image.SIGNED_FIELDS),
+    ("### Cover", image.COVER, image.COVER_FIELDS),
+    ("### Chain", image.CHAIN, image.CHAIN_FIELDS),
+    ("### NSEC entry", image.NSEC_ENTRY, image.NSEC_ENTRY_FIELDS),
+    ("### NSEC3 entry", image.NSEC3_ENTRY, image.NSEC3_ENTRY_FIELDS),
+    ("### RRs", image.RRS, image.RRS_FIELDS),
     ("## Control block", controlblock.HEADER, controlblock.HEADER_FIELDS),
 ])
 def test_docs_tables_match_the_structs(heading, fmt, names):
