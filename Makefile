@@ -43,9 +43,10 @@ $(VENV)/.deps: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q "setuptools>=68" wheel "Cython>=3.1,<3.3" "dnspython>=2.6" "PyYAML>=6" "prometheus_client>=0.17"
 	touch $@
 
-# What `make test` runs besides fastdns: pytest, and the linters of tests/test_sourcecode.py.
+# What `make test` runs besides fastdns: pytest, the linters of tests/test_sourcecode.py, and
+# cryptography, with which dnspython signs and validates the DNSSEC tests' zones.
 $(VENV)/.dev-deps: Makefile | $(VENV)/bin/python
-	$(BIN)/pip install -q "pytest>=8" "ruff>=0.6" "mypy>=1.11" types-PyYAML
+	$(BIN)/pip install -q "pytest>=8" "ruff>=0.6" "mypy>=1.11" types-PyYAML cryptography
 	touch $@
 
 # The console script and the package on the venv's path; the checkout's files are served.

@@ -11,7 +11,8 @@ profile=${1:-run}
 # libldns-dev: fastdns._zonefile reads zone files with ldns (BSD; docs/zone-parser.md).
 run_pkgs=(python3 python3-venv python3-dev gcc make libldns-dev)
 # libknot-dev: libzscanner's headers, for the opt-in reader the tests check (make build-zscanner).
-test_pkgs=(bind9-dnsutils knot nsd dnsperf iproute2 procps iputils-ping ethtool valgrind libknot-dev)
+# bind9-utils: dnssec-keygen and dnssec-signzone, which sign the DNSSEC tests' zones with NSEC3.
+test_pkgs=(bind9-dnsutils knot nsd dnsperf iproute2 procps iputils-ping ethtool valgrind libknot-dev bind9-utils)
 # The AF_XDP backend (fastdns._xdp and the XDP program) builds where these are present.
 xdp_pkgs=(libxdp-dev libbpf-dev clang llvm)
 

@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: MIT
+"""Pre-signed zones (NSEC, NSEC3, NSEC3 with opt-out) through the compiled image and the
+engine: every answer equals the specification's, every DO=1 answer's signatures validate
+against the zone's DNSKEY, every denial proves what it says, and DO=0 answers are as for
+an unsigned zone.  The zones are the differential suite's, signed by tests/signing.py."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import dns.dnssec
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from fastdns import _dataplane
+from fastdns.compiler import compile_zones
+from fastdns.lookup import ZoneSet
+from fastdns.zone import load_zone
+from tests import signing
+
+ZONE_DIR = Path(__file__).resolve().parent.parent / "zones"
+ORIGINS = ("diff.test", "child.diff.test", "rfc4592.test")
+QTYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "CNAME", "SRV", "DS", "ANY", "TYPE65534",
+          "DNSKEY", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM"]
+DNSSEC_TYPES = {dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3}
+
+pytestmark = pytest.mark.skipif(not signing.have_signers(), reason="dnssec-signzone (bind9-utils) is not installed")
+
+
+class Signed:
+    """The zones signed one way, compiled, and the engine answering from them."""
+
+    def __init__(self, kind: str, directory: Path, udp_payload: int = 1232) -> None:
+        self.kind = kind
+        self.paths = {o: signing.sign(kind, o, ZONE_DIR / f"{o}.zone", directory) for o in ORIGINS}
+        self.loaded = [load_zone(o, str(p)) for o, p in self.paths.items()]
+        self.spec = ZoneSet(self.loaded)
+        image = directory / "image"
+        image.write_bytes(compile_zones(self.loaded).image)
+        self.engine = _dataplane.Engine(_dataplane.Image(str(image)), udp_payload)
+        self.keys = {}
+        for o, p in self.paths.items():
+            self.keys.update(signing.dnskeys(p, o))
+
+    def ask(self, qname: str, qtype: str, do: bool, payload: int = 4096, tcp: bool = True) -> dns.message.Message:
+        query = dns.message.make_query(qname, qtype, want_dnssec=do, payload=payload)
+        wire = self.engine.answer(query.to_wire(), tcp=tcp)
+        assert wire is not None
+        return dns.message.from_wire(wire)
+
+    def names(self) -> list[dns.name.Name]:
+        """Every name of the zones' name spaces, a child and a sibling of each, names under
+        every wildcard (NSEC3 owners too: they are not in the name space)."""
+        names: set[dns.name.Name] = set()
+        for zone in self.loaded:
+            for name in zone.zone.nodes:
+                while True:
+                    names.add(name)
+                    names.add(dns.name.Name((b"child-x",) + name.labels))
+                    if name.labels[0] == b"*":
+                        names.add(dns.name.Name((b"a", b"b") + name.labels[1:]))
+                    if name == zone.origin:
+                        break
+                    name = name.parent()
+        return sorted(names)
+
+
+@pytest.fixture(scope="module", params=signing.KINDS)
+def signed(request, tmp_path_factory) -> Signed:
+    return Signed(request.param, tmp_path_factory.mktemp(request.param))
+
+
+def rrs(section) -> set[str]:
+    return {line.lower() for rrset in section for line in rrset.to_text().splitlines()}
+
+
+def _random_case(name: str, rng: random.Random) -> str:
+    return "".join(c.upper() if c.isalpha() and rng.random() < 0.5 else c for c in name)
+
+
+def test_the_engine_answers_as_the_specification(signed):
+    rng = random.Random(12)
+    failures = []
+    for name in signed.names():
+        for qtype in QTYPES:
+            for do in (False, True):
+                reply = signed.ask(_random_case(name.to_text(), rng), qtype, do)
+                expected = signed.spec.answer(name, dns.rdatatype.from_text(qtype), do)
+                ours = (reply.rcode(), bool(reply.flags & dns.flags.AA), rrs(reply.answer),
+                        rrs(reply.authority), rrs(reply.additional))
+                spec = (expected.rcode, expected.aa, rrs(expected.answer), rrs(expected.authority),
+                        rrs(expected.additional))
+                if ours != spec:
+                    failures.append(f"{name} {qtype} DO={int(do)}")
+    assert not failures, f"{len(failures)} answers differ from the specification: {failures[:20]}"
+
+
+def _signatures(section) -> dict:
+    return {(r.name, r.covers): r for r in section if r.rdtype == dns.rdatatype.RRSIG}
+
+
+def test_every_signed_answer_validates_against_the_zone_key(signed):
+    now = time.time()
+    checked = 0
+    for name in signed.names():
+        for qtype in ("A", "MX", "TXT", "NS", "DS", "DNSKEY", "SOA", "AAAA", "NSEC3PARAM"):
+            reply = signed.ask(name.to_text(), qtype, True)
+            for section in (reply.answer, reply.authority, reply.additional):
+                sigs = _signatures(section)
+                for rrset in section:
+                    if rrset.rdtype == dns.rdatatype.RRSIG:
+                        continue
+                    sig = sigs.get((rrset.name, rrset.rdtype))
+                    if section is reply.answer and reply.flags & dns.flags.AA:
+                        assert sig is not None, f"{name} {qtype}: {rrset.name} {rrset.rdtype!r} unsigned"
+                    if sig is not None:
+                        dns.dnssec.validate(rrset, sig, signed.keys, now=now)
+                        checked += 1
+    assert checked > 500
+
+
+def _covers_nsec(rrset, name: dns.name.Name) -> bool:
+    owner, nxt = rrset.name, rrset[0].next
+    return owner < name < nxt or (nxt <= owner and (name > owner or name < nxt))
+
+
+def _covers_nsec3(rrset, name: dns.name.Name, origin: dns.name.Name) -> bool:
+    import base64
+
+    param = rrset[0]
+    h = base64.b32hexdecode(dns.dnssec.nsec3_hash(name, param.salt, param.iterations, param.algorithm))
+    owner = base64.b32hexdecode(rrset.name.labels[0].upper())
+    nxt = param.next
+    return owner < h < nxt or (nxt <= owner and (h > owner or h < nxt))
+
+
+def _closest_encloser(signed: Signed, name: dns.name.Name) -> dns.name.Name:
+    zone = signed.spec.zone_for(name)
+    assert zone is not None
+    encloser = name.parent()
+    while encloser not in zone.existing:
+        encloser = encloser.parent()
+    return encloser
+
+
+def test_every_nxdomain_proves_the_name_and_its_wildcard_absent(signed):
+    proved = 0
+    for name in signed.names():
+        reply = signed.ask(name.to_text(), "A", True)
+        if reply.rcode() != dns.rcode.NXDOMAIN or reply.answer:  # (a CNAME's target is absent)
+            continue
+        zone = signed.spec.zone_for(name)
+        assert zone is not None
+        encloser = _closest_encloser(signed, name)
+        wildcard = dns.name.Name((b"*",) + encloser.labels)
+        denials = [r for r in reply.authority if r.rdtype in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)]
+        if signed.kind == "nsec":
+            assert any(_covers_nsec(r, name) for r in denials), name
+            assert any(_covers_nsec(r, wildcard) for r in denials), name
+        else:
+            next_closer = dns.name.Name(name.labels[-(len(encloser.labels) + 1):])
+            assert any(_covers_nsec3(r, next_closer, zone.origin) for r in denials), name
+            assert any(_covers_nsec3(r, wildcard, zone.origin) for r in denials), name
+        proved += 1
+    assert proved > 50
+
+
+def test_do0_answers_carry_no_dnssec_records_unless_asked_for(signed):
+    for name in signed.names():
+        for qtype in ("A", "MX", "NS", "DS", "SOA", "TXT"):
+            reply = signed.ask(name.to_text(), qtype, False)
+            for section in (reply.answer, reply.authority, reply.additional):
+                assert not any(r.rdtype in DNSSEC_TYPES for r in section), (name, qtype)
+
+
+@pytest.mark.parametrize("payload", [512, 1232])
+def test_a_do1_reply_that_does_not_fit_is_truncated_never_left_unsigned(signed, payload):
+    for name in signed.names():
+        for qtype in ("A", "TXT", "MX", "DNSKEY", "NS"):
+            reply = signed.ask(name.to_text(), qtype, True, payload=payload, tcp=False)
+            if reply.flags & dns.flags.TC:
+                assert not reply.answer and not reply.authority
+                continue
+            full = signed.ask(name.to_text(), qtype, True)
+            assert rrs(reply.answer) == rrs(full.answer) and rrs(reply.authority) == rrs(full.authority)
+
+
+def test_the_native_compiler_leaves_a_signed_zone_to_the_specification(signed):
+    from fastdns._compiler import NativeUnsupported
+    from fastdns.nativecompiler import compile_native
+    from fastdns.zone import load_native_zone
+
+    native = load_native_zone("diff.test", str(signed.paths["diff.test"])).native
+    with pytest.raises(NativeUnsupported, match="signed"):
+        compile_native([native])
