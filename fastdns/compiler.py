@@ -344,11 +344,16 @@ def _render(response: Response, qname: dns.name.Name | None,
     :param zone_index: the image's number of the zone whose chain response.cover is in.
     """
     record = _render_sections(response, qname, synthesised, response.additional, zone_index)
+    smaller = None
     if response.additional and not response.glue_required:
         # Additional data is optional (RFC 2181 9): a reply that does not fit can drop it.
         smaller = _render_sections(response, qname, synthesised, [], zone_index)
-        record = dataclasses.replace(record, smaller=smaller)
-    return record
+    unsigned = [rrset for rrset in response.additional if rrset.rdtype != dns.rdatatype.RRSIG]
+    if len(unsigned) < len(response.additional):
+        # So can its signatures (RFC 4035 3.1.1), before the addresses (a referral's glue).
+        smaller = dataclasses.replace(_render_sections(response, qname, synthesised, unsigned, zone_index),
+                                      smaller=smaller)
+    return dataclasses.replace(record, smaller=smaller) if smaller is not None else record
 
 
 def _render_sections(response: Response, qname: dns.name.Name | None, synthesised: bool,

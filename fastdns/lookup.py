@@ -363,12 +363,12 @@ def _closest_encloser_proof(zone: IndexedZone, response: Response, qname: dns.na
 def _prove_synthesis(zone: IndexedZone, qname: dns.name.Name, source: dns.name.Name, response: Response,
                      from_query: bool) -> None:
     """RFC 4035 3.1.3.3, RFC 5155 7.2.6: an answer synthesised from a wildcard proves that
-    no closer match exists (not for qtype NSEC, like Knot DNS: the NSEC synthesised is
-    the wildcard's own)."""
+    no closer match exists.  When the answer is the wildcard's own NSEC (qtype NSEC), that
+    record is not repeated as the proof, as Knot DNS does."""
     if source == qname or not _signed(zone, response) or zone.chain is None:
         return
     if response.answer and response.answer[0].rdtype == dns.rdatatype.NSEC:
-        return
+        response.proofs.append(source)  # in the answer section already
     if isinstance(zone.chain, Nsec3Chain):
         _prove_covered(zone, response, _next_closer(qname, source.parent()), from_query)
     else:
