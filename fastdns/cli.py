@@ -13,6 +13,7 @@ from pathlib import Path
 from fastdns import control
 from fastdns.config import DEFAULT_CONFIG, control_socket_of, load_config
 from fastdns.errors import FastDNSError, ZoneError
+from fastdns.signed import set_nsec3_iterations_max
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     p = add("check", _check, "Validate the configuration and zones, or zone files, without serving.")
     p.add_argument("files", nargs="*", help="zone files to check instead of the configuration")
     p.add_argument("-o", "--origin", help="zone name for the files (default: from the file name)")
+    p.add_argument("--expiry-warning", type=float, default=7, metavar="DAYS",
+                   help="warn of signatures that expire within DAYS (default 7)")
     p = add("status", _status, "Show the running server's zones and workers.")
     p.add_argument("--socket", help="control socket (default: from the configuration)")
     p.add_argument("--json", action="store_true", help="print the raw JSON")
@@ -64,6 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s fastdns[%(process)d]: %(message)s")
     config = load_config(args.config)
+    set_nsec3_iterations_max(config.nsec3_iterations_max)
     server = Server(config, place(config))
     server.prepare()
     return server.run()
@@ -85,6 +89,7 @@ def _check(args: argparse.Namespace) -> int:
         targets = [(args.origin or _origin_from_filename(f), f) for f in args.files]
     else:
         config = load_config(args.config)
+        set_nsec3_iterations_max(config.nsec3_iterations_max)
         targets = [(z.name, z.file) for z in config.zones]
         options = {"chaos_version": config.version, "chaos_identity": config.identity,
                    "minimal_responses": config.minimal_responses}
@@ -95,6 +100,9 @@ def _check(args: argparse.Namespace) -> int:
             zone = load_native_zone(origin, filename)
         except ZoneError as e:
             print(e, file=sys.stderr)
+            failed += 1
+            continue
+        if _RRSIG in zone.native.rdtypes and not _review_signed(zone, args.expiry_warning):
             failed += 1
             continue
         loaded.append(zone)
@@ -114,6 +122,35 @@ def _check(args: argparse.Namespace) -> int:
     print(f"compiled {result.node_count} names into a {result.size}-byte image "
           f"in {result.seconds:.3f} s")
     return 0
+
+
+_RRSIG = 46
+
+
+def _expiry(zone: dict) -> str:
+    """A signed zone's first signature expiry, for `fastdns status`."""
+    left = zone.get("signatures_expire_in")
+    if left is None:
+        return ""
+    if left < 0:
+        return f", signatures EXPIRED {-left / 86400:.1f} days ago"
+    return f", signatures expire in {left / 86400:.1f} days"
+
+
+def _review_signed(zone, warn_days: float) -> bool:
+    """The checks of a signed zone (fastdns.signed.review), printed; False on an error."""
+    import time
+
+    from fastdns.signed import review
+    from fastdns.zone import load_zone_lines
+
+    loaded, lines = load_zone_lines(zone.origin, zone.filename)
+    errors, warnings = review(loaded.origin, loaded.zone, zone.filename, lines, time.time(), warn_days)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for error in errors:
+        print(error, file=sys.stderr)
+    return not errors
 
 
 def _print_progress(zone: str, done: int, total: int) -> None:
@@ -142,7 +179,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  reloading ({p['phase']} {p['zone']}): {p['records']:,} records parsed{names}, "
               f"{p['seconds']:.1f} s")
     for z in reply["zones"]:
-        print(f"  zone {z['zone']:<30} serial {z['serial']:<12} {z['file']}")
+        print(f"  zone {z['zone']:<30} serial {z['serial']:<12} {z['file']}{_expiry(z)}")
     for w in reply["workers"]:
         state = "running" if w["alive"] else "down"
         queue = f"queue {w['queue']:<3} " if w.get("queue") is not None else ""

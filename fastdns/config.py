@@ -24,6 +24,7 @@ import yaml
 
 from fastdns import yamlload
 from fastdns.errors import ConfigError
+from fastdns.signed import DEFAULT_NSEC3_ITERATIONS_MAX
 
 
 def default_config_path(package_dir: Path) -> Path:
@@ -82,6 +83,7 @@ class Config:
     version: str | None = None  #: answered to CH TXT version.bind; None refuses
     identity: str | None = None  #: answered to CH TXT id.server; None refuses
     minimal_responses: bool = True  #: no NS RRset in the authority of positive answers
+    nsec3_iterations_max: int = DEFAULT_NSEC3_ITERATIONS_MAX  #: a signed zone with more is refused
     backend: str = "udp"  #: "udp" (kernel sockets) or "xdp" (AF_XDP)
     xdp: XdpConfig | None = None
     metrics: ListenAddress | None = None  #: Prometheus endpoint; None = off
@@ -358,6 +360,12 @@ def _check_minimal_responses(value: Any, context: Context) -> bool:
     return value
 
 
+def _check_nsec3_iterations_max(value: Any, context: Context) -> int:
+    if not _is_int(value) or not 0 <= value <= 2500:
+        raise Invalid(f"expected a number from 0 to 2500 (RFC 5155 10.3), not {value!r}")
+    return int(value)
+
+
 def _check_metrics(value: Any, context: Context) -> ListenAddress | None:
     return None if value is None else _listen_address(value)
 
@@ -424,6 +432,9 @@ SETTINGS = (
             "CH TXT `id.server` answer", shown="— (refused)"),
     Setting("minimal_responses", "`true` or `false`", True, _check_minimal_responses,
             "`false` adds the zone's NS to the authority section of positive answers"),
+    Setting("nsec3_iterations_max", "0 to 2500", DEFAULT_NSEC3_ITERATIONS_MAX, _check_nsec3_iterations_max,
+            "a zone signed with NSEC3 of more iterations is refused at load (RFC 9276: "
+            "validators treat it as insecure)"),
     Setting("metrics", "`address@port`", None, _check_metrics,
             "Prometheus `/metrics` endpoint", shown="— (off)"),
     Setting("user", "user name", None, _check_user,

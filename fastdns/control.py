@@ -41,10 +41,11 @@ class ReloadReply(TypedDict, total=False):
     compile: dict[str, Any]  #: zones compiled and reused, compile seconds
 
 
-class ZoneStatus(TypedDict):
+class ZoneStatus(TypedDict, total=False):
     zone: str
     serial: int
     file: str
+    signatures_expire_in: int  #: a signed zone's: seconds until its first RRSIG expires
 
 
 class WorkerStatus(TypedDict):

@@ -67,6 +67,12 @@ class ServerCollector:
         for zone, zone_serial in self.state.zone_serials():
             serial.add_metric([zone], zone_serial)
         yield serial
+        expiry = GaugeMetricFamily("fastdns_zone_signature_expiry_seconds",
+                                   "Seconds until the signed zone's first RRSIG expires (negative: expired)",
+                                   labels=["zone"])
+        for zone, left in self.state.signature_expiries():
+            expiry.add_metric([zone], left)
+        yield expiry
         yield GaugeMetricFamily("fastdns_image_generation", "Published image generation",
                                 value=self.state.generation)
         yield GaugeMetricFamily("fastdns_tcp_connections", "Open TCP connections",

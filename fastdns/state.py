@@ -38,6 +38,16 @@ class StateView:
         """(apex without the trailing dot, serial served) per zone."""
         return [(z.origin.to_text(True), z.serial) for z in self.zones.zones.values()]
 
+    def signature_expiries(self) -> list[tuple[str, int]]:
+        """(apex, seconds until its first RRSIG expires; negative: expired) per signed zone."""
+        now = int(time.time())
+        found = []
+        for z in self.zones.zones.values():
+            left = z.native.earliest_expiration(now & 0xFFFFFFFF)
+            if left is not None:
+                found.append((z.origin.to_text(True), left))
+        return found
+
     def worker_counters(self) -> list[tuple[str, dict[str, int]]]:
         """(slot, counters) per worker, from the control block."""
         return [(str(w.slot), self.control.counters(w.slot)) for w in self.supervisor.workers]
@@ -62,6 +72,10 @@ class StateView:
                                   alive=w.alive, restarts=w.restarts, uptime=round(now - w.started, 1))
                      for w in self.supervisor.workers],
         )
+        expiries = dict(self.signature_expiries())
+        for z in reply["zones"]:
+            if z["zone"] in expiries:
+                z["signatures_expire_in"] = expiries[z["zone"]]
         loading = self.zones.loading
         if loading is not None:
             reply["loading"] = loading.report()

@@ -25,6 +25,7 @@ import dns.zonefile
 from fastdns import _compiler, _zonefile
 from fastdns.config import zone_origin
 from fastdns.errors import ZoneError
+from fastdns.signed import nsec3_iterations_problem
 
 CNAME = dns.rdatatype.CNAME
 SOA = dns.rdatatype.SOA
@@ -70,6 +71,11 @@ def load_zone(origin: str | dns.name.Name, filename: str) -> LoadedZone:
     :param filename: the master file to read.
     :raises ZoneError: naming the file, the line where known, and the reason.
     """
+    return load_zone_lines(origin, filename)[0]
+
+
+def load_zone_lines(origin: str | dns.name.Name, filename: str) -> tuple[LoadedZone, dict]:
+    """load_zone, and the file line of each (owner, type): for reports that name them."""
     origin = _origin(origin, filename)
     try:
         with open(filename, encoding="utf-8") as f:
@@ -79,7 +85,7 @@ def load_zone(origin: str | dns.name.Name, filename: str) -> LoadedZone:
         raise ZoneError(filename, None, f"cannot read zone file: {e}") from None
     zone, lines = _read(origin, filename, text)
     _validate(origin, zone, filename, lines.lines)
-    return LoadedZone(filename, st.st_mtime_ns, st.st_size, origin=origin, zone=zone)
+    return LoadedZone(filename, st.st_mtime_ns, st.st_size, origin=origin, zone=zone), lines.lines
 
 
 @dataclass(kw_only=True)
@@ -101,6 +107,9 @@ class NativeLoadedZone(ZoneFile):
     def same_content(self, other: NativeLoadedZone) -> bool:
         """The same file content (a file reordered or reformatted counts as changed)."""
         return self.text == other.text
+
+
+_NSEC3PARAM = 51
 
 
 def load_native_zone(origin: str | dns.name.Name, filename: str,
@@ -129,6 +138,12 @@ def load_native_zone(origin: str | dns.name.Name, filename: str,
             native = _compiler.NativeZone(wire, records.data, records.count, records.lines)
     except _compiler.NativeZoneError as e:
         raise ZoneError(filename, e.line, e.reason) from None
+    if _NSEC3PARAM in native.rdtypes:
+        found = native.apex_rdata(_NSEC3PARAM)
+        if found is not None and len(found[0]) >= 4:
+            problem = nsec3_iterations_problem(int.from_bytes(found[0][2:4], "big"))
+            if problem is not None:
+                raise ZoneError(filename, found[1] or None, problem)
     native.label = origin.to_text(True)
     return NativeLoadedZone(filename, st.st_mtime_ns, st.st_size, origin=origin, native=native, text=text)
 
@@ -254,6 +269,11 @@ def _validate(origin: dns.name.Name, zone: dns.zone.Zone, filename: str,
         raise ZoneError(filename, lines.get((origin, SOA)), "more than one SOA record at the apex")
     if zone.get_rdataset(origin, NS) is None:
         raise ZoneError(filename, None, f"no NS records at the zone apex {origin}")
+    param = zone.get_rdataset(origin, dns.rdatatype.NSEC3PARAM)
+    if param is not None:
+        problem = nsec3_iterations_problem(max(rd.iterations for rd in param))
+        if problem is not None:
+            raise ZoneError(filename, lines.get((origin, dns.rdatatype.NSEC3PARAM)), problem)
     for name, node in zone.items():
         for rdataset in node:
             if rdataset.rdtype == DNAME:

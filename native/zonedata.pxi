@@ -737,6 +737,27 @@ cdef class NativeZone:
     cdef str name_text(self, uint32_t name):
         return _text(bytes(self.case_name(name)[:self.names[name].len]))
 
+    def apex_rdata(self, uint16_t rtype):
+        """(rdata, file line) of the apex's first record of rtype, or None."""
+        cdef int32_t k = self.rrset_of(<uint32_t>self.apex, rtype)
+        if k < 0:
+            return None
+        return (PyBytes_FromStringAndSize(<char*>self.data + self.rrs[k].rdata, self.rrs[k].rdlen),
+                self.line_of(self.rrs[k].seq))
+
+    def earliest_expiration(self, uint32_t now):
+        """The RRSIG expiring first, as seconds from now (RFC 4034 3.1.5: 32-bit serial
+        arithmetic around now; negative: expired), or None without signatures."""
+        cdef uint32_t i
+        cdef int64_t left, best = 0
+        cdef bint found = 0
+        for i in range(self.rr_count):
+            if self.rrs[i].rtype == T_RRSIG and self.rrs[i].rdlen >= 18:
+                left = <int32_t>(get_u32be(self.data + self.rrs[i].rdata + 8) - now)
+                if not found or left < best:
+                    best, found = left, 1
+        return best if found else None
+
     def names_in_order(self) -> list:
         """The lower-cased wire names in image order, with their flags (for tests)."""
         return [(bytes(self.lname(self.sorted_names[i])[:self.names[self.sorted_names[i]].len]),

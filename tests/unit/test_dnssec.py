@@ -199,3 +199,50 @@ def test_the_native_compiler_leaves_a_signed_zone_to_the_specification(signed):
     native = load_native_zone("diff.test", str(signed.paths["diff.test"])).native
     with pytest.raises(NativeUnsupported, match="signed"):
         compile_native([native])
+
+
+# -- what fastdns checks in a signed zone ---------------------------------------------------
+
+def test_nsec3_iterations_above_the_cap_are_refused_at_load_naming_file_line_and_value(tmp_path):
+    from fastdns.errors import ZoneError
+    from fastdns.signed import set_nsec3_iterations_max
+    from fastdns.zone import load_native_zone
+
+    path = signing.sign("nsec3", "diff.test", ZONE_DIR / "diff.test.zone", tmp_path, iterations=60)
+    for load in (load_native_zone, load_zone):
+        with pytest.raises(ZoneError, match=r"NSEC3 with 60 iterations, above nsec3_iterations_max \(50\)") as e:
+            load("diff.test", str(path))
+        assert str(path) in str(e.value) and e.value.line
+    set_nsec3_iterations_max(60)
+    try:
+        assert load_native_zone("diff.test", str(path)).serial
+    finally:
+        set_nsec3_iterations_max(50)
+
+
+def test_check_warns_of_signatures_about_to_expire_and_status_counts_the_days(tmp_path, capsys):
+    from fastdns import cli
+    from fastdns.zone import load_native_zone
+
+    path = signing.sign("nsec3", "diff.test", ZONE_DIR / "diff.test.zone", tmp_path, lifetime=2 * 86400 + 3600)
+    assert cli.main(["check", "-o", "diff.test", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "expires in 2 days" in err
+    assert cli.main(["check", "--expiry-warning", "1", "-o", "diff.test", str(path)]) == 0
+    assert "warning:" not in capsys.readouterr().err
+    left = load_native_zone("diff.test", str(path)).native.earliest_expiration(int(time.time()))
+    assert 2 * 86400 < left <= 2 * 86400 + 3600
+
+
+def test_check_reports_an_unsigned_rrset_and_a_broken_chain(tmp_path, capsys):
+    from fastdns import cli
+
+    path = signing.sign("nsec", "diff.test", ZONE_DIR / "diff.test.zone", tmp_path)
+    text = path.read_text()
+    text += "added.diff.test. 300 IN A 192.0.2.9\n"  # in no chain, under no signature
+    path.write_text(text)
+    assert cli.main(["check", "-o", "diff.test", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "added.diff.test. A is not signed in a signed zone" in err
+    assert "broken NSEC chain: added.diff.test. has no NSEC" in err
+    assert f"{path}:" in err
