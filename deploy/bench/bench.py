@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="qps limit under callgrind (default 0: none, dnsperf's -q bounds what is in flight,"
                         " so the server batches as it does under load)")
     p.add_argument("--start-timeout", type=float, default=300.0, help="seconds for a server to answer")
+    p.add_argument("--signed-names", type=int, default=100_000,
+                   help="names in the NSEC3-signed zone of the signed run (0 skips it)")
+    p.add_argument("--signed-servers", default="fastdns,knot,nsd", help="servers of the signed run")
+    p.add_argument("--signed-start-timeout", type=float, default=900.0,
+                   help="seconds for a server to answer the signed zone (fastdns compiles a signed "
+                        "zone with its Python compiler)")
     p.add_argument("--port", type=int, default=5300)
     p.add_argument("--work", type=Path, default=Path("/tmp/fastdns-bench"), help="scratch directory")
     p.add_argument("--out", type=Path, default=REPO / "deploy" / "bench" / "results")
@@ -118,6 +124,7 @@ class Bench:
         self.skipped: dict[str, str] = {}
         self.loadgen: Cgroup | None = None
         self.callgrind_link = ""  #: the link the callgrind runs borrow (theirs are all stopped)
+        self.dnssec_ok = False  #: the signed run's queries have DO=1
         self.started = time.monotonic()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -137,12 +144,12 @@ class Bench:
                        zone_file=zone, origin=workload.ORIGIN, cpus=set(self.server_cpus),
                        wrapper=wrapper or [])
 
-    def start(self, name: str, zone: Path) -> None:
+    def start(self, name: str, zone: Path, work: str = "") -> None:
         """Start a server alone on its CPUs; a failure skips it with the reason."""
         log(f"starting {name}")
         server = None
         try:
-            server = Running(REGISTRY[name], self.context(name, zone, self.args.work / name))
+            server = Running(REGISTRY[name], self.context(name, zone, self.args.work / work / name))
             server.wait_ready(self.args.start_timeout)
             topology.repin_napi(self.links[name], self.server_cpus, self.gen_cpus)
             stray = server.cgroup.stray_threads()
@@ -162,6 +169,7 @@ class Bench:
     def dnsperf(self, name: str, query_file: Path, seconds: float, **options: Any) -> str:
         assert self.loadgen is not None
         a = self.args
+        options.setdefault("dnssec_ok", self.dnssec_ok)
         cmd = measure.dnsperf_command(self.links[name].host_addr, a.port, query_file, seconds,
                                       clients=a.clients, outstanding=options.pop("outstanding", a.outstanding),
                                       timeout_s=a.timeout, **options)
@@ -416,6 +424,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as e:
                     log(f"callgrind: {name} failed: {e}")
                     callgrind_results[name] = {"error": str(e)[:500]}
+        signed = run_signed(bench, [n for n in measured if n in args.signed_servers.split(",")]) \
+            if args.signed_names > 0 else None
     finally:
         bench.close()
 
@@ -451,8 +461,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "callgrind_names": args.callgrind_names, "steal_max_percent": args.steal_max,
             "names": args.names, "queries": args.queries, "perf_seconds": args.perf_seconds},
         "servers": rows, "skipped": bench.skipped, "callgrind": callgrind_results,
+        "signed": _signed_rows(signed, rows) if signed else None,
         "runs": [asdict(r) for r in records],
     }
+
+
+def run_signed(bench: Bench, names: list[str]) -> dict[str, Any] | None:
+    """The signed run: the servers (stopped, their links kept) serve the zone signed with
+    NSEC3, and are measured as in the main run with every query DO=1 and 30 % of them
+    random-subdomain NXDOMAIN."""
+    args = bench.args
+    if not names:
+        return None
+    log(f"signed run: signing a {args.signed_names:,}-name zone with NSEC3")
+    work = workload.generate_signed(args.work / "signed-workload", args.signed_names, args.queries)
+    log(work.describe() + "; every query with DO=1")
+    bench.dnssec_ok = True
+    records: list[RunRecord] = []
+    timeout, args.start_timeout = args.start_timeout, args.signed_start_timeout
+    try:
+        for name in names:
+            bench.start(name, work.zone_file, work="signed")
+        measured = [n for n in names if n in bench.running]
+        for name in measured:
+            bench.dnsperf(name, work.query_file, args.warmup)
+        for round_no in range(1, args.rounds + 1):
+            for name in measured:
+                record = bench.measure_once(name, work.query_file, round_no)
+                records.append(record)
+                log(f"signed round {round_no}/{args.rounds} {name:<12} {record.qps:>10,.0f} qps  "
+                    f"loss {record.loss_percent:5.2f} %  CPU {record.cpu_us_per_query or 0:6.2f} "
+                    f"+rx {record.rx_us_per_query or 0:5.2f} µs/q  rcodes {record.rcodes}")
+        rows = [summarise(n, records, bench.running[n], None, measure.pss_bytes(bench.running[n].pids()),
+                          bench.running[n].zone_bytes(), "yes") for n in measured]
+    finally:
+        args.start_timeout = timeout
+        bench.dnssec_ok = False
+        bench.stop_all()
+    return {"workload": work.describe() + "; every query with DO=1", "names": args.signed_names, "rows": rows,
+            "runs": [asdict(r) for r in records]}
+
+
+def _signed_rows(signed: dict[str, Any], unsigned: list[dict[str, Any]]) -> dict[str, Any]:
+    """The signed run's rows, with each server's CPU beside Knot DNS's signed figure and its
+    own in the main (unsigned) run."""
+    rows = signed["rows"]
+    base = next((r for r in rows if r["name"] == BASELINE), None)
+    plain = {r["name"]: r for r in unsigned}
+    for row in rows:
+        row["cpu_vs_knot"] = _ratio(row, base, "cpu_us_per_query")
+        row["total_cpu_vs_knot"] = _ratio(row, base, "total_us_per_query")
+        row["cpu_vs_unsigned"] = _ratio(row, plain.get(row["name"]), "cpu_us_per_query")
+        row["total_cpu_vs_unsigned"] = _ratio(row, plain.get(row["name"]), "total_us_per_query")
+    return signed
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -151,8 +151,9 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def dnsperf_command(server: str, port: int, query_file: Path, seconds: float, *,
                     clients: int, outstanding: int, timeout_s: float, max_qps: int | None = None,
-                    runs: int | None = None, verbose: bool = False) -> list[str]:
-    """dnsperf with EDNS, one thread; `clients` sockets and `outstanding` queries in flight."""
+                    runs: int | None = None, verbose: bool = False, dnssec_ok: bool = False) -> list[str]:
+    """dnsperf with EDNS, one thread; `clients` sockets and `outstanding` queries in flight;
+    dnssec_ok: every query with DO=1."""
     cmd = ["dnsperf", "-s", server, "-p", str(port), "-d", str(query_file), "-e",
            "-T", "1", "-c", str(clients), "-q", str(outstanding), "-t", f"{timeout_s:g}",
            "-l", f"{seconds:g}"]
@@ -162,6 +163,8 @@ def dnsperf_command(server: str, port: int, query_file: Path, seconds: float, *,
         cmd += ["-n", str(runs)]
     if verbose:
         cmd += ["-v"]
+    if dnssec_ok:
+        cmd += ["-D"]
     return cmd
 
 

@@ -20,6 +20,26 @@ def _size(value: int | None) -> str:
     return "—" if value is None else f"{value / 1048576:,.1f} MiB"
 
 
+def _signed_table(signed: dict[str, Any] | None) -> list[str]:
+    """The signed run: CPU per answer beside Knot DNS's, and beside the server's own unsigned."""
+    if not signed:
+        return []
+    lines = ["", f"Signed zone (NSEC3): {signed['workload']}; same servers, CPUs and dnsperf settings "
+             "(with `-D`).", "",
+             "| server | qps | loss % | CPU µs/query | +rx µs/query | total µs/query | CPU ÷ Knot signed "
+             "| total ÷ Knot signed | CPU ÷ own unsigned | total ÷ own unsigned | load time s | memory (PSS) |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for row in signed["rows"]:
+        lines.append(
+            f"| {row['label']} | {_num(row['qps'], 0)} | {_num(row['loss_percent'], 2)} "
+            f"| {_num(row['cpu_us_per_query'], 2)} | {_num(row['rx_us_per_query'], 2)} "
+            f"| {_num(row['total_us_per_query'], 2)} | {_ratio(row['cpu_vs_knot'])} "
+            f"| {_ratio(row['total_cpu_vs_knot'])} | {_ratio(row.get('cpu_vs_unsigned'))} "
+            f"| {_ratio(row.get('total_cpu_vs_unsigned'))} | {_num(row['load_seconds'], 1)} "
+            f"| {_size(row['pss_bytes'])} |")
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The tables as README shows them."""
     s, m = result["settings"], result["machine"]
@@ -62,6 +82,7 @@ def markdown(result: dict[str, Any]) -> str:
                      f"| {row['pinning']} |")
     for name, reason in result["skipped"].items():
         lines.append(f"\n_{name}: not measured: {reason}_")
+    lines += _signed_table(result.get("signed"))
     lines += ["", _notes(result)]
     for row in result["servers"]:
         if row.get("perf_top"):

@@ -16,6 +16,10 @@ NAME_KINDS = (("a+aaaa", 0.30), ("mx", 0.08), ("txt", 0.10), ("cname", 0.10), ("
 #: The query mix: share of each kind of question in the query file.
 QUERY_MIX = (("existing", 0.70), ("nxdomain", 0.10), ("nodata", 0.07), ("cname", 0.06),
              ("wildcard", 0.05), ("referral", 0.02))
+#: The signed run's mix (all with DO=1): a random-subdomain flood's share of NXDOMAIN, the
+#: attack authoritative servers of signed zones meet most.
+SIGNED_QUERY_MIX = (("existing", 0.50), ("nxdomain", 0.30), ("nodata", 0.07), ("cname", 0.06),
+                    ("wildcard", 0.05), ("referral", 0.02))
 RANDOM_CASE_SHARE = 0.25  #: of all queries, written in random letter case (as 0x20 resolvers do)
 #: Label words, so names look like hosts rather than numbers only.
 #: Names per zone of the hoster shape: with the fixed apex records, about 35 records a zone.
@@ -149,13 +153,14 @@ def _question(rng: random.Random, kind: str, by_kind: dict[str, list[str]]) -> t
     return f"www.{rng.choice(by_kind['delegation'])}", "A"  # referral
 
 
-def write_queries(path: Path, by_kind: dict[str, list[str]], count: int, seed: int = 5) -> None:
-    """Write `count` lines of `name TYPE` in dnsperf's format, mixed as QUERY_MIX says."""
+def write_queries(path: Path, by_kind: dict[str, list[str]], count: int, seed: int = 5,
+                  mix: tuple[tuple[str, float], ...] = QUERY_MIX) -> None:
+    """Write `count` lines of `name TYPE` in dnsperf's format, mixed as `mix` says."""
     rng = random.Random(seed)
     # A tiny zone may have drawn no delegation or CNAME: leave those questions out.
     needs = {"existing": ("a", "a+aaaa", "mx", "txt"), "nodata": ("a",), "cname": ("cname",),
              "referral": ("delegation",)}
-    usable = [(kind, share) for kind, share in QUERY_MIX
+    usable = [(kind, share) for kind, share in mix
               if all(by_kind[k] for k in needs.get(kind, ()))]
     kinds, weights = zip(*usable)
     lines = []
@@ -175,3 +180,22 @@ def generate(directory: Path, names: int, queries: int) -> Workload:
     by_kind = write_zone(zone_file, names)
     write_queries(query_file, by_kind, queries)
     return Workload(zone_file, query_file, names, queries, dict(QUERY_MIX))
+
+
+def generate_signed(directory: Path, names: int, queries: int) -> Workload:
+    """The zone signed with NSEC3 (no salt beyond 2 bytes, no extra iterations, as RFC 9276
+    advises) by BIND's dnssec-signzone, and a query file in SIGNED_QUERY_MIX (sent with DO=1)."""
+    import subprocess
+
+    directory.mkdir(parents=True, exist_ok=True)
+    source, signed, query_file = directory / "unsigned.zone", directory / f"{ORIGIN}.zone", directory / "queries.txt"
+    by_kind = write_zone(source, names)
+    for old in directory.glob("K*"):
+        old.unlink()
+    for flags in (["-f", "KSK"], []):
+        subprocess.run(["dnssec-keygen", "-q", "-K", str(directory), "-a", "ECDSAP256SHA256", *flags, ORIGIN],
+                       check=True, capture_output=True)
+    subprocess.run(["dnssec-signzone", "-q", "-S", "-K", str(directory), "-3", "abcd", "-H", "0",
+                    "-o", ORIGIN, "-f", str(signed), str(source)], check=True, capture_output=True, cwd=directory)
+    write_queries(query_file, by_kind, queries, mix=SIGNED_QUERY_MIX)
+    return Workload(signed, query_file, names, queries, dict(SIGNED_QUERY_MIX))

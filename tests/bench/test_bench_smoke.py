@@ -62,7 +62,7 @@ def test_tiny_bench_writes_a_sane_table_and_json(tmp_path):
     cmd = [sys.executable, str(BENCH), "--servers", "fastdns,knot,nsd", "--names", "300",
            "--queries", "2000", "--rounds", "1", "--duration", "2", "--warmup", "0",
            "--p99-duration", "0.5", "--callgrind-queries", "0", "--perf-seconds", "0",
-           "--steal-retries", "0",
+           "--steal-retries", "0", "--signed-names", "300",
            "--work", str(tmp_path / "work"), "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=150, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -78,8 +78,13 @@ def test_tiny_bench_writes_a_sane_table_and_json(tmp_path):
     assert all(run["completed"] > 0 for run in result["runs"])
     assert rows["fastdns"]["zone_bytes"] > 0 and rows["fastdns"]["load_seconds"] > 0
 
+    signed = {row["name"]: row for row in result["signed"]["rows"]}
+    assert signed["fastdns"]["cpu_us_per_query"] > 0 and signed["fastdns"]["cpu_vs_unsigned"] > 0
+    assert all(run["completed"] > 0 and "NXDOMAIN" in run["rcodes"] for run in result["signed"]["runs"])
+
     table = (out / "bench.md").read_text()
     assert "| server | qps | loss %" in table and "fastdns (kernel UDP)" in table
+    assert "Signed zone (NSEC3)" in table
     # Nothing is left behind: namespace, links, cgroups.
     assert "fdbench" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not Path("/sys/class/net/fb0").exists()
