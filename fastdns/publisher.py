@@ -84,7 +84,6 @@ class Publisher:
         self.image: _dataplane.Image | None = None  #: the published image, checked
         self.last_compile = CompileReport()
         self._subscribers: list[Subscriber] = []
-        self._compile_cache: dict = {}  # the Python compiler's: compiled names of unchanged zones
         self._compiled: CompiledImage | None = None  # the native compiler's: what it may reuse
         self.progress = LoadProgress()  #: the load under way (or the last one)
 
@@ -157,9 +156,11 @@ class Publisher:
     def _compile_spec(self, zones: list[NativeLoadedZone]) -> CompileResult:
         o = self.options
         self._compiled = None  # the next native compile starts afresh
+        # No compile cache: each compile reads the zones again (new objects, so a cache keyed
+        # by them would never hit), and it would hold every compiled record meanwhile (a
+        # signed zone of 100,000 names: over a GiB).
         loaded = [load_zone(z.origin, z.filename) for z in zones]
-        return compile_zones(loaded, o.version, o.identity, o.minimal_responses, progress=self.progress.compiling,
-                             cache=self._compile_cache)
+        return compile_zones(loaded, o.version, o.identity, o.minimal_responses, progress=self.progress.compiling)
 
     @contextlib.contextmanager
     def _published_bytes(self) -> Iterator[mmap.mmap | None]:
