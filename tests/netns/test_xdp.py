@@ -30,6 +30,7 @@ import dns.message
 import dns.rcode
 import pytest
 
+from tests import signing
 from tests.conftest import RunningServer, free_port
 from tests.netns.veth import VethNetwork
 
@@ -39,6 +40,7 @@ HOST_V4, NS_V4 = "198.18.5.1", "198.18.5.2"
 HOST_V6, NS_V6 = "2001:2:0:5::1", "2001:2:0:5::2"
 NETWORK = VethNetwork(NS, HOST_IF, NS_IF, HOST_V4, NS_V4, HOST_V6, NS_V6)
 PORT = 5300
+SIGNED_SOURCE = Path(__file__).resolve().parent.parent / "zones" / "diff.test.zone"
 CLIENT = str(Path(__file__).with_name("client.py"))
 BIG = """$TTL 300
 @ IN SOA ns1 hostmaster 1 3600 900 604800 60
@@ -74,8 +76,11 @@ def start_server(directory: Path, metrics_port: int) -> RunningServer:
         from fastdns import _xdp  # noqa: F401
     except ImportError:
         pytest.fail("fastdns._xdp was not built: install libxdp-dev libbpf-dev clang (make test does)")
+    zones = {"example.com": BIG}
+    if signing.have_signers():  # a signed zone too: its DO=1 answers come from the workers
+        zones["diff.test"] = signing.sign("nsec3", "diff.test", SIGNED_SOURCE, directory / "signed").read_text()
     try:
-        srv = RunningServer(directory, {"example.com": BIG}, "auto", {
+        srv = RunningServer(directory, zones, "auto", {
             "listen": [f"{HOST_V4}@{PORT}", f"{HOST_V6}@{PORT}"], "backend": "xdp",
             "xdp": {"interface": HOST_IF}, "udp_payload": 4096,
             "metrics": f"127.0.0.1@{metrics_port}",
@@ -145,6 +150,20 @@ def test_dig_from_the_namespace(server):
     out = in_ns("dig", f"@{HOST_V6}", "-p", str(PORT), "+short", "www.example.com", "AAAA",
                 "+time=2", "+tries=1").stdout
     assert out.strip() == "2001:db8::80"
+
+
+@pytest.mark.skipif(shutil.which("dig") is None or not signing.have_signers(),
+                    reason="dig or dnssec-signzone is not installed")
+def test_a_signed_denial_is_answered_by_the_af_xdp_workers(server):
+    before = stats(server)
+    out = in_ns("dig", f"@{HOST_V4}", "-p", str(PORT), "nothing-here.diff.test", "A", "+dnssec",
+                "+time=2", "+tries=1").stdout
+    after = stats(server)
+    assert "status: NXDOMAIN" in out, out
+    authority = out.split(";; AUTHORITY SECTION:")[1].split(";;")[0]
+    types = [line.split("IN", 1)[1].split()[0] for line in authority.strip().splitlines()]
+    assert types.count("NSEC3") == 3 and types.count("RRSIG") == 4, out  # the SOA's too
+    assert delta(after["workers"], before["workers"], "tx") == 1, (before, after)
 
 
 def test_the_af_xdp_workers_answer_on_both_queues(server):
