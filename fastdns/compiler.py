@@ -169,10 +169,12 @@ class _NegativeRecords:
 
 
 def _response_key(response: Response) -> tuple:
-    """Identity of a response's content: lookups hand out shared RRset objects."""
+    """Identity of a response's content: lookups hand out shared RRset objects (a cover is
+    told apart by the proofs it must not repeat)."""
     return (response.rcode, response.aa, response.glue_required,
             tuple(map(id, response.answer)), tuple(map(id, response.authority)),
-            tuple(map(id, response.additional)))
+            tuple(map(id, response.additional)), response.cover is not None,
+            tuple(response.proofs[:2]) if response.cover is not None else ())
 
 
 def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: dns.name.Name,
@@ -201,17 +203,24 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
             rendered[key] = _render(response, name, synthesised=wildcard)
         return rendered[key]
 
+    signed_rendered: dict[tuple, image.Record] = {}
+
+    def render_signed(response: Response, qname: dns.name.Name, synthesised: bool) -> image.Record:
+        key = (_response_key(response), qname, synthesised)
+        if key not in signed_rendered:
+            signed_rendered[key] = _render(response, qname, synthesised=synthesised, zone_set=zone_set,
+                                           zone_index=zone_index)
+        return signed_rendered[key]
+
     def answer(qname: dns.name.Name, qtype: int) -> image.Record:
         """The record for (qname, qtype), with its DO=1 variant when the zone is signed."""
         record = render(zone_set.lookup(qname, qtype))
         if not zone.signed:
             return record
-        own = _render(zone_set.lookup(qname, qtype, dnssec_ok=True), qname, synthesised=wildcard,
-                      zone_set=zone_set, zone_index=zone_index)
+        own = render_signed(zone_set.lookup(qname, qtype, dnssec_ok=True), qname, wildcard)
         if synthesis is None:
             return dataclasses.replace(record, signed=own) if own != record else record
-        signed = _render(zone_set.lookup(synthesis, qtype, dnssec_ok=True), synthesis, synthesised=True,
-                         zone_set=zone_set, zone_index=zone_index)
+        signed = render_signed(zone_set.lookup(synthesis, qtype, dnssec_ok=True), synthesis, True)
         return dataclasses.replace(record, signed=signed, own=own if own != signed else None)
 
     if flags & image.NODE_CUT:

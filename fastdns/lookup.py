@@ -98,6 +98,7 @@ class IndexedZone:
         self._cut_of: dict[dns.name.Name, dns.name.Name | None] = {self.origin: None}
         self._rrsets: dict[tuple[dns.name.Name, int, dns.name.Name], dns.rrset.RRset] = {}
         self._sigs: dict[tuple[dns.name.Name, int, dns.name.Name, int | None], dns.rrset.RRset | None] = {}
+        self._denials: dict[dns.name.Name, list[dns.rrset.RRset]] = {}
         self._negative_soa: dns.rrset.RRset | None = None
 
     def find_cut(self, name: dns.name.Name) -> dns.name.Name | None:
@@ -155,12 +156,16 @@ class IndexedZone:
         return self._sigs[key]
 
     def denial_rrsets(self, owner: dns.name.Name) -> list[dns.rrset.RRset]:
-        """The NSEC or NSEC3 record at owner (one of the chain's) and its signature."""
+        """The NSEC or NSEC3 record at owner (one of the chain's) and its signature (the
+        same objects each time, as rrset() hands out)."""
         assert self.chain is not None
-        node = self.zone.nodes[owner]
-        rrset = _as_rrset(owner, node.find_rdataset(IN, self.chain.kind))
-        sig = self.signature(owner, self.chain.kind)
-        return [rrset] + ([sig] if sig is not None else [])
+        found = self._denials.get(owner)
+        if found is None:
+            node = self.zone.nodes[owner]
+            rrset = _as_rrset(owner, node.find_rdataset(IN, self.chain.kind))
+            sig = self.signature(owner, self.chain.kind)
+            found = self._denials[owner] = [rrset] + ([sig] if sig is not None else [])
+        return found
 
     def negative_soa(self) -> dns.rrset.RRset:
         """The apex SOA for a negative answer, TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 3)."""
