@@ -129,12 +129,15 @@ _RRSIG = 46
 
 def _expiry(zone: dict) -> str:
     """A signed zone's first signature expiry, for `fastdns status`."""
+    import time
+
     left = zone.get("signatures_expire_in")
     if left is None:
         return ""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(zone["signatures_expire_at"]))
     if left < 0:
-        return f", signatures EXPIRED {-left / 86400:.1f} days ago"
-    return f", signatures expire in {left / 86400:.1f} days"
+        return f", first signature EXPIRED {when}, {-left / 86400:.1f} days ago"
+    return f", first signature expires {when}, in {left / 86400:.1f} days"
 
 
 def _review_signed(zone, warn_days: float) -> bool:

@@ -46,6 +46,7 @@ class ZoneStatus(TypedDict, total=False):
     serial: int
     file: str
     signatures_expire_in: int  #: a signed zone's: seconds until its first RRSIG expires
+    signatures_expire_at: int  #: and when (seconds since the epoch)
 
 
 class WorkerStatus(TypedDict):

@@ -5,6 +5,7 @@ counted twice or kept in Python)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -70,9 +71,15 @@ class ServerCollector:
         expiry = GaugeMetricFamily("fastdns_zone_signature_expiry_seconds",
                                    "Seconds until the signed zone's first RRSIG expires (negative: expired)",
                                    labels=["zone"])
+        when = GaugeMetricFamily("fastdns_zone_signature_expiration_timestamp_seconds",
+                                 "When the signed zone's first RRSIG expires (seconds since the epoch)",
+                                 labels=["zone"])
+        now = int(time.time())
         for zone, left in self.state.signature_expiries():
             expiry.add_metric([zone], left)
+            when.add_metric([zone], now + left)
         yield expiry
+        yield when
         yield GaugeMetricFamily("fastdns_image_generation", "Published image generation",
                                 value=self.state.generation)
         yield GaugeMetricFamily("fastdns_tcp_connections", "Open TCP connections",

@@ -19,11 +19,11 @@ def set_nsec3_iterations_max(value: int) -> None:
     _nsec3_iterations_max = value
 
 
-def nsec3_iterations_problem(iterations: int) -> str | None:
+def nsec3_iterations_problem(zone: str, iterations: int) -> str | None:
     """Why a zone whose NSEC3PARAM has this many iterations is refused, or None."""
     if iterations <= _nsec3_iterations_max:
         return None
-    return (f"NSEC3 with {iterations} iterations, above nsec3_iterations_max "
+    return (f"zone {zone} is signed with NSEC3 with {iterations} iterations, above nsec3_iterations_max "
             f"({_nsec3_iterations_max}): validators would treat the zone as insecure (RFC 9276); "
             f"re-sign it with fewer (0 is the advice)")
 

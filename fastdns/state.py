@@ -76,6 +76,7 @@ class StateView:
         for z in reply["zones"]:
             if z["zone"] in expiries:
                 z["signatures_expire_in"] = expiries[z["zone"]]
+                z["signatures_expire_at"] = int(now) + expiries[z["zone"]]
         loading = self.zones.loading
         if loading is not None:
             reply["loading"] = loading.report()

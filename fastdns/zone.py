@@ -141,7 +141,7 @@ def load_native_zone(origin: str | dns.name.Name, filename: str,
     if _NSEC3PARAM in native.rdtypes:
         found = native.apex_rdata(_NSEC3PARAM)
         if found is not None and len(found[0]) >= 4:
-            problem = nsec3_iterations_problem(int.from_bytes(found[0][2:4], "big"))
+            problem = nsec3_iterations_problem(origin.to_text(True), int.from_bytes(found[0][2:4], "big"))
             if problem is not None:
                 raise ZoneError(filename, found[1] or None, problem)
     native.label = origin.to_text(True)
@@ -271,7 +271,7 @@ def _validate(origin: dns.name.Name, zone: dns.zone.Zone, filename: str,
         raise ZoneError(filename, None, f"no NS records at the zone apex {origin}")
     param = zone.get_rdataset(origin, dns.rdatatype.NSEC3PARAM)
     if param is not None:
-        problem = nsec3_iterations_problem(max(rd.iterations for rd in param))
+        problem = nsec3_iterations_problem(origin.to_text(True), max(rd.iterations for rd in param))
         if problem is not None:
             raise ZoneError(filename, lines.get((origin, dns.rdatatype.NSEC3PARAM)), problem)
     for name, node in zone.items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from pathlib import Path
 
 import dns.dnssec
@@ -24,8 +25,11 @@ pytestmark = pytest.mark.skipif(not signing.have_signers(), reason="dnssec-signz
 
 
 def test_a_signed_zone_is_served_with_signatures_that_validate(serve, tmp_path):
+    from tests.conftest import free_port
+
     path = signing.sign("nsec3", "diff.test", ZONE, tmp_path / "signed")
-    server = serve({"diff.test": path.read_text()}, workers=1)
+    metrics = free_port()
+    server = serve({"diff.test": path.read_text()}, workers=1, metrics=f"127.0.0.1@{metrics}")
     keys = signing.dnskeys(path, "diff.test")
     query = dns.message.make_query("www.diff.test", "A", want_dnssec=True)
     for reply in (dns.query.udp(query, "127.0.0.1", port=server.port, timeout=2),
@@ -39,7 +43,12 @@ def test_a_signed_zone_is_served_with_signatures_that_validate(serve, tmp_path):
     status = json.loads(server.cli("status", "--json").stdout)
     (zone,) = status["zones"]
     assert 29 * 86400 < zone["signatures_expire_in"] <= 30 * 86400
-    assert "signatures expire in 30.0 days" in server.cli("status").stdout
+    assert zone["signatures_expire_at"] - time.time() == pytest.approx(zone["signatures_expire_in"], abs=5)
+    shown = server.cli("status").stdout
+    assert ", in 30.0 days" in shown and "first signature expires 20" in shown
+    exported = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5).read().decode()
+    assert 'fastdns_zone_signature_expiry_seconds{zone="diff.test"}' in exported
+    assert 'fastdns_zone_signature_expiration_timestamp_seconds{zone="diff.test"}' in exported
 
 
 def test_a_zone_resigned_above_the_iteration_cap_is_refused_and_the_old_one_serves(serve, tmp_path):
@@ -49,5 +58,5 @@ def test_a_zone_resigned_above_the_iteration_cap_is_refused_and_the_old_one_serv
     (server.dir / "diff.test.zone").write_text(resigned.read_text())
     result = server.cli("reload")
     assert result.returncode == 1
-    assert "NSEC3 with 20 iterations, above nsec3_iterations_max (10)" in result.stderr
+    assert "zone diff.test is signed with NSEC3 with 20 iterations, above nsec3_iterations_max (10)" in result.stderr
     assert server.query("www.diff.test", "A").rcode() == dns.rcode.NOERROR
