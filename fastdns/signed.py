@@ -6,6 +6,15 @@ NSEC or NSEC3 chain, an apex without DNSKEY."""
 
 from __future__ import annotations
 
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.zone
+
+from fastdns.denial import Chain, Nsec3Chain, NsecChain, is_nsec3_owner, read_chain
+
+IN = dns.rdataclass.IN
+
 #: RFC 9276 3.2 lets validators treat NSEC3 with more iterations than they like as
 #: insecure; BIND 9.20 and PowerDNS Recursor 5 stop at 50 (Unbound and Knot Resolver at
 #: 150).  A zone above the cap would be served to most of them as unsigned: refused at load.
@@ -30,46 +39,35 @@ def nsec3_iterations_problem(zone: str, iterations: int) -> str | None:
 
 # -- fastdns check ------------------------------------------------------------------------
 
-def review(origin, zone, filename: str, lines: dict, now: float, warn_days: float) -> tuple[list[str], list[str]]:
+def review(origin: dns.name.Name, zone: dns.zone.Zone, filename: str,
+           lines: dict[tuple[dns.name.Name, int], int], now: float,
+           warn_days: float) -> tuple[list[str], list[str]]:
     """(errors, warnings) about a signed zone (one with signatures at its apex), each as
     'file:line: reason' (or 'file: reason'), for `fastdns check`.
 
-    :param zone: the dnspython Zone (fastdns.zone.load_zone's); lines: (owner, type) -> line.
+    :param zone: the dnspython Zone (fastdns.zone.load_zone_lines's); lines: (owner, type) -> line.
     """
-    import dns.rdatatype
-
-    from fastdns.denial import read_chain
-
     errors: list[str] = []
     warnings: list[str] = []
 
-    def where(name, rdtype) -> str:
+    def where(name: dns.name.Name, rdtype: int) -> str:
         line = lines.get((name, rdtype))
         return f"{filename}:{line}" if line else filename
 
     apex = zone.nodes.get(origin)
-    if apex is None or apex.get_rdataset(1, dns.rdatatype.DNSKEY) is None:
+    if apex is None or apex.get_rdataset(IN, dns.rdatatype.DNSKEY) is None:
         errors.append(f"{filename}: signed zone {origin} has no DNSKEY at its apex")
     cuts = {name for name, node in zone.nodes.items()
-            if name != origin and node.get_rdataset(1, dns.rdatatype.NS) is not None}
+            if name != origin and node.get_rdataset(IN, dns.rdatatype.NS) is not None}
     deadline = now + warn_days * 86400
     for name, node in zone.nodes.items():
-        below_cut = any(name != cut and name.is_subdomain(cut) for cut in cuts)
         signed = {rds.covers for rds in node if rds.rdtype == dns.rdatatype.RRSIG}
+        glue = _below_a_cut(name, origin, cuts)
         for rds in node:
             if rds.rdtype == dns.rdatatype.RRSIG:
-                for sig in rds:
-                    left = _seconds_until(sig.expiration, now)
-                    if left < 0:
-                        warnings.append(f"{where(name, rds.rdtype)}: the RRSIG over {name} "
-                                        f"{dns.rdatatype.to_text(rds.covers)} expired {-left // 86400} days ago")
-                    elif now + left < deadline:
-                        warnings.append(f"{where(name, rds.rdtype)}: the RRSIG over {name} "
-                                        f"{dns.rdatatype.to_text(rds.covers)} expires in {left // 86400} days")
-                continue
-            if below_cut or (name in cuts and rds.rdtype != dns.rdatatype.DS):
-                continue  # glue and delegation NS are not signed (RFC 4035 2.2)
-            if rds.rdtype not in signed:
+                warnings += _expiry_warnings(where(name, rds.rdtype), name, rds, now, deadline)
+            elif not glue and not (name in cuts and rds.rdtype != dns.rdatatype.DS) \
+                    and rds.rdtype not in signed:  # glue and delegation NS are not signed (RFC 4035 2.2)
                 errors.append(f"{where(name, rds.rdtype)}: {name} {dns.rdatatype.to_text(rds.rdtype)} "
                               f"is not signed in a signed zone")
     chain = read_chain(origin, zone.nodes)
@@ -78,52 +76,58 @@ def review(origin, zone, filename: str, lines: dict, now: float, warn_days: floa
     return errors, warnings
 
 
+def _below_a_cut(name: dns.name.Name, origin: dns.name.Name, cuts: set[dns.name.Name]) -> bool:
+    while name != origin:
+        name = name.parent()
+        if name in cuts:
+            return True
+    return False
+
+
+def _expiry_warnings(where: str, name: dns.name.Name, rdataset, now: float, deadline: float) -> list[str]:
+    covered = dns.rdatatype.to_text(rdataset.covers)
+    found = []
+    for sig in rdataset:
+        left = _seconds_until(sig.expiration, now)
+        if left < 0:
+            found.append(f"{where}: the RRSIG over {name} {covered} expired {-left // 86400} days ago")
+        elif now + left < deadline:
+            found.append(f"{where}: the RRSIG over {name} {covered} expires in {left // 86400} days")
+    return found
+
+
 def _seconds_until(expiration: int, now: float) -> int:
     """RFC 4034 3.1.5: 32-bit serial arithmetic around now."""
     delta = (expiration - int(now)) & 0xFFFFFFFF
     return delta - (1 << 32) if delta >= 1 << 31 else delta
 
 
-def _chain_problems(origin, zone, chain, cuts) -> list[str]:
-    """Where the NSEC or NSEC3 chain does not link each record to the next."""
-    import dns.rdatatype
-
-    from fastdns.denial import NsecChain, is_nsec3_owner
-
+def _chain_problems(origin: dns.name.Name, zone: dns.zone.Zone, chain: Chain,
+                    cuts: set[dns.name.Name]) -> list[str]:
+    """Names the chain leaves out, and records that do not link to the next."""
+    authoritative = sorted(
+        name for name, node in zone.nodes.items()
+        if not _below_a_cut(name, origin, cuts)
+        and not (node.get_rdataset(IN, dns.rdatatype.NSEC3) is not None and is_nsec3_owner(node)))
     problems = []
-    authoritative = [name for name, node in zone.nodes.items()
-                     if not any(name != cut and name.is_subdomain(cut) for cut in cuts)
-                     and not (node.get_rdataset(1, dns.rdatatype.NSEC3) is not None and is_nsec3_owner(node))]
     if isinstance(chain, NsecChain):
         owners = chain.owners
         present = set(owners)
-        problems += [f"broken NSEC chain: {name} has no NSEC" for name in sorted(authoritative)
-                     if name not in present]
+        problems += [f"broken NSEC chain: {name} has no NSEC" for name in authoritative if name not in present]
         for i, owner in enumerate(owners):
-            nsec = zone.nodes[owner].find_rdataset(1, dns.rdatatype.NSEC)[0]
+            nsec = zone.nodes[owner].find_rdataset(IN, dns.rdatatype.NSEC)[0]
             expected = owners[(i + 1) % len(owners)]
             if nsec.next != expected:
                 problems.append(f"broken NSEC chain: {owner} NSEC points to {nsec.next}, the next owner is {expected}")
         return problems
+    assert isinstance(chain, Nsec3Chain)
     hashes = chain.hashes
-    optout = any(rd.flags & 1 for h in hashes
-                 for rd in zone.nodes[chain.owners[h]].find_rdataset(1, dns.rdatatype.NSEC3))
-    if not optout:  # with opt-out, insecure delegations (and what leads to them only) may have none
-        problems += [f"broken NSEC3 chain: {name} has no NSEC3" for name in sorted(authoritative)
+    records = [next(rd for rd in zone.nodes[chain.owners[h]].find_rdataset(IN, dns.rdatatype.NSEC3)
+                    if rd.iterations == chain.iterations and rd.salt == chain.salt) for h in hashes]
+    if not any(rd.flags & 1 for rd in records):  # with opt-out, insecure delegations may have none
+        problems += [f"broken NSEC3 chain: {name} has no NSEC3" for name in authoritative
                      if chain.matching(name) is None]
-    for i, h in enumerate(hashes):
-        owner = chain.owners[h]
-        rd = next(rd for rd in zone.nodes[owner].find_rdataset(1, dns.rdatatype.NSEC3)
-                  if rd.iterations == chain.iterations and rd.salt == chain.salt)
+    for i, rd in enumerate(records):
         if rd.next != hashes[(i + 1) % len(hashes)]:
-            problems.append(f"broken NSEC3 chain: {owner} NSEC3 does not point to the next hash")
+            problems.append(f"broken NSEC3 chain: {chain.owners[hashes[i]]} NSEC3 does not point to the next hash")
     return problems
-
-
-def earliest_expiration(zone) -> int | None:
-    """The earliest RRSIG expiration in the zone (seconds since the epoch), or None."""
-    import dns.rdatatype
-
-    found = [sig.expiration for node in zone.nodes.values() for rds in node
-             if rds.rdtype == dns.rdatatype.RRSIG for sig in rds]
-    return min(found) if found else None
