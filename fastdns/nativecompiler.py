@@ -23,7 +23,7 @@ from fastdns._compiler import NativeUnsupported, NativeZone
 from fastdns.compiler import CompileResult, Progress, _chaos_txt, _render
 from fastdns.lookup import Response
 
-_RRSIG = 46
+_DNSSEC_TYPES = {46, 50}  # RRSIG, NSEC3
 
 log = logging.getLogger("fastdns")
 __all__ = ["CompiledImage", "NativeUnsupported", "NativeZone", "compile_native"]
@@ -72,7 +72,7 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     """
     started = time.monotonic()
     for z in zones:
-        if _RRSIG in z.rdtypes:
+        if z.rdtypes & _DNSSEC_TYPES:  # NSEC3 owners leave the name space, signed or not
             raise NativeUnsupported(f"{_text(z)} is signed: DNSSEC answers are compiled by the Python compiler")
     placed = _place(zones)
     other = _unused_qtype(zones)
