@@ -110,8 +110,11 @@ cdef packed struct img_nsec3_entry:
     uint32_t rrs_off
 
 cdef packed struct img_rrs:
-    uint16_t count                 # RRs (the NSEC or NSEC3 and its RRSIGs), uncompressed
+    uint16_t count                 # RRs: the NSEC or NSEC3, then its RRSIGs
     uint16_t len                   # bytes that follow
+    uint8_t owner_len              # the first owner's labels below the apex, then a pointer;
+    uint8_t apex_len               # the others' owners are a pointer (filled in per query)
+    uint16_t reserved
 
 ctypedef struct image_t:
     const uint8_t* base

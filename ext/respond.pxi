@@ -104,13 +104,15 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
         full = signed_variant(img, full, q.encloser < 0)
         if full.ext & EXT_COVER and q.encloser >= 0:  # not for a wildcard's own name
             cover = find_cover(img, full, q)
-            extra = cover.len if cover != NULL else 0
     rec = full
     limit = MAX_TCP_MESSAGE if tcp else udp_limit(q, payload_max)
     if limit > cap:
         limit = cap
     end = q.question_end + (OPT_RR_SIZE if q.edns else 0)
-    while rec != NULL and end + rec.tail_len + extra > limit:
+    while rec != NULL:
+        extra = cover_size(rec, q, cover) if cover != NULL and rec.ext & EXT_COVER else 0
+        if end + rec.tail_len + extra <= limit:
+            break
         rec = record_at(img, rec.smaller_off) if rec.smaller_off else NULL
     if rec == NULL:
         counters[C_TRUNCATED] += 1  # RFC 2181 9: no partial RRsets; the client retries on TCP
@@ -148,6 +150,14 @@ cdef inline int copy_tail(uint8_t* out, const img_record* rec, const query_t* q)
     return rec.tail_len
 
 
+cdef inline int cover_size(const img_record* rec, const query_t* q, const img_rrs* cover) noexcept nogil:
+    """Bytes the covering records take in rec's reply: as stored, when the later owners can
+    point at the first (within a pointer's reach), else each written out."""
+    if q.question_end + (<const img_cover*>record_extension(rec)).at <= MAX_POINTER_TARGET:
+        return cover.len
+    return cover.len + (cover.count - 1) * cover.owner_len
+
+
 cdef inline int copy_tail_with(uint8_t* out, const img_record* rec, const query_t* q,
                                const img_rrs* cover) noexcept nogil:
     """copy_tail, with the covering records put in at the record's place for them (the end
@@ -156,15 +166,44 @@ cdef inline int copy_tail_with(uint8_t* out, const img_record* rec, const query_
     cdef int delta = q.qname_len - rec.qname_len
     cdef const uint8_t* tail = record_tail(rec)
     cdef const uint8_t* relocs
-    cdef int i, ptr
+    cdef int i, ptr, size
     memcpy(out, tail, at)
-    memcpy(out + at, <const uint8_t*>cover + sizeof(img_rrs), cover.len)
-    memcpy(out + at + cover.len, tail + at, rec.tail_len - at)
+    size = put_cover(out + at, q.question_end + at, q, cover)
+    memcpy(out + at + size, tail + at, rec.tail_len - at)
     if delta != 0:
         relocs = record_relocs(rec)
         for i in range(rec.n_reloc):
             ptr = relocs[2 * i] | (relocs[2 * i + 1] << 8)
             if ptr >= at:
-                ptr += cover.len
+                ptr += size
             fastdns_put16(out + ptr, <uint16_t>(fastdns_get16(out + ptr) + delta))
-    return rec.tail_len + cover.len
+    return rec.tail_len + size
+
+
+cdef inline int put_cover(uint8_t* dst, int position, const query_t* q, const img_rrs* cover) noexcept nogil:
+    """The covering records at dst (position: its offset in the message), their owners'
+    pointers filled in: the first owner's to the zone's apex at the end of the question
+    name, the others' to the first owner; where that is beyond a pointer's reach, the
+    others' owners are written out as the first one."""
+    cdef const uint8_t* src = <const uint8_t*>cover + sizeof(img_rrs)
+    cdef int first = cover.owner_len + 2        # the first owner's bytes
+    cdef int pos, n, rr_len, i
+    cdef bint near = position <= MAX_POINTER_TARGET
+    memcpy(dst, src, first)
+    fastdns_put16(dst + cover.owner_len, <uint16_t>(0xC000 | (DNS_HEADER_SIZE + q.qname_len - cover.apex_len)))
+    rr_len = 10 + fastdns_get16(src + first + 8)
+    memcpy(dst + first, src + first, rr_len)
+    pos = first + rr_len                       # in dst
+    n = first + rr_len                         # in src
+    for i in range(1, cover.count):
+        if near:
+            fastdns_put16(dst + pos, <uint16_t>(0xC000 | position))
+            pos += 2
+        else:
+            memcpy(dst + pos, dst, first)
+            pos += first
+        rr_len = 10 + fastdns_get16(src + n + 2 + 8)
+        memcpy(dst + pos, src + n + 2, rr_len)
+        pos += rr_len
+        n += 2 + rr_len
+    return pos

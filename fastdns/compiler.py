@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -269,18 +270,34 @@ def _absent_child(zone: IndexedZone, name: dns.name.Name) -> dns.name.Name | Non
 
 def _chain(zone: IndexedZone) -> image.Chain | None:
     """The zone's denial chain as the image holds it: NSEC owners in canonical order, or
-    NSEC3 hashes in order, each with its records (RR and signatures, uncompressed)."""
+    NSEC3 hashes in order, each with its records (RR and signatures, see image.RRS)."""
     chain = zone.chain
     if chain is None:
         return None
     rrs = []
     for owner in chain.owners if isinstance(chain, NsecChain) else [chain.owners[h] for h in chain.hashes]:
-        out = io.BytesIO()
-        count = sum(rrset.to_wire(out, None, want_shuffle=False) for rrset in zone.denial_rrsets(owner))
-        rrs.append((count, out.getvalue()))
+        rrs.append(_chain_records(zone, owner))
+    apex_len = len(_wire(zone.origin))
     if isinstance(chain, NsecChain):
-        return image.Chain(image.CHAIN_NSEC, b"", 0, tuple(_wire(o) for o in chain.owners), tuple(rrs))
-    return image.Chain(image.CHAIN_NSEC3, chain.salt, chain.iterations, tuple(chain.hashes), tuple(rrs))
+        return image.Chain(image.CHAIN_NSEC, b"", 0, tuple(_wire(o) for o in chain.owners), tuple(rrs), apex_len)
+    return image.Chain(image.CHAIN_NSEC3, chain.salt, chain.iterations, tuple(chain.hashes), tuple(rrs), apex_len)
+
+
+def _chain_records(zone: IndexedZone, owner: dns.name.Name) -> tuple[int, int, bytes]:
+    """(RR count, owner_len, the RRs) of a chain entry, as image.RRS describes them: the
+    owner's labels below the apex and a pointer for the first RR, a pointer for the rest
+    (the data plane fills the pointers in; RRSIG and NSEC rdata stay uncompressed, RFC 4034)."""
+    relative = b"".join(bytes((len(label),)) + label for label in owner.relativize(zone.origin).labels)
+    out = io.BytesIO()
+    count = 0
+    for rrset in zone.denial_rrsets(owner):
+        for rdata in rrset:
+            wire = rdata.to_wire()
+            assert wire is not None
+            out.write((relative if count == 0 else b"") + b"\xc0\x00")
+            out.write(struct.pack("!HHIH", rrset.rdtype, rrset.rdclass, rrset.ttl, len(wire)) + wire)
+            count += 1
+    return count, len(relative), out.getvalue()
 
 
 def _chaos_txt(name: str, text: str | None) -> image.Record | None:

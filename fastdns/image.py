@@ -66,10 +66,12 @@ NSEC_ENTRY = struct.Struct("<II")
 #: NSEC3 chain entry: the owner's hash and its records
 NSEC3_ENTRY_FIELDS = ("hash", "rrs_off")
 NSEC3_ENTRY = struct.Struct("<20sI")
-#: records a chain entry points to: the NSEC or NSEC3 RR and its RRSIGs, in uncompressed
-#: wire format (they go into the authority section as they are)
-RRS_FIELDS = ("count", "len")
-RRS = struct.Struct("<HH")
+#: records a chain entry points to: the NSEC or NSEC3 RR and its RRSIGs in wire format, each
+#: owner written as its labels below the apex (owner_len bytes) and a pointer whose value
+#: the data plane writes: to the apex, the end of the question name (the first RR's), and
+#: to the first owner (the others')
+RRS_FIELDS = ("count", "len", "owner_len", "apex_len", "reserved")
+RRS = struct.Struct("<HHBBH")
 
 # Node flags.
 NODE_APEX = 0x01  #: the node is a zone apex
@@ -155,7 +157,8 @@ class Chain:
     salt: bytes
     iterations: int
     keys: tuple[bytes, ...]  #: NSEC: lower-cased wire owners, canonical order; NSEC3: hashes, sorted
-    rrs: tuple[tuple[int, bytes], ...]  #: per entry: (RR count, uncompressed wire RRs)
+    rrs: tuple[tuple[int, int, bytes], ...]  #: per entry: (RR count, owner_len, RRs as RRS says)
+    apex_len: int = 0  #: the zone's apex, wire length
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,8 @@ class ImageWriter:
 
     def _put_chain(self, chain: Chain) -> int:
         """The chain's records, then the chain (its entries point at them)."""
-        rrs_offs = [self._put(RRS.pack(count, len(wire)) + wire) for count, wire in chain.rrs]
+        rrs_offs = [self._put(RRS.pack(count, len(wire), owner_len, chain.apex_len, 0) + wire)
+                    for count, owner_len, wire in chain.rrs]
         if chain.kind == CHAIN_NSEC:
             entries = b"".join(NSEC_ENTRY.pack(self._put_name(key), off) for key, off in zip(chain.keys, rrs_offs))
             salt = b""

@@ -12,6 +12,7 @@ cdef enum:
     MAX_FDS = 8                 # listen sockets one worker polls
     POLL_TIMEOUT_MS = 250       # ms; an idle worker returns to Python this often
     OPT_RR_SIZE = 11            # bytes of an OPT RR with no options
+    MAX_POINTER_TARGET = 0x3FFF # the furthest offset a compression pointer reaches (14 bits)
 
 # fastdns.image.name_hash (docs/image-format.md): 64-bit constants, so not in the enum.
 cdef extern from *:

@@ -271,3 +271,28 @@ def test_random_names_under_a_signed_zone_get_whole_answers(signed):
         if reply.rcode() == dns.rcode.NXDOMAIN and not reply.answer and not reply.flags & dns.flags.TC:
             kind = dns.rdatatype.NSEC if signed.kind == "nsec" else dns.rdatatype.NSEC3
             assert sum(r.rdtype == kind for r in reply.authority) >= (1 if signed.kind == "nsec" else 2), name
+
+
+@pytest.mark.parametrize("kind", ["nsec", "nsec3"])
+def test_a_cover_beyond_a_pointers_reach_is_written_out_and_validates(kind, tmp_path):
+    """A wildcard answer of 20 kB over TCP: the NSEC/NSEC3 proving no closer name goes in
+    past 16,383 bytes, where its RRSIG's owner cannot point at it."""
+    source = tmp_path / "far.test.src"
+    source.write_text("$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 900 604800 300\n@ IN NS ns1\n"
+                      "ns1 IN A 192.0.2.1\nsome IN A 192.0.2.2\n"
+                      + "".join(f'*.far IN TXT "{i:03d} {"x" * 100}"\n' for i in range(200)))
+    path = signing.sign(kind, "far.test", source, tmp_path / "signed")
+    loaded = load_zone("far.test", str(path))
+    image = tmp_path / "image"
+    image.write_bytes(compile_zones([loaded]).image)
+    engine = _dataplane.Engine(_dataplane.Image(str(image)), 1232)
+    query = dns.message.make_query("q.far.far.test", "TXT", want_dnssec=True)
+    reply = dns.message.from_wire(engine.answer(query.to_wire(), tcp=True))
+    expected = ZoneSet([loaded]).answer(dns.name.from_text("q.far.far.test"), dns.rdatatype.TXT, True)
+    assert rrs(reply.authority) == rrs(expected.authority) and len(reply.authority) == 2
+    keys = signing.dnskeys(path, "far.test")
+    sigs = _signatures(reply.authority)
+    for rrset in reply.authority:
+        if rrset.rdtype != dns.rdatatype.RRSIG:
+            dns.dnssec.validate(rrset, sigs[(rrset.name, rrset.rdtype)], keys, now=time.time())
+    assert len(engine.answer(query.to_wire(), tcp=True)) > 16384
