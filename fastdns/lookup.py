@@ -308,12 +308,17 @@ def _lowest_signature(zone: IndexedZone, source: dns.name.Name, owner: dns.name.
     covered = [rds.covers for rds in node if rds.rdtype == RRSIG]
     if not covered:
         return None
-    rrset = zone.signature(source, min(covered), owner=owner)
-    return rrset
+    return zone.signature(source, min(covered), owner=owner)
 
 
 def _signed(zone: IndexedZone, response: Response) -> bool:
     return response.dnssec_ok and zone.signed
+
+
+def _proving(zone: IndexedZone, response: Response) -> Chain | None:
+    """The chain the response's denial proofs come from: the zone's, when it is signed and
+    the query had DO=1; else None."""
+    return zone.chain if _signed(zone, response) else None
 
 
 def _put(zone: IndexedZone, response: Response, section: list[dns.rrset.RRset], rrset: dns.rrset.RRset,
@@ -370,7 +375,7 @@ def _prove_synthesis(zone: IndexedZone, qname: dns.name.Name, source: dns.name.N
     """RFC 4035 3.1.3.3, RFC 5155 7.2.6: an answer synthesised from a wildcard proves that
     no closer match exists.  When the answer is the wildcard's own NSEC (qtype NSEC), that
     record is not repeated as the proof, as Knot DNS does."""
-    if source == qname or not _signed(zone, response) or zone.chain is None:
+    if source == qname or _proving(zone, response) is None:
         return
     if response.answer and response.answer[0].rdtype == dns.rdatatype.NSEC:
         response.proofs.append(source)  # in the answer section already
@@ -396,15 +401,16 @@ def _nodata(zone: IndexedZone, name: dns.name.Name, response: Response) -> None:
     NSEC3: the closest provable encloser proof)."""
     response.consulted.append((zone.origin, name))
     _negative_soa(zone, response)
-    if not _signed(zone, response) or zone.chain is None:
+    chain = _proving(zone, response)
+    if chain is None:
         return
-    match = zone.chain.matching(name)
+    match = chain.matching(name)
     if match is not None:
         _prove(zone, response, match)
-    elif isinstance(zone.chain, Nsec3Chain):
+    elif isinstance(chain, Nsec3Chain):
         _closest_encloser_proof(zone, response, name, name.parent(), False)
     else:
-        _prove(zone, response, zone.chain.covering(name))
+        _prove(zone, response, chain.covering(name))
 
 
 def _wildcard_nodata(zone: IndexedZone, qname: dns.name.Name, source: dns.name.Name, response: Response,
@@ -412,13 +418,14 @@ def _wildcard_nodata(zone: IndexedZone, qname: dns.name.Name, source: dns.name.N
     """RFC 4035 3.1.3.4, RFC 5155 7.2.5: no such type at the wildcard that matched."""
     response.consulted.append((zone.origin, source))
     _negative_soa(zone, response)
-    if not _signed(zone, response) or zone.chain is None:
+    chain = _proving(zone, response)
+    if chain is None:
         return
-    if isinstance(zone.chain, Nsec3Chain):
+    if isinstance(chain, Nsec3Chain):
         _closest_encloser_proof(zone, response, qname, source.parent(), from_query)
     else:
         _prove_covered(zone, response, qname, from_query)
-    _prove(zone, response, zone.chain.matching(source))
+    _prove(zone, response, chain.matching(source))
 
 
 def _nxdomain(zone: IndexedZone, qname: dns.name.Name, response: Response, from_query: bool) -> None:
@@ -426,14 +433,15 @@ def _nxdomain(zone: IndexedZone, qname: dns.name.Name, response: Response, from_
     could have matched it."""
     response.rcode = dns.rcode.NXDOMAIN
     _negative_soa(zone, response)
-    if not _signed(zone, response) or zone.chain is None:
+    chain = _proving(zone, response)
+    if chain is None:
         return
     encloser = _closest_encloser(zone, qname)
-    if isinstance(zone.chain, Nsec3Chain):
+    if isinstance(chain, Nsec3Chain):
         _closest_encloser_proof(zone, response, qname, encloser, from_query)
     else:
         _prove_covered(zone, response, qname, from_query)
-    _prove(zone, response, zone.chain.covering(dns.name.Name((WILDCARD_LABEL,) + encloser.labels)))
+    _prove(zone, response, chain.covering(dns.name.Name((WILDCARD_LABEL,) + encloser.labels)))
 
 
 def _closest_encloser(zone: IndexedZone, qname: dns.name.Name) -> dns.name.Name:
