@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dns.message
+import dns.name
 import dns.query
 import dns.rdatatype
 import pytest
@@ -34,6 +35,28 @@ def write_zone(directory: Path, origin: str, body: str) -> Path:
     path = directory / f"{origin.rstrip('.') or 'root'}.zone"
     path.write_text(body)
     return path
+
+
+def zone_names(zones: list) -> set[dns.name.Name]:
+    """Every owner of the zones (loaded by fastdns.zone.load_zone) and the empty
+    non-terminals between them and their apex."""
+    names: set[dns.name.Name] = set()
+    for zone in zones:
+        for name in zone.zone.keys():
+            while name not in names:
+                names.add(name)
+                if name == zone.origin:
+                    break
+                name = name.parent()
+    return names
+
+
+def names_around(names: set[dns.name.Name]) -> set[dns.name.Name]:
+    """Names the questions of a corpus ask beside those: a child of each (absent), and two
+    labels below each wildcard's parent (synthesised)."""
+    around = {dns.name.Name((b"child-x",) + name.labels) for name in names}
+    around |= {dns.name.Name((b"a", b"b") + name.labels[1:]) for name in names if name.labels[0] == b"*"}
+    return around
 
 
 def make_engine(directory: Path, zones: dict[str, str], udp_payload: int = 1232) -> _dataplane.Engine:

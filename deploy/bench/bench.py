@@ -216,6 +216,23 @@ class Bench:
             rx_us_per_query=(rx1 - rx0) / answered * 1e6 if answered else None,
             rcodes=result.rcodes, server_counters=counters, stray_threads=server.cgroup.stray_threads())
 
+    def measure_rounds(self, names: list[str], query_file: Path, label: str = "") -> list[RunRecord]:
+        """A warm-up for each server, then --rounds interleaved runs of them all."""
+        if self.args.warmup > 0:
+            for name in names:
+                self.dnsperf(name, query_file, self.args.warmup)
+        records: list[RunRecord] = []
+        for round_no in range(1, self.args.rounds + 1):
+            for name in names:
+                record = self.measure_once(name, query_file, round_no)
+                records.append(record)
+                log(f"{label}round {round_no}/{self.args.rounds} {name:<12} {record.qps:>10,.0f} qps  "
+                    f"loss {record.loss_percent:5.2f} %  CPU {record.cpu_us_per_query or 0:6.2f} "
+                    f"+rx {record.rx_us_per_query or 0:5.2f} µs/q  busy {record.server_cpu_busy:.0f}/"
+                    f"{record.generator_cpu_busy:.0f} %  other {record.foreign_percent:.0f} %  "
+                    f"steal {record.steal_percent:.1f} %  {record.rcodes}")
+        return records
+
     def p99(self, name: str, query_file: Path) -> float | None:
         """The 99th percentile latency at a fixed, moderate rate (dnsperf -v lists each query)."""
         if self.args.p99_duration <= 0:
@@ -388,18 +405,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not measured:
             raise SystemExit("bench: no server could be started: " + "; ".join(
                 f"{k}: {v}" for k, v in bench.skipped.items()))
-        if args.warmup > 0:
-            for name in measured:
-                bench.dnsperf(name, work.query_file, args.warmup)
-        for round_no in range(1, args.rounds + 1):
-            for name in measured:
-                record = bench.measure_once(name, work.query_file, round_no)
-                records.append(record)
-                log(f"round {round_no}/{args.rounds} {name:<12} {record.qps:>10,.0f} qps  "
-                    f"loss {record.loss_percent:5.2f} %  CPU {record.cpu_us_per_query or 0:6.2f} "
-                    f"+rx {record.rx_us_per_query or 0:5.2f} µs/q  busy {record.server_cpu_busy:.0f}/"
-                    f"{record.generator_cpu_busy:.0f} %  other {record.foreign_percent:.0f} %  "
-                    f"steal {record.steal_percent:.1f} %")
+        records += bench.measure_rounds(measured, work.query_file)
         for name in measured:
             server = bench.running[name]
             stray = server.cgroup.stray_threads()
@@ -424,8 +430,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as e:
                     log(f"callgrind: {name} failed: {e}")
                     callgrind_results[name] = {"error": str(e)[:500]}
-        signed = run_signed(bench, [n for n in measured if n in args.signed_servers.split(",")]) \
-            if args.signed_names > 0 else None
+        signed = None
+        if args.signed_names > 0:
+            try:
+                signed = run_signed(bench, [n for n in measured if n in args.signed_servers.split(",")])
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                log(f"signed run skipped: {str(e)[:300]}")
     finally:
         bench.close()
 
@@ -483,15 +493,7 @@ def run_signed(bench: Bench, names: list[str]) -> dict[str, Any] | None:
         for name in names:
             bench.start(name, work.zone_file, work="signed")
         measured = [n for n in names if n in bench.running]
-        for name in measured:
-            bench.dnsperf(name, work.query_file, args.warmup)
-        for round_no in range(1, args.rounds + 1):
-            for name in measured:
-                record = bench.measure_once(name, work.query_file, round_no)
-                records.append(record)
-                log(f"signed round {round_no}/{args.rounds} {name:<12} {record.qps:>10,.0f} qps  "
-                    f"loss {record.loss_percent:5.2f} %  CPU {record.cpu_us_per_query or 0:6.2f} "
-                    f"+rx {record.rx_us_per_query or 0:5.2f} µs/q  rcodes {record.rcodes}")
+        records = bench.measure_rounds(measured, work.query_file, "signed ")
         rows = [summarise(n, records, bench.running[n], None, measure.pss_bytes(bench.running[n].pids()),
                           bench.running[n].zone_bytes(), "yes") for n in measured]
     finally:

@@ -192,10 +192,13 @@ def generate_signed(directory: Path, names: int, queries: int) -> Workload:
     by_kind = write_zone(source, names)
     for old in directory.glob("K*"):
         old.unlink()
-    for flags in (["-f", "KSK"], []):
-        subprocess.run(["dnssec-keygen", "-q", "-K", str(directory), "-a", "ECDSAP256SHA256", *flags, ORIGIN],
-                       check=True, capture_output=True)
-    subprocess.run(["dnssec-signzone", "-q", "-S", "-K", str(directory), "-3", "abcd", "-H", "0",
-                    "-o", ORIGIN, "-f", str(signed), str(source)], check=True, capture_output=True, cwd=directory)
+    commands = [["dnssec-keygen", "-q", "-K", str(directory), "-a", "ECDSAP256SHA256", *flags, ORIGIN]
+                for flags in (["-f", "KSK"], [])]
+    commands.append(["dnssec-signzone", "-q", "-S", "-K", str(directory), "-3", "abcd", "-H", "0",
+                     "-o", ORIGIN, "-f", str(signed), str(source)])
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=directory)
+        if done.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed on {source}: {done.stderr.strip()[-500:]}")
     write_queries(query_file, by_kind, queries, mix=SIGNED_QUERY_MIX)
     return Workload(signed, query_file, names, queries, dict(SIGNED_QUERY_MIX))

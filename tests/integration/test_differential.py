@@ -27,7 +27,7 @@ import dns.rdatatype
 import pytest
 
 from fastdns.zone import load_zone
-from tests.conftest import free_port
+from tests.conftest import free_port, names_around, zone_names
 from tests.references import KNOTD, NSD, Knot, Nsd, available
 
 ZONE_DIR = Path(__file__).resolve().parent.parent / "zones"
@@ -49,22 +49,9 @@ needs_nsd = pytest.mark.skipif(not available(NSD), reason="NSD is not installed"
 def corpus_names() -> list[str]:
     """Every name in the zones, the empty non-terminals above them, a sibling and a child
     of each, names under every wildcard and cut, and names outside every zone."""
-    names: set[dns.name.Name] = set()
-    for origin, path in ZONES.items():
-        zone = load_zone(origin, str(path))
-        for name in zone.zone.keys():
-            while True:
-                names.add(name)
-                if name == zone.origin:
-                    break
-                name = name.parent()
-    extra: set[dns.name.Name] = set()
-    for name in names:
-        extra.add(dns.name.Name((b"child-x",) + name.labels))
-        if len(name) > 2:
-            extra.add(dns.name.Name((b"zz-sibling",) + name.labels[1:]))
-        if name.labels[0] == b"*":
-            extra.add(dns.name.Name((b"a", b"b") + name.labels[1:]))
+    names = zone_names([load_zone(origin, str(path)) for origin, path in ZONES.items()])
+    extra = names_around(names)
+    extra |= {dns.name.Name((b"zz-sibling",) + name.labels[1:]) for name in names if len(name) > 2}
     extra |= {dns.name.from_text(n) for n in ("www.example.org", "example.org", "test", "diff.test.org")}
     return sorted(n.to_text() for n in names | extra)
 

@@ -17,7 +17,7 @@ import pytest
 
 from fastdns.zone import load_zone
 from tests import signing
-from tests.conftest import free_port
+from tests.conftest import free_port, names_around, zone_names
 from tests.integration.test_differential import (
     ALL_FIELDS,
     NSD_DIFFERENCES,
@@ -42,18 +42,8 @@ pytestmark = pytest.mark.skipif(not signing.have_signers(), reason="dnssec-signz
 
 
 def corpus(paths: dict[str, Path]) -> list[Query]:
-    names: set[dns.name.Name] = set()
-    for origin, path in paths.items():
-        zone = load_zone(origin, str(path))
-        for name in zone.zone.keys():
-            while True:
-                names.add(name)
-                names.add(dns.name.Name((b"child-x",) + name.labels))
-                if name.labels[0] == b"*":
-                    names.add(dns.name.Name((b"a", b"b") + name.labels[1:]))
-                if name == zone.origin:
-                    break
-                name = name.parent()
+    names = zone_names([load_zone(origin, str(path)) for origin, path in paths.items()])
+    names |= names_around(names)
     rng = random.Random(SEED)
     queries = []
     for name in sorted(n.to_text() for n in names):

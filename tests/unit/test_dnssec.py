@@ -23,6 +23,7 @@ from fastdns.compiler import compile_zones
 from fastdns.lookup import ZoneSet
 from fastdns.zone import load_zone
 from tests import signing
+from tests.conftest import names_around, zone_names
 
 ZONE_DIR = Path(__file__).resolve().parent.parent / "zones"
 ORIGINS = ("diff.test", "child.diff.test", "rfc4592.test")
@@ -55,20 +56,10 @@ class Signed:
         return dns.message.from_wire(wire)
 
     def names(self) -> list[dns.name.Name]:
-        """Every name of the zones' name spaces, a child and a sibling of each, names under
-        every wildcard (NSEC3 owners too: they are not in the name space)."""
-        names: set[dns.name.Name] = set()
-        for zone in self.loaded:
-            for name in zone.zone.nodes:
-                while True:
-                    names.add(name)
-                    names.add(dns.name.Name((b"child-x",) + name.labels))
-                    if name.labels[0] == b"*":
-                        names.add(dns.name.Name((b"a", b"b") + name.labels[1:]))
-                    if name == zone.origin:
-                        break
-                    name = name.parent()
-        return sorted(names)
+        """Every name of the zones' name spaces, a child of each, names under every
+        wildcard (NSEC3 owners too: they are not in the name space)."""
+        names = zone_names(self.loaded)
+        return sorted(names | names_around(names))
 
 
 @pytest.fixture(scope="module", params=signing.KINDS)
