@@ -125,7 +125,9 @@ def flavour_changed(stamp: Path) -> bool:
 extensions = [Extension("fastdns._dataplane", sources=["ext/dataplane.pyx"], **DATAPLANE),
               Extension("fastdns._zonefile", sources=["native/zonefile.pyx"], libraries=["ldns"],
                         **NATIVE),
-              Extension("fastdns._compiler", sources=["native/zonecompiler.pyx"], **NATIVE)]
+              # the compiler hashes names for NSEC3 chains as the data plane does (native/denial.pxi)
+              Extension("fastdns._compiler", sources=["native/zonecompiler.pyx"],
+                        **{**NATIVE, "libraries": ["crypto"], "define_macros": DATAPLANE["define_macros"]})]
 if zscanner_wanted():
     extensions.append(Extension("fastdns._zscanner", sources=["native/zscanner.pyx"], libraries=["zscanner"],
                                 **NATIVE))

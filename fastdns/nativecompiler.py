@@ -23,8 +23,6 @@ from fastdns._compiler import NativeUnsupported, NativeZone
 from fastdns.compiler import CompileResult, Progress, _chaos_txt, _render
 from fastdns.lookup import Response
 
-_DNSSEC_TYPES = {46, 50}  # RRSIG, NSEC3
-
 log = logging.getLogger("fastdns")
 __all__ = ["CompiledImage", "NativeUnsupported", "NativeZone", "compile_native"]
 #: the previous image's bytes: bytes, or its file mapped
@@ -72,8 +70,8 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     """
     started = time.monotonic()
     for z in zones:
-        if z.rdtypes & _DNSSEC_TYPES:  # NSEC3 owners leave the name space, signed or not
-            raise NativeUnsupported(f"{_text(z)} is signed: DNSSEC answers are compiled by the Python compiler")
+        if z.unsupported is not None:
+            raise NativeUnsupported(f"{_text(z)}: {z.unsupported}")
     placed = _place(zones)
     other = _unused_qtype(zones)
     key = (chaos_version, chaos_identity, minimal_responses, other)
@@ -92,6 +90,8 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
         node_count = _compiler.number_nodes(p.zone, node_count)
     # about a blob per record and one per name: a table at most half full never grows
     builder = _compiler.ImageBuilder(image.HEADER.size, 2 * (node_count + sum(z.rr_count for z in zones)) + 16)
+    for p in placed:  # signed zones' denial chains first, as ImageWriter puts them
+        _compiler.put_chain(builder, p.zone)
     refused_off = builder.put_fixed(image.record_blob(_render(Response(rcode=dns.rcode.REFUSED, aa=False), None)))
     chaos_offs = []
     for name, text in (("version.bind", chaos_version), ("id.server", chaos_identity)):
@@ -182,6 +182,7 @@ def _compile_changed(placed: list[_Placed], previous: CompiledImage, previous_im
             patches.append((positions, old_zone.serial, p.zone.serial))
             compiled.append(f"{_text(p.zone)} ({len(plan)} of {count} names)")
         else:
+            _compiler.put_chain(builder, p.zone)
             _compiler.write_zone_nodes(builder, p.zone, p.parent, index, other, minimal_responses, nodes, 0,
                                        progress, _text(p.zone))
             compiled.append(_text(p.zone))

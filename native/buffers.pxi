@@ -93,6 +93,10 @@ cdef inline void put_u32be(uint8_t* p, uint32_t v) noexcept nogil:
     p[3] = v & 0xFF
 
 
+cdef inline uint16_t get_u16le(const uint8_t* p) noexcept nogil:
+    return p[0] | (<uint16_t>p[1] << 8)
+
+
 cdef inline uint16_t get_u16be(const uint8_t* p) noexcept nogil:
     return (<uint16_t>p[0] << 8) | p[1]
 

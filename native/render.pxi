@@ -13,6 +13,15 @@ cdef enum:
     RECORD_SIZE = 20                    # fastdns.image.RECORD
     FLAG_AA = 0x0400
     RCODE_MASK = 0x000F
+    EXT_SIGNED = 0x01                   # fastdns.image.EXT_*
+    EXT_COVER = 0x02
+    SIGNED_SIZE = 8                     # fastdns.image.SIGNED
+    COVER_SIZE = 16                     # fastdns.image.COVER
+    CHAIN_NSEC = 1                      # fastdns.image.CHAIN_*
+    CHAIN_NSEC3 = 2
+    ADD_NONE = 0                        # render_record's additional section: none,
+    ADD_ALL = 1                         # all of it,
+    ADD_UNSIGNED = 2                    # all but the signatures (RFC 4035 3.1.1)
 
 
 ctypedef struct render_t:
@@ -30,6 +39,8 @@ ctypedef struct render_t:
     int synthesised_len
     int n_soa
     uint16_t soa_at[MAX_SOA]            # tail offsets of SOA serials written (for patching)
+    bint frozen                         # no new targets: what follows a cover moves
+    int ext_len                         # bytes of the record's extension (COVER), after the relocations
 
 
 cdef int find_key(render_t* w, const uint8_t* lname, int n) noexcept nogil:
@@ -42,7 +53,7 @@ cdef int find_key(render_t* w, const uint8_t* lname, int n) noexcept nogil:
 
 cdef void add_key(render_t* w, const uint8_t* lname, int n, int pos) noexcept nogil:
     """_Compress.__setitem__: only targets a relocated pointer can still reach."""
-    if pos > MAX_POINTER_TARGET or w.n_keys == MAX_COMPRESS:
+    if pos > MAX_POINTER_TARGET or w.n_keys == MAX_COMPRESS or w.frozen:
         return
     w.key[w.n_keys] = lname
     w.key_len[w.n_keys] = n
@@ -135,13 +146,13 @@ cdef int write_rrset(render_t* w, NativeZone z, const rrref_t* ref) except -1 no
 
 
 cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uint8_t* qname,
-                       int qlen, bint synthesised, bint with_additional, uint32_t smaller_off,
+                       int qlen, bint synthesised, int additional, uint32_t smaller_off,
                        buf_t* blob) except -1 nogil:
     """compiler._render_sections appended to blob as fastdns.image.RECORD + relocations +
-    tail."""
+    extension (a COVER) + tail; additional: ADD_*."""
     cdef uint8_t lq[MAX_NAME]
     cdef int counts[3]
-    cdef int section, i, start, offset, labels
+    cdef int section, i, start, offset, labels, cover_at = 0
     cdef uint16_t flags
     cdef size_t tail_len, at
     cdef uint8_t* p
@@ -151,6 +162,7 @@ cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uin
     w.n_sites = 0
     w.n_soa = 0
     w.synthesised = NULL
+    w.frozen = 0
     buf_reserve(&w.out, QUESTION_OFFSET + MAX_NAME + 4)
     memset(w.out.data, 0, QUESTION_OFFSET + qlen + 4)
     if qname != NULL:
@@ -170,10 +182,16 @@ cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uin
     w.out.len = w.tail_start
     for section in range(3):
         counts[section] = 0
-        if section == S_ADDITIONAL and not with_additional:
+        if section == S_ADDITIONAL and additional == ADD_NONE:
             continue
         for i in range(r.n[section]):
+            if additional == ADD_UNSIGNED and section == S_ADDITIONAL and r.sec[section][i].rtype == T_RRSIG:
+                continue
             counts[section] += write_rrset(w, z, &r.sec[section][i])
+        if section == S_AUTHORITY and r.has_cover:
+            cover_at = <int>(w.out.len - w.tail_start)
+            w.frozen = 1  # the cover goes here: nothing after it may point past it
+    w.ext_len = COVER_SIZE if r.has_cover else 0
     tail_len = w.out.len - w.tail_start
     if tail_len > MAX_TAIL:
         with gil:
@@ -182,7 +200,7 @@ cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uin
     if r.aa:
         flags |= FLAG_AA
     at = blob.len  # appended: the plan of a node holds its records back to back
-    buf_reserve(blob, RECORD_SIZE + 2 * w.n_sites + tail_len)
+    buf_reserve(blob, RECORD_SIZE + 2 * w.n_sites + w.ext_len + tail_len)
     p = blob.data + at
     put_u16le(p, flags)
     put_u16le(p + 2, counts[0])
@@ -191,11 +209,24 @@ cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uin
     put_u16le(p + 8, <uint16_t>tail_len)
     put_u16le(p + 10, w.n_sites)
     p[12] = qlen
-    p[13] = 0
+    p[13] = EXT_COVER if r.has_cover else 0
     put_u16le(p + 14, 0)
     put_u32le(p + 16, smaller_off)
     for i in range(w.n_sites):
         put_u16le(p + RECORD_SIZE + 2 * i, w.sites[i])
-    memcpy(p + RECORD_SIZE + 2 * w.n_sites, w.out.data + w.tail_start, tail_len)
-    blob.len = at + RECORD_SIZE + 2 * w.n_sites + tail_len
+    if r.has_cover:
+        put_cover(p + RECORD_SIZE + 2 * w.n_sites, z, r, cover_at)
+    memcpy(p + RECORD_SIZE + 2 * w.n_sites + w.ext_len, w.out.data + w.tail_start, tail_len)
+    blob.len = at + RECORD_SIZE + 2 * w.n_sites + w.ext_len + tail_len
     return 0
+
+
+cdef void put_cover(uint8_t* p, NativeZone z, const response_t* r, int at) noexcept nogil:
+    """fastdns.image.COVER: where the record goes, the chain, the chain's records the
+    tail has (compiler._cover: the first two proofs')."""
+    put_u16le(p, <uint16_t>at)
+    p[2] = CHAIN_NSEC if z.chain_type == T_NSEC else CHAIN_NSEC3
+    p[3] = 0
+    put_u32le(p + 4, <uint32_t>z.chain_off)
+    put_u32le(p + 8, <uint32_t>(r.proofs[0] + 1) if r.n_proofs > 0 else 0)
+    put_u32le(p + 12, <uint32_t>(r.proofs[1] + 1) if r.n_proofs > 1 else 0)

@@ -9,6 +9,10 @@ cdef enum:
     NODE_SIZE = 32
     ZONE_SIZE = 16
     ENTRY_SIZE = 8
+    CHAIN_SIZE = 8          # fastdns.image.CHAIN, NSEC_ENTRY, NSEC3_ENTRY, RRS
+    NSEC_ENTRY_SIZE = 8
+    NSEC3_ENTRY_SIZE = 24
+    RRS_SIZE = 8
     IMG_APEX = 0x01         # fastdns.image.NODE_*
     IMG_CUT = 0x02
     IMG_ENT = 0x04
@@ -70,6 +74,15 @@ cdef class ImageBuilder:
         if found >= 0:
             return self.data_off + <uint64_t>found
         off = self.data.len
+        buf_append(&self.data, blob, n)
+        memset(zeros, 0, 8)
+        buf_append(&self.data, zeros, align4(n) - n)
+        return self.data_off + off
+
+    cdef uint64_t put_unshared(self, const uint8_t* blob, uint32_t n) except? 0:
+        """ImageWriter._put(dedup=False): appended, and not offered to later puts."""
+        cdef uint64_t off = self.data.len
+        cdef uint8_t zeros[8]
         buf_append(&self.data, blob, n)
         memset(zeros, 0, 8)
         buf_append(&self.data, zeros, align4(n) - n)
@@ -160,6 +173,10 @@ cdef class ImageBuilder:
             if it.kind == ITEM_RECORD or it.kind == ITEM_NXDOMAIN:
                 if it.smaller != NO_ITEM:
                     put_u32le(body + 16, <uint32_t>offs[it.smaller])
+                if it.signed != NO_ITEM:
+                    k = RECORD_SIZE + 2 * get_u16le(body + 10)
+                    put_u32le(body + k, <uint32_t>offs[it.signed])
+                    put_u32le(body + k + 4, <uint32_t>offs[it.own] if it.own != NO_ITEM else 0)
                 offs[i] = self.put_record(parent if it.flags & ITEM_IN_PARENT else z, it, body)
             elif it.kind == ITEM_ENTRIES:
                 n_qtypes = it.len // 4
@@ -220,7 +237,7 @@ def image_nodes(NativeZone z, list child_origins) -> int:
                 p = z.names[p].parent
     for i in range(z.name_count):
         nm = &z.names[i]
-        if (nm.cut < 0 or nm.cut == <int32_t>i) and not (nm.flags & N_ELSEWHERE):
+        if (nm.cut < 0 or nm.cut == <int32_t>i) and not (nm.flags & (N_ELSEWHERE | N_HIDDEN)):
             count += 1
     return count
 
@@ -232,10 +249,105 @@ def number_nodes(NativeZone z, uint32_t first) -> int:
     for i in range(z.name_count):
         idx = z.sorted_names[i]
         nm = &z.names[idx]
-        if (nm.cut < 0 or nm.cut == <int32_t>idx) and not (nm.flags & N_ELSEWHERE):
+        if (nm.cut < 0 or nm.cut == <int32_t>idx) and not (nm.flags & (N_ELSEWHERE | N_HIDDEN)):
             nm.node = <int32_t>node
             node += 1
     return node
+
+
+def put_chain(ImageBuilder b, NativeZone z) -> None:
+    """ImageWriter._put_chain for a signed zone with a chain (compiler._chain): each
+    entry's records, then the chain; z.chain_off is where it is (0: no chain)."""
+    cdef buf_t rrs, blob
+    cdef uint64_t* rrs_offs
+    cdef uint32_t i, owner
+    cdef uint8_t entry[NSEC3_ENTRY_SIZE]
+    cdef uint8_t head[CHAIN_SIZE]
+    cdef uint8_t zeros[4]
+    z.chain_off = 0
+    if z.chain_type == 0:
+        return
+    rrs_offs = <uint64_t*>malloc(z.chain_count * sizeof(uint64_t))
+    if rrs_offs == NULL:
+        raise MemoryError()
+    buf_init(&rrs, 1024)
+    buf_init(&blob, CHAIN_SIZE + 256 + z.chain_count * NSEC3_ENTRY_SIZE)
+    try:
+        for i in range(z.chain_count):
+            rrs.len = 0
+            chain_records(z, z.chain[i], &rrs)
+            rrs_offs[i] = b.put(rrs.data, <uint32_t>rrs.len)
+        head[0] = CHAIN_NSEC if z.chain_type == T_NSEC else CHAIN_NSEC3
+        head[1] = z.salt_len if z.chain_type == T_NSEC3 else 0
+        put_u16le(head + 2, z.iterations if z.chain_type == T_NSEC3 else 0)
+        put_u32le(head + 4, z.chain_count)
+        buf_append(&blob, head, CHAIN_SIZE)
+        if z.chain_type == T_NSEC3:
+            memset(zeros, 0, 4)
+            buf_append(&blob, z.salt, z.salt_len)
+            buf_append(&blob, zeros, align4(z.salt_len) - z.salt_len)
+        for i in range(z.chain_count):
+            owner = z.chain[i]
+            if z.chain_type == T_NSEC:
+                put_u32le(entry, <uint32_t>b.put_name(z.lname(owner), z.names[owner].len))
+                put_u32le(entry + 4, <uint32_t>rrs_offs[i])
+                buf_append(&blob, entry, NSEC_ENTRY_SIZE)
+            else:
+                memcpy(entry, z.hashes + i * NSEC3_HASH_SIZE, NSEC3_HASH_SIZE)
+                put_u32le(entry + NSEC3_HASH_SIZE, <uint32_t>rrs_offs[i])
+                buf_append(&blob, entry, NSEC3_ENTRY_SIZE)
+        z.chain_off = b.put_unshared(blob.data, <uint32_t>blob.len)
+    finally:
+        free(rrs_offs)
+        buf_free(&rrs)
+        buf_free(&blob)
+
+
+cdef int chain_records(NativeZone z, uint32_t owner, buf_t* out) except -1:
+    """compiler._chain_records as fastdns.image.RRS and its RRs: the NSEC or NSEC3 RRset
+    at owner and its signatures, the first owner written as its labels below the apex and
+    a pointer, the others as a pointer (the data plane fills the pointers in)."""
+    cdef int relative = z.names[owner].len - z.origin_len
+    cdef uint16_t count = 0
+    cdef int32_t runs[2]
+    cdef int32_t k
+    cdef int j
+    cdef uint32_t ttl
+    cdef const rr_t* rr
+    cdef uint8_t fixed[12]
+    runs[0] = z.rrset_of(owner, z.chain_type)
+    runs[1] = z.signature_of(owner, z.chain_type)
+    buf_reserve(out, RRS_SIZE)
+    out.len = RRS_SIZE
+    for j in range(2):
+        k = runs[j]
+        if k < 0:
+            continue
+        ttl = z.rrs[k].ttl
+        while k < <int32_t>z.rr_count:
+            rr = &z.rrs[k]
+            if k != runs[j] and (rr.first or rr.name != owner):
+                break
+            k += 1
+            if rr.dup:
+                continue
+            if count == 0:
+                buf_append(out, z.case_name(owner), relative)
+            fixed[0] = 0xC0
+            fixed[1] = 0
+            put_u16be(fixed + 2, rr.rtype)
+            put_u16be(fixed + 4, C_IN)
+            put_u32be(fixed + 6, ttl)
+            put_u16be(fixed + 10, rr.rdlen)
+            buf_append(out, fixed, 12)
+            buf_append(out, z.data + rr.rdata, rr.rdlen)
+            count += 1
+    put_u16le(out.data, count)
+    put_u16le(out.data + 2, <uint16_t>(out.len - RRS_SIZE))
+    out.data[4] = <uint8_t>relative
+    out.data[5] = <uint8_t>z.origin_len
+    put_u16le(out.data + 6, 0)
+    return 0
 
 
 def zone_entry(ImageBuilder b, NativeZone z) -> bytes:
@@ -372,8 +484,8 @@ def plan_patch(NativeZone a, NativeZone b, bint minimal):
     cdef const name_t* y
     cdef bytearray dirty
     cdef uint8_t* d
-    if not minimal or not a.soa_patchable or a.name_count != b.name_count or a.apex < 0:
-        return None
+    if not minimal or not a.soa_patchable or a.name_count != b.name_count or a.apex < 0 or a.signed or b.signed:
+        return None  # a signed zone's proofs span names: it is compiled whole
     dirty = bytearray(b.name_count)
     d = <uint8_t*><char*>dirty
     if b.patched_from == id(a):  # b is a patched in place: it knows the names it changed

@@ -19,7 +19,7 @@ No Python object is made per name or per record.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.stdlib cimport calloc, malloc, realloc, free
-from libc.string cimport memcpy, memcmp, memset
+from libc.string cimport memcpy, memcmp, memmove, memset
 from cpython.ref cimport PyObject
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
@@ -28,6 +28,7 @@ import zlib
 include "buffers.pxi"
 include "names.pxi"
 include "zonedata.pxi"
+include "denial.pxi"
 include "lookup.pxi"
 include "render.pxi"
 include "plan.pxi"

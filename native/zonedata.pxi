@@ -19,6 +19,7 @@ cdef enum:
     T_RRSIG = 46
     T_NSEC = 47
     T_NSEC3 = 50
+    T_NSEC3PARAM = 51
     T_KEY = 25
     T_ANY = 255
     C_IN = 1
@@ -28,6 +29,7 @@ cdef enum:
     N_CUT = 0x04            # NS below the apex
     N_WILDCARD = 0x08       # first label "*"
     N_ELSEWHERE = 0x10      # at or below the apex of a more specific served zone
+    N_HIDDEN = 0x20         # an NSEC3 owner: out of the zone's name space (RFC 5155 7.2.8)
 
 
 ctypedef struct name_t:
@@ -54,6 +56,14 @@ ctypedef struct rr_t:
     uint16_t rdlen
     uint8_t first           # first record of its RRset
     uint8_t dup             # equal to an earlier record of its RRset: not rendered
+
+
+cdef inline uint32_t rr_key(const uint8_t* data, const rr_t* rr) noexcept nogil:
+    """What orders a name's records and splits them into RRsets: the type, and for RRSIG
+    the type covered (dnspython keeps an RRSIG RRset per covered type)."""
+    if rr.rtype == T_RRSIG and rr.rdlen >= 2:
+        return (<uint32_t>T_RRSIG << 16) | get_u16be(data + rr.rdata)
+    return <uint32_t>rr.rtype << 16
 
 
 cdef enum:
@@ -223,6 +233,18 @@ cdef class NativeZone:
     cdef bint _names_borrowed           # they are _names_owner's: not freed here (a C flag,
                                         # which a cycle-clearing GC leaves as it is)
     cdef readonly list patched_names    # the names whose records the patch changed
+    # DNSSEC (denial.pxi): lookup.IndexedZone.signed and .chain
+    cdef readonly bint signed           # the apex has signatures
+    cdef readonly uint16_t chain_type   # T_NSEC or T_NSEC3; 0: no chain
+    cdef uint32_t* chain                # its owners (name indices), in the chain's order
+    cdef readonly uint32_t chain_count
+    cdef int32_t* chain_pos             # per name: the chain entry at that name, or -1
+    cdef uint8_t* hashes                # NSEC3: the entries' hashes, 20 bytes each, sorted
+    cdef uint8_t salt[255]
+    cdef int salt_len
+    cdef uint16_t iterations
+    cdef public uint64_t chain_off      # where the image holds the chain (ImageBuilder.put_chain)
+    cdef readonly str unsupported       # why the native compiler cannot compile it, or None
 
     def __cinit__(self):
         self.names = NULL
@@ -231,6 +253,9 @@ cdef class NativeZone:
         self.table.slots = NULL
         self.lnames.data = NULL
         self.soa_serials.data = NULL
+        self.chain = NULL
+        self.chain_pos = NULL
+        self.hashes = NULL
 
     def __init__(self, bytes origin not None, bytes data not None, uint32_t count,
                  bytes lines not None):
@@ -261,6 +286,7 @@ cdef class NativeZone:
         self._find_cuts()
         self._validate()
         self.rdtypes = self._types_present()
+        read_denial(self)
         buf_init(&self.soa_serials, 64)
         self.soa_patchable = 1
 
@@ -272,6 +298,9 @@ cdef class NativeZone:
             table_free(&self.table)
             buf_free(&self.lnames)
         buf_free(&self.soa_serials)
+        free(self.chain)
+        free(self.chain_pos)
+        free(self.hashes)
 
     cdef int _set_origin(self, bytes origin_case, bytes origin) except -1:
         self.origin_case, self.origin = origin_case, origin
@@ -361,8 +390,12 @@ cdef class NativeZone:
             a.i += 1
 
     cdef int32_t find(self, const uint8_t* lname, int n) noexcept nogil:
-        """Index of the name (lower-cased wire form), or -1."""
-        return self.find_hashed(lname, n, image_name_hash(lname, n))
+        """Index of the name (lower-cased wire form), or -1; NSEC3 owners are not in the
+        name space (RFC 5155 7.2.8)."""
+        cdef int32_t idx = self.find_hashed(lname, n, image_name_hash(lname, n))
+        if idx >= 0 and self.names[idx].flags & N_HIDDEN:
+            return -1
+        return idx
 
     cdef int32_t find_hashed(self, const uint8_t* lname, int n, uint32_t h) noexcept nogil:
         """find, with the name's image_name_hash known."""
@@ -518,7 +551,7 @@ cdef class NativeZone:
             for i in range(start + 1, end):
                 tmp = self.rrs[i]
                 j = i
-                while j > start and self.rrs[j - 1].rtype > tmp.rtype:
+                while j > start and rr_key(self.data, &self.rrs[j - 1]) > rr_key(self.data, &tmp):
                     self.rrs[j] = self.rrs[j - 1]
                     j -= 1
                 self.rrs[j] = tmp
@@ -537,7 +570,8 @@ cdef class NativeZone:
                 j = i
                 ttl = self.rrs[i].ttl
                 self.rrs[i].first = 1
-                while i < self.rr_count and self.rrs[i].name == self.rrs[j].name and self.rrs[i].rtype == self.rrs[j].rtype:
+                while (i < self.rr_count and self.rrs[i].name == self.rrs[j].name
+                       and rr_key(self.data, &self.rrs[i]) == rr_key(self.data, &self.rrs[j])):
                     if self.rrs[i].ttl < ttl:
                         ttl = self.rrs[i].ttl
                     for k in range(j, i):
@@ -685,7 +719,7 @@ cdef class NativeZone:
             j = i
             ttl = self.rrs[i].ttl
             self.rrs[i].first = 1
-            while i < end and self.rrs[i].rtype == self.rrs[j].rtype:
+            while i < end and rr_key(self.data, &self.rrs[i]) == rr_key(self.data, &self.rrs[j]):
                 if self.rrs[i].ttl < ttl:
                     ttl = self.rrs[i].ttl
                 for k in range(j, i):
@@ -713,6 +747,16 @@ cdef class NativeZone:
         cdef uint32_t k
         for k in range(nm.rr_first, nm.rr_first + nm.rr_count):
             if self.rrs[k].rtype == rtype:
+                return <int32_t>k
+        return -1
+
+    cdef int32_t signature_of(self, uint32_t name, uint16_t covered) noexcept nogil:
+        """Index of the first record of name's RRSIG RRset over covered, or -1 (an
+        RRSIG RRset is a run per covered type: rr_key)."""
+        cdef const name_t* nm = &self.names[name]
+        cdef uint32_t k
+        for k in range(nm.rr_first, nm.rr_first + nm.rr_count):
+            if self.rrs[k].rtype == T_RRSIG and self.rrs[k].first and get_u16be(self.data + self.rrs[k].rdata) == covered:
                 return <int32_t>k
         return -1
 
@@ -785,6 +829,9 @@ cdef int _share_names(NativeZone a, NativeZone b) except -1:
     return 0
 
 
+_DNSSEC_TYPES = frozenset((T_RRSIG, T_NSEC, T_NSEC3, T_NSEC3PARAM))
+
+
 def patch_zone(NativeZone a, list removed, list added, list lines_after) -> object:
     """The zone a becomes when, at each change, the records of a with file order (seq) in
     [start, end) give way to those of a Records (fastdns._zonefile) read in their place.
@@ -807,6 +854,8 @@ def patch_zone(NativeZone a, list removed, list added, list lines_after) -> obje
     cdef uint8_t lname[MAX_NAME]
     cdef int32_t found
     cdef list new_rrs = []
+    if a.rdtypes & _DNSSEC_TYPES:
+        return None  # signatures and chains span names: the file is read whole
     for start, end in removed:
         n_removed += end - start
     for chunk, count, _ in added:
@@ -873,6 +922,8 @@ def patch_zone(NativeZone a, list removed, list added, list lines_after) -> obje
             if found < 0 or not (b.names[found].flags & N_OWNER) \
                     or memcmp(b.case_name(<uint32_t>found), p + off, nlen) != 0:
                 return None  # a new name, a name with records again, or written in another case
+            if get_u16be(p + off + nlen) in _DNSSEC_TYPES:
+                return None
             by_name.setdefault(found, []).append(
                 (get_u16be(p + off + nlen), firsts[change] + k, <uint32_t>(off + nlen + 10),
                  get_u16be(p + off + nlen + 8), get_u32be(p + off + nlen + 4)))
