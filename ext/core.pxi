@@ -136,7 +136,7 @@ def contract() -> dict:
         "node_flags": {"apex": NODE_APEX, "cut": NODE_CUT, "ent": NODE_ENT,
                        "wildcard": NODE_WILDCARD},
         "record_flags": {"aa": DNS_AA, "tc": DNS_TC, "rcode_mask": DNS_RCODE_MASK},
-        "record_ext": {"signed": EXT_SIGNED, "cover": EXT_COVER},
+        "record_ext": {"signed": EXT_SIGNED, "cover": EXT_COVER, "proofs": EXT_PROOFS},
         "chain_kinds": {"nsec": CHAIN_NSEC, "nsec3": CHAIN_NSEC3},
         "counters": counter_indices(),
         "n_counters": N_COUNTERS,
@@ -160,6 +160,7 @@ def layout() -> dict:
     cdef img_record r
     cdef img_signed sg
     cdef img_cover cv
+    cdef img_proofs pf
     cdef img_chain ch
     cdef img_nsec_entry ne
     cdef img_nsec3_entry n3
@@ -222,6 +223,14 @@ def layout() -> dict:
         "signed": {"size": sizeof(sg),
             "signed_off": _at(&sg, &sg.signed_off),
             "own_off": _at(&sg, &sg.own_off)},
+        "proofs": {"size": sizeof(pf),
+            "base_off": _at(&pf, &pf.base_off),
+            "chain_off": _at(&pf, &pf.chain_off),
+            "proof0": _at(&pf, &pf.proof0),
+            "proof1": _at(&pf, &pf.proof1),
+            "kind": _at(&pf, &pf.kind),
+            "cover": _at(&pf, &pf.cover),
+            "reserved": _at(&pf, &pf.reserved)},
         "cover": {"size": sizeof(cv),
             "at": _at(&cv, &cv.at),
             "kind": _at(&cv, &cv.kind),

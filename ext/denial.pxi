@@ -88,22 +88,38 @@ cdef inline uint32_t nsec3_covering(const image_t* img, const img_chain* chain,
     return lo - 1 if lo else chain.count - 1
 
 
+cdef inline const img_rrs* entry_rrs(const image_t* img, const img_chain* chain, uint32_t i) noexcept nogil:
+    """The records of the chain's entry i."""
+    cdef uint32_t rrs_off
+    if chain.kind == CHAIN_NSEC:
+        rrs_off = (<const img_nsec_entry*>(<const uint8_t*>chain + sizeof(img_chain)))[i].rrs_off
+    else:
+        rrs_off = (<const img_nsec3_entry*>(<const uint8_t*>chain + sizeof(img_chain)
+                                            + ((chain.salt_len + 3) & ~3)))[i].rrs_off
+    return <const img_rrs*>(img.base + rrs_off)
+
+
+cdef inline const img_rrs* covering_rrs(const image_t* img, uint32_t chain_off, uint32_t have0,
+                                        uint32_t have1, const query_t* q) noexcept nogil:
+    """The records of the chain entry covering this query name (the name itself in an NSEC
+    chain, its next closer name's hash in an NSEC3 chain), or NULL: an empty chain, or the
+    entry is have0 or have1 (index + 1), which the reply holds already."""
+    cdef const img_chain* chain = <const img_chain*>(img.base + chain_off)
+    cdef uint32_t i
+    if chain.count == 0:
+        return NULL
+    if chain.kind == CHAIN_NSEC:
+        i = nsec_covering(img, chain, q)
+    else:
+        i = nsec3_covering(img, chain, q)
+    if i + 1 == have0 or i + 1 == have1:
+        return NULL
+    return entry_rrs(img, chain, i)
+
+
 cdef inline const img_rrs* find_cover(const image_t* img, const img_record* rec,
                                       const query_t* q) noexcept nogil:
     """The records rec needs for this query name (its EXT_COVER), or NULL: none needed, or
     the tail has them already."""
     cdef const img_cover* c = <const img_cover*>record_extension(rec)
-    cdef const img_chain* chain = <const img_chain*>(img.base + c.chain_off)
-    cdef uint32_t i, rrs_off
-    if chain.count == 0:
-        return NULL
-    if c.kind == CHAIN_NSEC:
-        i = nsec_covering(img, chain, q)
-        rrs_off = (<const img_nsec_entry*>(<const uint8_t*>chain + sizeof(img_chain)))[i].rrs_off
-    else:
-        i = nsec3_covering(img, chain, q)
-        rrs_off = (<const img_nsec3_entry*>(<const uint8_t*>chain + sizeof(img_chain)
-                                            + ((chain.salt_len + 3) & ~3)))[i].rrs_off
-    if i + 1 == c.have0 or i + 1 == c.have1:
-        return NULL
-    return <const img_rrs*>(img.base + rrs_off)
+    return covering_rrs(img, c.chain_off, c.have0, c.have1, q)

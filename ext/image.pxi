@@ -7,13 +7,14 @@
 # when a worker maps it.
 
 cdef enum:
-    IMAGE_VERSION = 3
+    IMAGE_VERSION = 4
     NODE_APEX = 0x01               # img_node.flags: a zone apex
     NODE_CUT = 0x02                # a delegation point
     NODE_ENT = 0x04                # an empty non-terminal
     NODE_WILDCARD = 0x08           # the first label is "*"
     EXT_SIGNED = 0x01              # img_record.ext: an img_signed follows the relocations
     EXT_COVER = 0x02               # an img_cover follows the relocations
+    EXT_PROOFS = 0x04              # an img_proofs follows the relocations (no tail)
     CHAIN_NSEC = 1                 # img_chain.kind: NSEC, by owner in canonical order
     CHAIN_NSEC3 = 2                # NSEC3, by hash
     NSEC3_HASH_SIZE = 20           # SHA-1
@@ -95,6 +96,15 @@ cdef packed struct img_cover:
     uint32_t have0                 # chain entries (index + 1) the tail holds already, 0 = none
     uint32_t have1
 
+cdef packed struct img_proofs:
+    uint32_t base_off              # the record whose tail starts the reply (the apex SOA, its RRSIG)
+    uint32_t chain_off             # the zone's img_chain
+    uint32_t proof0                # chain entries (index + 1) whose records follow, 0 = none
+    uint32_t proof1
+    uint8_t kind                   # CHAIN_*
+    uint8_t cover                  # 1: then the entry covering the query name (as img_cover's)
+    uint16_t reserved
+
 cdef packed struct img_chain:
     uint8_t kind                   # CHAIN_*
     uint8_t salt_len               # NSEC3: the salt follows, padded to 4 bytes
@@ -145,6 +155,8 @@ cdef inline const uint8_t* record_tail(const img_record* rec) noexcept nogil:
         return p + sizeof(img_signed)
     if rec.ext & EXT_COVER:
         return p + sizeof(img_cover)
+    if rec.ext & EXT_PROOFS:
+        return p + sizeof(img_proofs)
     return p
 
 

@@ -102,6 +102,8 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
         return reply_without_records(pkt, q, DNS_RCODE_REFUSED, 0, <uint16_t>payload_max)
     if q.edns_do:
         full = signed_variant(img, full, q.encloser < 0)
+        if full.ext & EXT_PROOFS:
+            return answer_proved(pkt, cap, img, full, payload_max, tcp, q, counters)
         if full.ext & EXT_COVER and q.encloser >= 0:  # not for a wildcard's own name
             cover = find_cover(img, full, q)
     rec = full
@@ -135,6 +137,58 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
     return end
 
 
+cdef int answer_proved(uint8_t* pkt, int cap, const image_t* img, const img_record* rec,
+                       int payload_max, bint tcp, query_t* q, uint64_t* counters) noexcept nogil:
+    """The reply of a record with PROOFS (a DO=1 negative answer): its base record's tail
+    (the apex SOA and its signature), then the chain's records it names, then the one
+    covering the query name; TC=1 when that does not fit."""
+    cdef const img_proofs* p = <const img_proofs*>record_extension(rec)
+    cdef const img_record* base = record_at(img, p.base_off)
+    cdef const img_chain* chain = <const img_chain*>(img.base + p.chain_off)
+    cdef const img_rrs* parts[3]
+    cdef int n = 0, i, end, size, limit
+    cdef uint16_t nscount = rec.nscount
+    if p.proof0:
+        parts[n] = entry_rrs(img, chain, p.proof0 - 1)
+        n += 1
+    if p.proof1:
+        parts[n] = entry_rrs(img, chain, p.proof1 - 1)
+        n += 1
+    if p.cover and q.encloser >= 0:  # not for a wildcard's own name
+        parts[n] = covering_rrs(img, p.chain_off, p.proof0, p.proof1, q)
+        if parts[n] != NULL:
+            nscount += parts[n].count
+            n += 1
+    limit = MAX_TCP_MESSAGE if tcp else udp_limit(q, payload_max)
+    if limit > cap:
+        limit = cap
+    end = q.question_end
+    size = base.tail_len
+    for i in range(n):
+        size += rrs_size(parts[i], end + size)
+    if end + size + (OPT_RR_SIZE if q.edns else 0) > limit:
+        counters[C_TRUNCATED] += 1  # RFC 2181 9: no partial RRsets; the client retries on TCP
+        counters[C_NOERROR + (rec.flags & DNS_RCODE_MASK)] += 1
+        return reply_without_records(pkt, q, (rec.flags & (DNS_AA | DNS_RCODE_MASK)) | DNS_TC,
+                                     0, <uint16_t>payload_max)
+    end += copy_tail(pkt + end, base, q)
+    for i in range(n):
+        end += put_cover(pkt + end, end, q, parts[i])
+    if q.edns:
+        end += write_opt(pkt + end, <uint16_t>payload_max, 0, q.edns_do)
+    write_header(pkt, q, rec.flags, 1, 0, nscount, 1 if q.edns else 0)
+    counters[C_NOERROR + (rec.flags & DNS_RCODE_MASK)] += 1
+    return end
+
+
+cdef inline int rrs_size(const img_rrs* rrs, int position) noexcept nogil:
+    """Bytes a chain entry's records take put in at position (put_cover): as stored, when
+    the later owners can point at the first, else each written out."""
+    if position <= MAX_POINTER_TARGET:
+        return rrs.len
+    return rrs.len + (rrs.count - 1) * rrs.owner_len
+
+
 cdef inline int copy_tail(uint8_t* out, const img_record* rec, const query_t* q) noexcept nogil:
     """The record's sections after the question, its pointers moved by the difference
     between the question's length and the one it was compiled against."""
@@ -153,9 +207,7 @@ cdef inline int copy_tail(uint8_t* out, const img_record* rec, const query_t* q)
 cdef inline int cover_size(const img_record* rec, const query_t* q, const img_rrs* cover) noexcept nogil:
     """Bytes the covering records take in rec's reply: as stored, when the later owners can
     point at the first (within a pointer's reach), else each written out."""
-    if q.question_end + (<const img_cover*>record_extension(rec)).at <= MAX_POINTER_TARGET:
-        return cover.len
-    return cover.len + (cover.count - 1) * cover.owner_len
+    return rrs_size(cover, q.question_end + (<const img_cover*>record_extension(rec)).at)
 
 
 cdef inline int copy_tail_with(uint8_t* out, const img_record* rec, const query_t* q,

@@ -209,7 +209,7 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
     def render_signed(response: Response, qname: dns.name.Name, synthesised: bool) -> image.Record:
         key = (_response_key(response), qname, synthesised)
         if key not in signed_rendered:
-            signed_rendered[key] = _render(response, qname, synthesised=synthesised, zone_set=zone_set,
+            signed_rendered[key] = _render(response, qname, synthesised=synthesised, zone=zone,
                                            zone_index=zone_index)
         return signed_rendered[key]
 
@@ -250,8 +250,7 @@ def _below(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: dns.name
     absent = _absent_child(zone, name) if zone.signed else None
     if absent is None or zone.node(dns.name.Name((WILDCARD_LABEL,) + name.labels)) is not None:
         return nxdomain  # unsigned; or a wildcard answers every name below
-    signed = _render(zone_set.lookup(absent, other, dnssec_ok=True), name, zone_set=zone_set,
-                     zone_index=zone_index)
+    signed = _render(zone_set.lookup(absent, other, dnssec_ok=True), name, zone=zone, zone_index=zone_index)
     return dataclasses.replace(nxdomain, signed=signed)
 
 
@@ -360,15 +359,19 @@ class _Compress(dict):
 
 
 def _render(response: Response, qname: dns.name.Name | None,
-            synthesised: bool = False, zone_set: ZoneSet | None = None, zone_index: int = 0) -> image.Record:
+            synthesised: bool = False, zone: IndexedZone | None = None, zone_index: int = 0) -> image.Record:
     """Render a response's sections as they will follow a question for qname.
 
     :param qname: the question the tail is compiled against; the data plane shifts the
         recorded pointers by the difference between the real question's length and this.
     :param synthesised: owners equal to qname stand for "whatever the question was"
         (wildcard synthesis): they become fixed pointers to offset 12, never shifted.
-    :param zone_index: the image's number of the zone whose chain response.cover is in.
+    :param zone: the zone asked, when the response may come from its chain; zone_index: its
+        number in the image (response.cover is in its chain).
     """
+    proved = _proved(response, zone, zone_index) if zone is not None else None
+    if proved is not None:
+        return proved
     record = _render_sections(response, qname, synthesised, response.additional, zone_index)
     smaller = None
     if response.additional and not response.glue_required:
@@ -418,6 +421,33 @@ def _render_sections(response: Response, qname: dns.name.Name | None, synthesise
         flags |= image.FLAG_AA
     relocs = tuple(site - tail_start for site in compress.pointer_sites)
     return image.Record(flags, counts[0], counts[1], counts[2], tail, qname_len, relocs, cover=cover)
+
+
+def _proved(response: Response, zone: IndexedZone, zone_index: int) -> image.Record | None:
+    """A DO=1 negative answer whose authority section is the zone's negative SOA, its
+    signature and at most two records of the zone's chain (and the one covering the query
+    name), as image.Proved: what the data plane puts together from the zone's SOA record
+    and its chain, a few bytes per name instead of the records themselves; else None."""
+    chain = zone.chain
+    authority = response.authority
+    if (chain is None or not response.dnssec_ok or response.answer or response.additional
+            or len(authority) < 2 or authority[0] is not zone.negative_soa()
+            or authority[1].rdtype != dns.rdatatype.RRSIG):
+        return None
+    proofs = response.proofs
+    if len(proofs) > 2 or not (proofs or response.cover is not None):
+        return None
+    records = [rrset for owner in proofs for rrset in zone.denial_rrsets(owner)]
+    if len(authority) != 2 + len(records) or any(a is not b for a, b in zip(authority[2:], records)):
+        return None
+    if zone.proved_base is None:
+        zone.proved_base = _render(Response(authority=authority[:2]), zone.origin)
+    flags = (int(response.rcode) & image.RCODE_MASK) | (image.FLAG_AA if response.aa else 0)
+    kind = image.CHAIN_NSEC if isinstance(chain, NsecChain) else image.CHAIN_NSEC3
+    entries = tuple(chain.index(owner) for owner in proofs)
+    return image.Record(flags, 0, sum(len(rrset) for rrset in authority), 0, b"", 0,
+                        proved=image.Proved(zone.proved_base, zone_index, kind, entries,
+                                            response.cover is not None))
 
 
 def _cover(response: Response, at: int, zone_index: int) -> image.Cover:

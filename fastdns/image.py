@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MAGIC = b"FDNSIMG\0"
-VERSION = 3
+VERSION = 4
 
 # Each struct with its field names, as ext/image.pxi names them: the contract test
 # (tests/unit/test_contract.py) compares every size and offset with the compiled data plane.
@@ -56,6 +56,13 @@ SIGNED = struct.Struct("<II")
 #: records the tail has already (entry index + 1; 0 = none)
 COVER_FIELDS = ("at", "kind", "reserved", "chain_off", "have0", "have1")
 COVER = struct.Struct("<HBBIII")
+#: after the relocations of a record with EXT_PROOFS (a DO=1 negative answer whose
+#: authority section is the apex SOA, its signature and records of the zone's chain): the
+#: record holding the SOA and its signature, compiled against the apex and shared by the
+#: zone; the chain; its entries that follow them (entry index + 1; 0 = none); and whether
+#: the record covering the query name follows those (COVER's, per query)
+PROOFS_FIELDS = ("base_off", "chain_off", "proof0", "proof1", "kind", "cover", "reserved")
+PROOFS = struct.Struct("<IIIIBBH")
 #: a zone's denial chain: kind, salt length, NSEC3 iterations, entry count; an NSEC3
 #: chain's salt follows, padded to 4 bytes, then the entries
 CHAIN_FIELDS = ("kind", "salt_len", "iterations", "count")
@@ -82,6 +89,7 @@ NODE_WILDCARD = 0x08  #: the owner's first label is "*"
 # Record extensions (RECORD.ext).
 EXT_SIGNED = 0x01  #: a SIGNED follows the relocations
 EXT_COVER = 0x02  #: a COVER follows the relocations
+EXT_PROOFS = 0x04  #: a PROOFS follows the relocations (and the record has no tail)
 
 # Denial chain kinds (CHAIN.kind, COVER.kind).
 CHAIN_NSEC = 1  #: the NSEC covering the query name (RFC 4035 3.1.3)
@@ -136,6 +144,20 @@ class Record:
     signed: Record | None = None  #: the same question's record for a query with DO=1
     own: Record | None = None  #: at a wildcard, DO=1 for the wildcard's own name (not synthesis)
     cover: Cover | None = None  #: the denial record the data plane adds per query
+    proved: Proved | None = None  #: the record is the zone's SOA record and chain records
+
+
+@dataclass(frozen=True)
+class Proved:
+    """A DO=1 negative answer put together by the data plane: base's tail (the apex SOA and
+    its signature), then the zone's chain records at entries, then (cover) the one covering
+    the query name unless it is one of those."""
+
+    base: Record
+    zone: int  #: the zone whose chain it is (index in the image's zones)
+    kind: int  #: CHAIN_NSEC or CHAIN_NSEC3
+    entries: tuple[int, ...]  #: chain entry indices, in the order they go in (at most two)
+    cover: bool
 
 
 @dataclass(frozen=True)
@@ -220,8 +242,11 @@ class ImageWriter:
         smaller_off = self._put_record(rec.smaller) if rec.smaller is not None else 0
         signed_off = self._put_record(rec.signed) if rec.signed is not None else 0
         own_off = self._put_record(rec.own) if rec.own is not None else 0
+        base_off = self._put_record(rec.proved.base) if rec.proved is not None else 0
         chain_off = self._chain_offs[rec.cover.zone] if rec.cover is not None else 0
-        off = self._put(record_blob(rec, smaller_off, signed_off, chain_off, own_off))
+        if rec.proved is not None:
+            chain_off = self._chain_offs[rec.proved.zone]
+        off = self._put(record_blob(rec, smaller_off, signed_off, chain_off, own_off, base_off))
         self._records[rec] = off
         return off
 
@@ -387,14 +412,18 @@ def _align8(n: int) -> int:
 
 
 def record_blob(rec: Record, smaller_off: int = 0, signed_off: int = 0, chain_off: int = 0,
-                own_off: int = 0) -> bytes:
-    """A record as the data area holds it: RECORD, its relocations, its extension (SIGNED
-    or COVER), its tail."""
+                own_off: int = 0, base_off: int = 0) -> bytes:
+    """A record as the data area holds it: RECORD, its relocations, its extension (SIGNED,
+    COVER or PROOFS), its tail."""
     if len(rec.tail) > MAX_TAIL:
         raise ValueError(f"response of {len(rec.tail)} bytes exceeds {MAX_TAIL}")
     ext, extension = 0, b""
     if signed_off:
         ext, extension = EXT_SIGNED, SIGNED.pack(signed_off, own_off)
+    elif rec.proved is not None:
+        entries = [e + 1 for e in rec.proved.entries] + [0, 0]
+        ext, extension = EXT_PROOFS, PROOFS.pack(base_off, chain_off, entries[0], entries[1], rec.proved.kind,
+                                                 int(rec.proved.cover), 0)
     elif rec.cover is not None:
         have = [h + 1 for h in rec.cover.have] + [0, 0]
         ext, extension = EXT_COVER, COVER.pack(rec.cover.at, rec.cover.kind, 0, chain_off, have[0], have[1])

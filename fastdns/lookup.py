@@ -100,6 +100,8 @@ class IndexedZone:
         self._sigs: dict[tuple[dns.name.Name, int, dns.name.Name, int | None], dns.rrset.RRset | None] = {}
         self._denials: dict[dns.name.Name, list[dns.rrset.RRset]] = {}
         self._negative_soa: dns.rrset.RRset | None = None
+        #: the compiler's record of the negative SOA and its signature (compiler._proved)
+        self.proved_base: object = None
 
     def find_cut(self, name: dns.name.Name) -> dns.name.Name | None:
         """The highest delegation point at or above name (inside this zone), if any."""

@@ -33,7 +33,8 @@ ctypedef struct item_t:
     uint16_t own            # offsets, or NO_ITEM (no SIGNED; own_off 0)
     uint8_t kind
     uint8_t flags
-    uint32_t pad            # the bytes start 8-aligned
+    uint16_t base           # a record's PROOFS.base_off: that item's offset, or NO_ITEM
+    uint16_t pad            # the bytes start 8-aligned
 
 
 ctypedef struct node_plan_t:
@@ -138,6 +139,7 @@ cdef int item_end(planner_t* pl, buf_t* out, size_t head, uint8_t kind, uint8_t 
     it.smaller = smaller
     it.signed = NO_ITEM
     it.own = NO_ITEM
+    it.base = NO_ITEM
     if smaller == NO_ITEM and kind != ITEM_ENTRIES:
         it.hash = <uint32_t>blob_hash(out.data + head - 1 + sizeof(item_t), it.len)
         it.flags |= ITEM_HASHED
@@ -187,9 +189,91 @@ cdef int plan_smaller(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent
 
 cdef int plan_reply(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent, bint in_parent, const response_t* r,
                     const uint8_t* qname, int qlen, bint synthesised) except -1 nogil:
-    """compiler._render: the reply and its smaller variants; returns the reply's item."""
-    cdef int smaller = plan_smaller(pl, out, z, parent, in_parent, r, qname, qlen, synthesised)
+    """compiler._render: the reply and its smaller variants (or compiler._proved's record);
+    returns the reply's item."""
+    cdef int smaller
+    if not in_parent and is_proved(z, r):
+        return plan_proved(pl, out, z, <response_t*>r)
+    smaller = plan_smaller(pl, out, z, parent, in_parent, r, qname, qlen, synthesised)
     return plan_record(pl, out, z, parent, in_parent, r, qname, qlen, synthesised, ADD_ALL, <uint16_t>smaller)
+
+
+cdef int rr_count_of(NativeZone z, uint32_t first) noexcept nogil:
+    """The records of the RRset starting at first, duplicates left out."""
+    cdef uint32_t k = first
+    cdef int n = 0
+    while k < z.rr_count and (k == first or not z.rrs[k].first) and z.rrs[k].name == z.rrs[first].name:
+        if not z.rrs[k].dup:
+            n += 1
+        k += 1
+    return n
+
+
+cdef bint is_proved(NativeZone z, const response_t* r) noexcept nogil:
+    """compiler._proved's test: a DO=1 negative answer whose authority section is z's
+    negative SOA, its signature and the records of at most two of z's chain entries, in
+    the order proved (and maybe the one covering the query name)."""
+    cdef int i, at = 2
+    cdef uint32_t owner
+    cdef int32_t k
+    if (not r.dnssec_ok or z.chain_type == 0 or r.n[S_ANSWER] or r.n[S_ADDITIONAL]
+            or r.n[S_AUTHORITY] < 2 or r.sec[S_AUTHORITY][0].rtype != T_SOA
+            or r.sec[S_AUTHORITY][1].rtype != T_RRSIG):
+        return 0
+    if r.n_proofs > 2 or not (r.n_proofs or r.has_cover):
+        return 0
+    for i in range(r.n_proofs):
+        owner = z.chain[r.proofs[i]]
+        k = z.rrset_of(owner, z.chain_type)
+        if at >= r.n[S_AUTHORITY] or r.sec[S_AUTHORITY][at].first != <uint32_t>k:
+            return 0
+        at += 1
+        k = z.signature_of(owner, z.chain_type)
+        if k >= 0:
+            if at >= r.n[S_AUTHORITY] or r.sec[S_AUTHORITY][at].first != <uint32_t>k:
+                return 0
+            at += 1
+    return at == r.n[S_AUTHORITY]
+
+
+cdef int plan_proved(planner_t* pl, buf_t* out, NativeZone z, response_t* r) except -1 nogil:
+    """compiler._proved: the zone's record of its negative SOA and signature (rendered
+    against the apex), then a record with PROOFS naming it and the chain entries."""
+    cdef int base, i, nscount = 0
+    cdef int n_authority = r.n[S_AUTHORITY]
+    cdef int rcode = r.rcode
+    cdef bint aa = r.aa, cover = r.has_cover
+    cdef size_t head
+    cdef uint8_t* p
+    cdef uint16_t flags = (rcode & RCODE_MASK) | (FLAG_AA if aa else 0)
+    for i in range(n_authority):
+        nscount += rr_count_of(z, r.sec[S_AUTHORITY][i].first)
+    r.n[S_AUTHORITY] = 2  # Response(authority=authority[:2]): NOERROR, AA, no cover
+    r.rcode = RCODE_NOERROR
+    r.aa = 1
+    r.has_cover = 0
+    base = plan_record(pl, out, z, z, 0, r, z.origin_case_p, z.origin_len, 0, ADD_ALL, NO_ITEM)
+    r.n[S_AUTHORITY] = n_authority
+    r.rcode = rcode
+    r.aa = aa
+    r.has_cover = cover
+    head = item_begin(pl, out)
+    buf_reserve(out, RECORD_SIZE + PROOFS_SIZE)
+    p = out.data + out.len
+    memset(p, 0, RECORD_SIZE + PROOFS_SIZE)
+    put_u16le(p, flags)
+    put_u16le(p + 4, <uint16_t>nscount)
+    p[13] = EXT_PROOFS
+    put_u32le(p + RECORD_SIZE + 4, <uint32_t>z.chain_off)
+    put_u32le(p + RECORD_SIZE + 8, <uint32_t>(r.proofs[0] + 1) if r.n_proofs > 0 else 0)
+    put_u32le(p + RECORD_SIZE + 12, <uint32_t>(r.proofs[1] + 1) if r.n_proofs > 1 else 0)
+    p[RECORD_SIZE + 16] = CHAIN_NSEC if z.chain_type == T_NSEC else CHAIN_NSEC3
+    p[RECORD_SIZE + 17] = 1 if cover else 0
+    out.len += RECORD_SIZE + PROOFS_SIZE
+    i = item_end(pl, out, head, ITEM_RECORD, 0, NO_ITEM)
+    item_of(pl, out, i).base = <uint16_t>base
+    item_of(pl, out, i).flags &= ~ITEM_HASHED
+    return i
 
 
 cdef inline item_t* item_of(planner_t* pl, buf_t* out, int item) noexcept nogil:
@@ -209,7 +293,7 @@ cdef bint same_items(planner_t* pl, buf_t* out, int a, int b) noexcept nogil:
         return 0
     if memcmp(<uint8_t*>x + sizeof(item_t), <uint8_t*>y + sizeof(item_t), x.len) != 0:
         return 0
-    return same_items(pl, out, x.smaller, y.smaller)
+    return same_items(pl, out, x.smaller, y.smaller) and same_items(pl, out, x.base, y.base)
 
 
 cdef int add_signed(planner_t* pl, buf_t* out, int item, int signed, int own) except -1 nogil:

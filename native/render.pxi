@@ -15,8 +15,10 @@ cdef enum:
     RCODE_MASK = 0x000F
     EXT_SIGNED = 0x01                   # fastdns.image.EXT_*
     EXT_COVER = 0x02
+    EXT_PROOFS = 0x04
     SIGNED_SIZE = 8                     # fastdns.image.SIGNED
     COVER_SIZE = 16                     # fastdns.image.COVER
+    PROOFS_SIZE = 20                    # fastdns.image.PROOFS
     CHAIN_NSEC = 1                      # fastdns.image.CHAIN_*
     CHAIN_NSEC3 = 2
     ADD_NONE = 0                        # render_record's additional section: none,

@@ -173,6 +173,8 @@ cdef class ImageBuilder:
             if it.kind == ITEM_RECORD or it.kind == ITEM_NXDOMAIN:
                 if it.smaller != NO_ITEM:
                     put_u32le(body + 16, <uint32_t>offs[it.smaller])
+                if it.base != NO_ITEM:  # PROOFS.base_off
+                    put_u32le(body + RECORD_SIZE, <uint32_t>offs[it.base])
                 if it.signed != NO_ITEM:
                     k = RECORD_SIZE + 2 * get_u16le(body + 10)
                     put_u32le(body + k, <uint32_t>offs[it.signed])
