@@ -13,6 +13,7 @@ import dataclasses
 import io
 import struct
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -423,6 +424,10 @@ def _render_sections(response: Response, qname: dns.name.Name | None, synthesise
     return image.Record(flags, counts[0], counts[1], counts[2], tail, qname_len, relocs, cover=cover)
 
 
+#: each zone's record of its negative SOA and signature, which _proved's records name
+_PROVED_BASES: weakref.WeakKeyDictionary[IndexedZone, image.Record] = weakref.WeakKeyDictionary()
+
+
 def _proved(response: Response, zone: IndexedZone, zone_index: int) -> image.Record | None:
     """A DO=1 negative answer whose authority section is the zone's negative SOA, its
     signature and at most two records of the zone's chain (and the one covering the query
@@ -440,13 +445,14 @@ def _proved(response: Response, zone: IndexedZone, zone_index: int) -> image.Rec
     records = [rrset for owner in proofs for rrset in zone.denial_rrsets(owner)]
     if len(authority) != 2 + len(records) or any(a is not b for a, b in zip(authority[2:], records)):
         return None
-    if zone.proved_base is None:
-        zone.proved_base = _render(Response(authority=authority[:2]), zone.origin)
+    base = _PROVED_BASES.get(zone)
+    if base is None:  # one per zone: relocation makes it right for every name
+        base = _PROVED_BASES[zone] = _render(Response(authority=authority[:2]), zone.origin)
     flags = (int(response.rcode) & image.RCODE_MASK) | (image.FLAG_AA if response.aa else 0)
     kind = image.CHAIN_NSEC if isinstance(chain, NsecChain) else image.CHAIN_NSEC3
     entries = tuple(chain.index(owner) for owner in proofs)
     return image.Record(flags, 0, sum(len(rrset) for rrset in authority), 0, b"", 0,
-                        proved=image.Proved(zone.proved_base, zone_index, kind, entries,
+                        proved=image.Proved(base, zone_index, kind, entries,
                                             response.cover is not None))
 
 
