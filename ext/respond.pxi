@@ -165,7 +165,7 @@ cdef int answer_proved(uint8_t* pkt, int cap, const image_t* img, const img_reco
     end = q.question_end
     size = base.tail_len
     for i in range(n):
-        size += rrs_size(parts[i], end + size)
+        size += rrs_size(parts[i], end + size, q)
     if end + size + (OPT_RR_SIZE if q.edns else 0) > limit:
         counters[C_TRUNCATED] += 1  # RFC 2181 9: no partial RRsets; the client retries on TCP
         counters[C_NOERROR + (rec.flags & DNS_RCODE_MASK)] += 1
@@ -181,12 +181,51 @@ cdef int answer_proved(uint8_t* pkt, int cap, const image_t* img, const img_reco
     return end
 
 
-cdef inline int rrs_size(const img_rrs* rrs, int position) noexcept nogil:
-    """Bytes a chain entry's records take put in at position (put_cover): as stored, when
-    the later owners can point at the first, else each written out."""
+cdef inline int rrs_size(const img_rrs* rrs, int position, const query_t* q) noexcept nogil:
+    """Bytes a chain entry's records take put in at position (put_cover): as stored but
+    for the first owner's labels the question ends with, when the later owners can point
+    at the first, else with each owner written out as the first is."""
+    cdef int written = owner_prefix(rrs, q)
     if position <= MAX_POINTER_TARGET:
-        return rrs.len
-    return rrs.len + (rrs.count - 1) * rrs.owner_len
+        return rrs.len - (rrs.owner_len - written)
+    return rrs.len - (rrs.owner_len - written) + (rrs.count - 1) * written
+
+
+cdef inline int owner_prefix(const img_rrs* rrs, const query_t* q) noexcept nogil:
+    """How many bytes of a chain entry's first owner (its labels below the apex) are
+    written out: those before the longest run of its last labels that the question name
+    has just above the apex (an NSEC owner shares them with the query name often; an
+    NSEC3 owner's hash label never), the rest a pointer into the question."""
+    cdef const uint8_t* owner = <const uint8_t*>rrs + sizeof(img_rrs)
+    cdef int apex_at = q.qname_len - rrs.apex_len      # in q.lname
+    cdef int s = 0, n, start
+    while s < rrs.owner_len:
+        n = rrs.owner_len - s
+        start = apex_at - n
+        if start >= 0 and label_starts_at(q.lname, start) and same_as_lower(owner + s, q.lname + start, n):
+            return s
+        s += owner[s] + 1
+    return rrs.owner_len
+
+
+cdef inline bint label_starts_at(const uint8_t* name, int at) noexcept nogil:
+    cdef int i = 0
+    while i < at:
+        i += name[i] + 1
+    return i == at
+
+
+cdef inline bint same_as_lower(const uint8_t* a, const uint8_t* lowered, int n) noexcept nogil:
+    """a, any case, is lowered (label length bytes are below 64: lowering keeps them)."""
+    cdef int i
+    cdef uint8_t c
+    for i in range(n):
+        c = a[i]
+        if 65 <= c <= 90:
+            c += 32
+        if c != lowered[i]:
+            return 0
+    return 1
 
 
 cdef inline int copy_tail(uint8_t* out, const img_record* rec, const query_t* q) noexcept nogil:
@@ -207,7 +246,7 @@ cdef inline int copy_tail(uint8_t* out, const img_record* rec, const query_t* q)
 cdef inline int cover_size(const img_record* rec, const query_t* q, const img_rrs* cover) noexcept nogil:
     """Bytes the covering records take in rec's reply: as stored, when the later owners can
     point at the first (within a pointer's reach), else each written out."""
-    return rrs_size(cover, q.question_end + (<const img_cover*>record_extension(rec)).at)
+    return rrs_size(cover, q.question_end + (<const img_cover*>record_extension(rec)).at, q)
 
 
 cdef inline int copy_tail_with(uint8_t* out, const img_record* rec, const query_t* q,
@@ -234,19 +273,22 @@ cdef inline int copy_tail_with(uint8_t* out, const img_record* rec, const query_
 
 cdef inline int put_cover(uint8_t* dst, int position, const query_t* q, const img_rrs* cover) noexcept nogil:
     """The covering records at dst (position: its offset in the message), their owners'
-    pointers filled in: the first owner's to the zone's apex at the end of the question
-    name, the others' to the first owner; where that is beyond a pointer's reach, the
-    others' owners are written out as the first one."""
+    pointers filled in: the first owner's to where the question name ends with the rest of
+    it (owner_prefix; at least the zone's apex), the others' to the first owner; where
+    that is beyond a pointer's reach, the others' owners are written out as the first one."""
     cdef const uint8_t* src = <const uint8_t*>cover + sizeof(img_rrs)
-    cdef int first = cover.owner_len + 2        # the first owner's bytes
+    cdef int written = owner_prefix(cover, q)
+    cdef int first = written + 2                # the first owner's bytes, as written
     cdef int pos, n, rr_len, i
     cdef bint near = position <= MAX_POINTER_TARGET
-    memcpy(dst, src, first)
-    fastdns_put16(dst + cover.owner_len, <uint16_t>(0xC000 | (DNS_HEADER_SIZE + q.qname_len - cover.apex_len)))
-    rr_len = 10 + fastdns_get16(src + first + 8)
-    memcpy(dst + first, src + first, rr_len)
+    memcpy(dst, src, written)
+    fastdns_put16(dst + written, <uint16_t>(0xC000 | (DNS_HEADER_SIZE + q.qname_len - cover.apex_len
+                                                      - (cover.owner_len - written))))
+    n = cover.owner_len + 2                     # in src
+    rr_len = 10 + fastdns_get16(src + n + 8)
+    memcpy(dst + first, src + n, rr_len)
     pos = first + rr_len                       # in dst
-    n = first + rr_len                         # in src
+    n += rr_len
     for i in range(1, cover.count):
         if near:
             fastdns_put16(dst + pos, <uint16_t>(0xC000 | position))

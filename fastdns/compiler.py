@@ -378,6 +378,10 @@ def _render(response: Response, qname: dns.name.Name | None,
     if response.additional and not response.glue_required:
         # Additional data is optional (RFC 2181 9): a reply that does not fit can drop it.
         smaller = _render_sections(response, qname, synthesised, [], zone_index)
+    elif response.glue_required and any(rrset.rdtype != dns.rdatatype.RRSIG and not _among(rrset, response.glue)
+                                        for rrset in response.additional):
+        # All but a referral's in-domain glue, sibling glue too (RFC 9471 2.2).
+        smaller = _render_sections(response, qname, synthesised, response.glue, zone_index)
     unsigned = [rrset for rrset in response.additional if rrset.rdtype != dns.rdatatype.RRSIG]
     if len(unsigned) < len(response.additional):
         # So can its signatures (RFC 4035 3.1.1), before the addresses (a referral's glue).
@@ -454,6 +458,11 @@ def _proved(response: Response, zone: IndexedZone, zone_index: int) -> image.Rec
     return image.Record(flags, 0, sum(len(rrset) for rrset in authority), 0, b"", 0,
                         proved=image.Proved(base, zone_index, kind, entries,
                                             response.cover is not None))
+
+
+def _among(rrset: dns.rrset.RRset, rrsets: list[dns.rrset.RRset]) -> bool:
+    """rrset is one of rrsets, the same object (lookups hand out shared ones)."""
+    return any(rrset is other for other in rrsets)
 
 
 def _cover(response: Response, at: int, zone_index: int) -> image.Cover:

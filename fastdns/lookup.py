@@ -48,9 +48,12 @@ class Response:
     answer: list[dns.rrset.RRset] = field(default_factory=list)
     authority: list[dns.rrset.RRset] = field(default_factory=list)
     additional: list[dns.rrset.RRset] = field(default_factory=list)
-    #: the additional section holds glue the answer cannot do without (RFC 9471), so a
-    #: size limit that cannot fit it must truncate rather than drop it
+    #: the additional section holds glue the answer cannot do without (RFC 9471: a
+    #: referral's in-domain glue), so a size limit that cannot fit it must truncate
+    #: rather than drop it
     glue_required: bool = False
+    #: those RRsets of the additional section (the rest, sibling glue included, can go)
+    glue: list[dns.rrset.RRset] = field(default_factory=list)
     #: (zone origin, owner) of every node whose data shaped this response
     consulted: list[tuple[dns.name.Name, dns.name.Name]] = field(default_factory=list)
     #: the query had DO=1 (RFC 3225): signatures and denial proofs from signed zones
@@ -479,7 +482,11 @@ def _referral(zone: IndexedZone, cut: dns.name.Name, response: Response) -> None
             elif isinstance(zone.chain, Nsec3Chain):
                 _closest_encloser_proof(zone, response, cut, cut.parent(), False)
     _put_all(zone, response, response.additional, _addresses(zone, [rd.target for rd in ns], allow_glue=True))
-    response.glue_required = bool(response.additional)
+    # RFC 9471 2.1: in-domain glue (at or below the cut) must be there, or TC=1; sibling
+    # glue and other addresses may be left out of a reply they do not fit (2.2)
+    response.glue = [rrset for rrset in response.additional
+                     if rrset.rdtype in (A, AAAA) and rrset.name.is_subdomain(cut)]
+    response.glue_required = bool(response.glue)
 
 
 def _put_all(zone: IndexedZone, response: Response, section: list[dns.rrset.RRset],

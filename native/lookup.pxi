@@ -25,6 +25,7 @@ ctypedef struct rrref_t:
     uint32_t ttl
     uint16_t rtype
     uint8_t owner_len
+    bint glue               # in-domain glue of a referral: never dropped to fit (RFC 9471)
 
 
 ctypedef struct response_t:
@@ -69,6 +70,7 @@ cdef int add_ref(response_t* r, int section, const uint8_t* owner, int owner_len
     ref.first = first
     ref.ttl = ttl
     ref.rtype = rtype
+    ref.glue = 0
     r.n[section] += 1
     return 0
 
@@ -383,6 +385,8 @@ cdef int nxdomain(NativeZone z, const uint8_t* qname, int qlen, const uint8_t* l
 
 cdef int referral(NativeZone z, uint32_t cut, response_t* r) except -1 nogil:
     """RFC 1034 4.3.2 step 3b: NS of the cut in authority, glue in additional, AA clear."""
+    cdef int i
+    cdef rrref_t* ref
     cdef int32_t k = z.rrset_of(cut, T_NS)
     cdef name_ref_t targets[MAX_TARGETS]
     cdef int n_targets = 0
@@ -398,7 +402,11 @@ cdef int referral(NativeZone z, uint32_t cut, response_t* r) except -1 nogil:
                 closest_encloser_proof(z, r, z.case_name(cut), z.names[cut].len, z.names[cut].parent, 0)
     n_targets = rdata_names(z, <uint32_t>k, 0, targets, n_targets)
     addresses(z, targets, n_targets, 1, r, -1)
-    r.glue_required = r.n[S_ADDITIONAL] > 0
+    for i in range(r.n[S_ADDITIONAL]):  # at or below the cut: in-domain glue (RFC 9471 2.1)
+        ref = &r.sec[S_ADDITIONAL][i]
+        if ref.rtype in (T_A, T_AAAA) and is_subdomain(ref.owner, ref.owner_len, z.lname(cut), z.names[cut].len):
+            ref.glue = 1
+            r.glue_required = 1
     return 0
 
 

@@ -175,12 +175,15 @@ cdef int plan_smaller(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent
     """compiler._render's smaller variants of a reply, the smallest first (ImageWriter puts
     a record's smaller before it); returns the item the reply's RECORD.smaller names."""
     cdef int smaller = NO_ITEM, i
-    cdef bint signatures = 0
+    cdef bint signatures = 0, optional = 0
+    for i in range(r.n[S_ADDITIONAL]):
+        signatures |= r.sec[S_ADDITIONAL][i].rtype == T_RRSIG
+        optional |= r.sec[S_ADDITIONAL][i].rtype != T_RRSIG and not r.sec[S_ADDITIONAL][i].glue
     if r.n[S_ADDITIONAL] and not r.glue_required:
         # additional data is optional (RFC 2181 9): a reply that does not fit drops it
         smaller = plan_record(pl, out, z, parent, in_parent, r, qname, qlen, synthesised, ADD_NONE, NO_ITEM)
-    for i in range(r.n[S_ADDITIONAL]):
-        signatures |= r.sec[S_ADDITIONAL][i].rtype == T_RRSIG
+    elif r.glue_required and optional:  # all but the in-domain glue (RFC 9471 2.2: sibling glue)
+        smaller = plan_record(pl, out, z, parent, in_parent, r, qname, qlen, synthesised, ADD_GLUE, NO_ITEM)
     if signatures:  # so can its signatures (RFC 4035 3.1.1), before the addresses
         smaller = plan_record(pl, out, z, parent, in_parent, r, qname, qlen, synthesised, ADD_UNSIGNED,
                               <uint16_t>smaller)

@@ -23,7 +23,8 @@ cdef enum:
     CHAIN_NSEC3 = 2
     ADD_NONE = 0                        # render_record's additional section: none,
     ADD_ALL = 1                         # all of it,
-    ADD_UNSIGNED = 2                    # all but the signatures (RFC 4035 3.1.1)
+    ADD_UNSIGNED = 2                    # all but the signatures (RFC 4035 3.1.1),
+    ADD_GLUE = 3                        # a referral's in-domain glue only (RFC 9471)
 
 
 ctypedef struct render_t:
@@ -187,7 +188,8 @@ cdef int render_record(render_t* w, NativeZone z, const response_t* r, const uin
         if section == S_ADDITIONAL and additional == ADD_NONE:
             continue
         for i in range(r.n[section]):
-            if additional == ADD_UNSIGNED and section == S_ADDITIONAL and r.sec[section][i].rtype == T_RRSIG:
+            if section == S_ADDITIONAL and ((additional == ADD_UNSIGNED and r.sec[section][i].rtype == T_RRSIG)
+                                            or (additional == ADD_GLUE and not r.sec[section][i].glue)):
                 continue
             counts[section] += write_rrset(w, z, &r.sec[section][i])
         if section == S_AUTHORITY and r.has_cover:
