@@ -214,10 +214,14 @@ def _compile_node(zone_set: ZoneSet, zone: IndexedZone, zone_index: int, name: d
                                            zone_index=zone_index)
         return signed_rendered[key]
 
+    parent = zone_set.parent_zone(zone)
+
     def answer(qname: dns.name.Name, qtype: int) -> image.Record:
-        """The record for (qname, qtype), with its DO=1 variant when the zone is signed."""
+        """The record for (qname, qtype), with its DO=1 variant when the zone answering is
+        signed (DS at the apex: the parent)."""
         record = render(zone_set.lookup(qname, qtype))
-        if not zone.signed:
+        in_parent = qtype == DS and qname == zone.origin and parent is not None
+        if not (zone.signed or (in_parent and parent is not None and parent.signed)):
             return record
         own = render_signed(zone_set.lookup(qname, qtype, dnssec_ok=True), qname, wildcard)
         if synthesis is None:

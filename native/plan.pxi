@@ -356,7 +356,7 @@ cdef int plan_answer(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent,
     cdef int qlen = z.names[name].len
     cdef bint wildcard = (z.names[name].flags & N_WILDCARD) != 0
     smaller = plan_smaller(pl, out, z, parent, in_parent, r, q0, q0len, synthesised)
-    if not z.signed:
+    if not (z.signed or (in_parent and parent.signed)):  # DS at the apex: the parent answers
         return plan_record(pl, out, z, parent, in_parent, r, q0, q0len, synthesised, ADD_ALL, <uint16_t>smaller)
     if wildcard and pl.synthesis_len:
         # a DO=1 question to a wildcard is asked as one it answers: the proofs are those

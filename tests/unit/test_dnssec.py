@@ -303,3 +303,29 @@ def test_a_cover_beyond_a_pointers_reach_is_written_out_and_validates(kind, tmp_
         if rrset.rdtype != dns.rdatatype.RRSIG:
             dns.dnssec.validate(rrset, sigs[(rrset.name, rrset.rdtype)], keys, now=time.time())
     assert len(engine.answer(query.to_wire(), tcp=True)) > 16384
+
+
+def test_ds_at_an_unsigned_childs_apex_comes_signed_from_the_signed_parent(tmp_path):
+    """DS lives on the parent side (RFC 4035 3.1.4.1): a DO=1 question for the DS of an
+    unsigned child served here gets the parent's DS and its signature, from both compilers."""
+    from fastdns.nativecompiler import compile_native
+    from fastdns.zone import load_native_zone
+
+    parent = signing.sign("nsec3", "diff.test", ZONE_DIR / "diff.test.zone", tmp_path / "parent")
+    child = ZONE_DIR / "child.diff.test.zone"
+    spec = tmp_path / "spec.image"
+    loaded = [load_zone("diff.test", str(parent)), load_zone("child.diff.test", str(child))]
+    spec.write_bytes(compile_zones(loaded).image)
+    native = tmp_path / "native.image"
+    compile_native([load_native_zone("diff.test", str(parent)).native,
+                    load_native_zone("child.diff.test", str(child)).native]).write_image(str(native))
+    keys = signing.dnskeys(parent, "diff.test")
+    query = dns.message.make_query("child.diff.test", "DS", want_dnssec=True)
+    for path in (spec, native):
+        engine = _dataplane.Engine(_dataplane.Image(str(path)), 1232)
+        reply = dns.message.from_wire(engine.answer(query.to_wire(), tcp=False))
+        assert [r.rdtype for r in reply.answer] == [dns.rdatatype.DS, dns.rdatatype.RRSIG]
+        dns.dnssec.validate(reply.answer[0], reply.answer[1], keys, now=time.time())
+        plain = dns.message.make_query("child.diff.test", "DS")
+        assert [r.rdtype for r in dns.message.from_wire(engine.answer(plain.to_wire(), tcp=False)).answer] \
+            == [dns.rdatatype.DS]
