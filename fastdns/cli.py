@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The `fastdns` command: serve, reload, check, status, stats."""
+"""The `fastdns` command: serve, reload, transfer, check, status, stats."""
 
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p = add("reload", _reload, "Re-read zone files and publish the changes to the workers.")
     p.add_argument("zones", nargs="*", help="zones to reload (default: all)")
     p.add_argument("--socket", help="control socket (default: from the configuration)")
+    p = add("transfer", _transfer, "Ask a secondary zone's primaries for its serial now; transfer it when newer.")
+    p.add_argument("zone", help="the secondary zone")
+    p.add_argument("--socket", help="control socket (default: from the configuration)")
     p = add("check", _check, "Validate the configuration and zones, or zone files, without serving.")
     p.add_argument("files", nargs="*", help="zone files to check instead of the configuration")
     p.add_argument("-o", "--origin", help="zone name for the files (default: from the file name)")
@@ -78,6 +81,20 @@ def _reload(args: argparse.Namespace) -> int:
     for line in control.reload_report(reply):
         print(line, file=sys.stdout if reply.get("ok") else sys.stderr)
     return 0 if reply.get("ok") else 1
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    reply = control.request(_socket_path(args), control.TransferRequest(args.zone))
+    if not reply.get("ok", True) or reply.get("error"):
+        print(f"{args.zone}: {reply.get('error') or '; '.join(reply.get('errors', []))}", file=sys.stderr)
+        return 1
+    if reply["transferred"]:
+        print(f"{reply['zone']}: serial {reply['serial']} transferred from {reply['primary']} "
+              f"(AXFR, {reply['seconds']:.2f} s)")
+    else:
+        print(f"{reply['zone']}: serial {reply['serial']} is current (primary {reply['primary']} has "
+              f"{reply['primary_serial']})")
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -125,6 +142,25 @@ def _check(args: argparse.Namespace) -> int:
 
 
 _RRSIG = 46
+
+
+def _secondary(zone: dict) -> str:
+    """A secondary zone's transfer state, for `fastdns status`."""
+    import time
+
+    if zone.get("role") != "secondary":
+        return ""
+    out = f", secondary of {', '.join(zone['primaries'])}"
+    if zone.get("primary_serial") is not None:
+        out += f" (serial {zone['primary_serial']} there)"
+    last = zone.get("last_transfer")
+    if last:
+        out += (f", last transfer {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(last['at']))} UTC "
+                f"{last['kind']} {last['seconds']:.2f} s from {last['primary']}")
+    out += f", next refresh in {max(0, zone['next_refresh'] - time.time()):.0f} s"
+    if zone.get("last_error"):
+        out += f", last check failed: {zone['last_error']}"
+    return out
 
 
 def _expiry(zone: dict) -> str:
@@ -182,7 +218,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  reloading ({p['phase']} {p['zone']}): {p['records']:,} records parsed{names}, "
               f"{p['seconds']:.1f} s")
     for z in reply["zones"]:
-        print(f"  zone {z['zone']:<30} serial {z['serial']:<12} {z['file']}{_expiry(z)}")
+        print(f"  zone {z['zone']:<30} serial {z['serial']:<12} {z['file']}{_expiry(z)}{_secondary(z)}")
     for w in reply["workers"]:
         state = "running" if w["alive"] else "down"
         queue = f"queue {w['queue']:<3} " if w.get("queue") is not None else ""

@@ -57,7 +57,12 @@ class ListenAddress:
 @dataclass(frozen=True)
 class ZoneConfig:
     name: str  #: the apex, as written in the configuration
-    file: str  #: absolute path of the master file
+    file: str  #: absolute path of the master file (a secondary's: its last transferred copy)
+    primaries: tuple[ListenAddress, ...] = ()  #: a secondary zone's primaries, in the order tried
+
+    @property
+    def secondary(self) -> bool:
+        return bool(self.primaries)
 
 
 @dataclass(frozen=True)
@@ -334,6 +339,19 @@ def _check_zone_file(value: Any, context: Context) -> str:
     return str(context.base / value)
 
 
+def _check_primaries(value: Any, context: Context) -> tuple[ListenAddress, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise Invalid("expected a list of primaries like 198.18.0.10@53")
+    primaries = tuple(_listen_address(item) for item in value)
+    if len(set(primaries)) != len(primaries):
+        raise Invalid("a primary is listed twice")
+    return primaries
+
+
 def _check_tcp_idle_timeout(value: Any, context: Context) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
         raise Invalid(f"expected seconds from 0 to 3600, not {value!r}")
@@ -397,6 +415,10 @@ ZONE_SETTINGS = (
             shown="required"),
     Setting("file", "path", None, _check_zone_file,
             "its zone file (RFC 1035 format), relative to the configuration", shown="required"),
+    Setting("primaries", "list of `address@port`", None, _check_primaries,
+            "a secondary zone: the primaries it is transferred from (AXFR, RFC 5936), tried in order; "
+            "`file` keeps the last copy, served at start until the primary is asked again",
+            shown="— (a primary zone)"),
 )
 
 #: Every setting, in the order they are checked (a check may look at those above it).

@@ -47,6 +47,14 @@ class ZoneStatus(TypedDict, total=False):
     file: str
     signatures_expire_in: int  #: a signed zone's: seconds until its first RRSIG expires
     signatures_expire_at: int  #: and when (seconds since the epoch)
+    role: str  #: "secondary" for a zone transferred from primaries (fastdns.transfer)
+    primaries: list[str]
+    primary_serial: int | None  #: at the last check
+    last_check: int
+    last_error: str
+    last_transfer: dict[str, Any]  #: at, kind, seconds, primary, serial
+    next_refresh: int  #: seconds since the epoch
+    expires_at: int
 
 
 class WorkerStatus(TypedDict):
@@ -91,6 +99,7 @@ class Handlers(Protocol):
     async def reload(self, zones: list[str] | None) -> ReloadReply: ...
     def status(self) -> StatusReply: ...
     def stats(self) -> StatsReply: ...
+    async def transfer(self, zone: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -151,8 +160,31 @@ class StatsRequest(Request):
         return handlers.stats()
 
 
+@dataclass(frozen=True)
+class TransferRequest(Request):
+    """Ask a secondary zone's primaries for its serial now, and transfer it when newer."""
+
+    command = "transfer"
+    timeout = RELOAD_TIMEOUT_S
+    zone: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"command": self.command, "zone": self.zone}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TransferRequest:
+        zone = data.get("zone")
+        if not isinstance(zone, str) or not zone:
+            raise ValueError("transfer: zone must be a zone name")
+        return cls(zone)
+
+    async def dispatch(self, handlers: Handlers) -> dict[str, Any]:
+        return await handlers.transfer(self.zone)
+
+
 #: command name -> request type
-COMMANDS: dict[str, type[Request]] = {r.command: r for r in (ReloadRequest, StatusRequest, StatsRequest)}
+COMMANDS: dict[str, type[Request]] = {r.command: r for r in (ReloadRequest, StatusRequest, StatsRequest,
+                                                             TransferRequest)}
 
 
 def parse_request(line: bytes) -> Request:

@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import time
+from typing import Any
 
 from fastdns import systemd
 from fastdns.backends import Backend, backend_for
@@ -35,9 +36,11 @@ from fastdns.rundir import RunDir
 from fastdns.state import StateView
 from fastdns.supervisor import Supervisor, spawn_worker
 from fastdns.tcp import TcpServer, open_tcp_listener
+from fastdns.transfer import Transfers, fetch_missing
 from fastdns.workerspec import WorkerSpec
 
 log = logging.getLogger("fastdns")
+SOA = 6
 
 
 class Server:
@@ -54,6 +57,7 @@ class Server:
         self.tcp: TcpServer | None = None
         self.tcp_sockets: list[socket.socket] = []
         self.state: StateView | None = None
+        self.transfers: Transfers | None = None
         self.started = time.time()
 
     # -- start-up --------------------------------------------------------------------------
@@ -77,13 +81,15 @@ class Server:
         options = CompileOptions(cfg.version, cfg.identity, cfg.minimal_responses)
         publisher = self.publisher = Publisher(self.run_dir, control, options, cfg.udp_payload,
                                                readers=self._worker_pids)
+        fetch_missing(cfg.zones)  # a secondary zone without a copy: transferred first
         self.zones.start(publisher)
+        self.transfers = Transfers(cfg.zones, self._soa_of, self._reload_zones)
         self.backend.open()
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections)
         publisher.subscribe(tcp.engine.set_image)  # TCP switches with the workers
         self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
         self.state = StateView(cfg.listen, self.zones, publisher, control, self.supervisor, self.backend,
-                               tcp, self.started)
+                               tcp, self.started, self.transfers)
         if cfg.user is not None:
             drop_privileges(cfg.user, self.run_dir)
 
@@ -127,6 +133,8 @@ class Server:
         self.supervisor.start()
         supervising = loop.create_task(self.supervisor.run())
         spare = loop.create_task(self.zones.make_spare(self.publisher))
+        if self.transfers is not None:
+            self.transfers.start()
         systemd.notify("READY=1", f"STATUS=serving {len(self.zones.zones)} zones with "
                                   f"{len(self.supervisor.workers)} workers", f"MAINPID={os.getpid()}")
         described = self.backend.describe()
@@ -140,6 +148,8 @@ class Server:
         systemd.notify("STOPPING=1")
         supervising.cancel()
         spare.cancel()
+        if self.transfers is not None:
+            self.transfers.stop()
         control.close()
         self.tcp.close()
         await self.supervisor.stop()
@@ -172,6 +182,22 @@ class Server:
     def status(self) -> StatusReply:
         assert self.state is not None
         return self.state.status()
+
+    async def transfer(self, zone: str) -> dict[str, Any]:
+        assert self.transfers is not None
+        secondary = self.transfers.find(zone)
+        if secondary is None:
+            return {"ok": False, "errors": [f"{zone}: not a secondary zone of {self.config.path}"]}
+        return {"ok": True, **await self.transfers.check(secondary)}
+
+    async def _reload_zones(self, names: list[str]) -> dict[str, Any]:
+        assert self.publisher is not None
+        return dict(await self.zones.reload(names, self.publisher))
+
+    def _soa_of(self, name: str) -> bytes | None:
+        zone = self.zones.zones.get(name)
+        found = zone.native.apex_rdata(SOA) if zone is not None else None
+        return found[0] if found is not None else None
 
     def stats(self) -> StatsReply:
         assert self.state is not None

@@ -17,6 +17,7 @@ from fastdns.publisher import Publisher
 from fastdns.reload import ServedZones
 from fastdns.supervisor import Supervisor
 from fastdns.tcp import TcpServer
+from fastdns.transfer import Transfers
 
 
 @dataclass
@@ -29,6 +30,7 @@ class StateView:
     backend: Backend
     tcp: TcpServer
     started: float  #: time.time() of the start
+    transfers: Transfers | None = None  #: the secondary zones' transfer state
 
     @property
     def generation(self) -> int:
@@ -73,7 +75,10 @@ class StateView:
                      for w in self.supervisor.workers],
         )
         expiries = dict(self.signature_expiries())
+        secondaries = {s.origin.to_text(True): s for s in self.transfers.zones.values()} if self.transfers else {}
         for z in reply["zones"]:
+            if z["zone"] in secondaries:
+                z.update(secondaries[z["zone"]].status())
             if z["zone"] in expiries:
                 z["signatures_expire_in"] = expiries[z["zone"]]
                 z["signatures_expire_at"] = int(now) + expiries[z["zone"]]

@@ -113,7 +113,7 @@ def test_the_control_socket_answers_typed_requests_and_rejects_the_rest(control,
     status, reload, raw, bad = asyncio.run(run())
     assert status["ok"] and [z["zone"] for z in status["zones"]] == ["example.com", "example.net"]
     assert reload["ok"] and reload["changes"][0]["zone"] == "example.net"
-    assert raw == {"ok": False, "errors": ["unknown command 'shutdown' (reload, status, stats)"]}
+    assert raw == {"ok": False, "errors": ["unknown command 'shutdown' (reload, status, stats, transfer)"]}
     assert not bad["ok"] and "zones must be a list" in bad["errors"][0]
 
 

@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: MIT
+"""Secondary zones: kept in step with their primaries by zone transfer.
+
+A secondary zone is configured with `primaries:`; its `file` holds the last copy. On its
+SOA timers (RFC 1034 4.3.5: refresh after a success, retry after a failure) the control
+process asks each primary in turn for its SOA serial; when it is newer than the copy's
+(RFC 1982 arithmetic), the zone is transferred by AXFR over TCP (RFC 5936, dnspython's
+`dns.query.inbound_xfr`), checked by the same reader as any zone file, written atomically
+over the copy and reloaded through the served zones like an edited file.  A transfer that
+fails changes nothing: the zone served goes on.  Transfers run on threads, never in the
+workers: UDP answers are not delayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.zone
+
+from fastdns.config import ListenAddress, ZoneConfig, zone_origin
+from fastdns.control import ZoneStatus
+from fastdns.errors import FastDNSError, ZoneError
+from fastdns.zone import load_native_zone
+
+log = logging.getLogger("fastdns")
+
+#: seconds a primary may take to answer an SOA query, and to send a whole zone
+SOA_TIMEOUT = 3.0
+AXFR_LIFETIME = 600.0
+#: the SOA timers when the zone has no copy yet to read them from (RFC 1912 2.2's ranges)
+DEFAULT_REFRESH = 3600
+DEFAULT_RETRY = 600
+
+
+class TransferError(Exception):
+    """A primary did not give the zone: the reason, naming the primary."""
+
+
+@dataclass
+class Secondary:
+    """One secondary zone and what fastdns knows of its primaries."""
+
+    zone: ZoneConfig
+    serial: int | None = None  #: the copy's serial, None before the first transfer
+    refresh: int = DEFAULT_REFRESH  #: the copy's SOA timers
+    retry: int = DEFAULT_RETRY
+    expire: int = 0
+    primary_serial: int | None = None  #: at the last check
+    last_check: float | None = None  #: time.time() of the last check, and its error
+    last_error: str | None = None
+    last_success: float | None = None  #: of a check that reached a primary
+    last_transfer: dict[str, Any] | None = None  #: when, kind, seconds, primary, serial
+    next_check: float = 0.0  #: time.time() of the next one
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def origin(self) -> dns.name.Name:
+        return zone_origin(self.zone.name)
+
+    def status(self) -> ZoneStatus:
+        """The zone's transfer state for `fastdns status`."""
+        found = ZoneStatus(role="secondary", primaries=[str(p) for p in self.zone.primaries],
+                           primary_serial=self.primary_serial, next_refresh=round(self.next_check))
+        if self.last_check is not None:
+            found["last_check"] = round(self.last_check)
+        if self.last_error is not None:
+            found["last_error"] = self.last_error
+        if self.last_transfer is not None:
+            found["last_transfer"] = self.last_transfer
+        if self.expire and self.last_success is not None:
+            found["expires_at"] = round(self.last_success + self.expire)
+        return found
+
+
+def serial_newer(new: int, old: int) -> bool:
+    """RFC 1982 3.2: new is greater than old in serial number arithmetic."""
+    return new != old and (new - old) % 2**32 < 2**31
+
+
+def primary_serial(primary: ListenAddress, origin: dns.name.Name, timeout: float = SOA_TIMEOUT) -> int:
+    """The primary's SOA serial for origin (UDP, TCP when truncated).
+
+    :raises TransferError: no answer, or not an authoritative SOA for the zone.
+    """
+    query = dns.message.make_query(origin, dns.rdatatype.SOA)
+    query.flags &= ~dns.flags.RD
+    try:
+        reply, _ = dns.query.udp_with_fallback(query, primary.host, timeout=timeout, port=primary.port)
+    except (dns.exception.DNSException, OSError) as e:
+        raise TransferError(f"primary {primary}: no SOA answer: {e or type(e).__name__}") from None
+    if reply.rcode() != dns.rcode.NOERROR or not reply.flags & dns.flags.AA:
+        raise TransferError(f"primary {primary}: SOA query answered {dns.rcode.to_text(reply.rcode())}"
+                            f"{'' if reply.flags & dns.flags.AA else ', not authoritative'}")
+    for rrset in reply.answer:
+        if rrset.rdtype == dns.rdatatype.SOA and rrset.name == origin:
+            return int(rrset[0].serial)
+    raise TransferError(f"primary {primary}: no SOA record in the answer")
+
+
+def transfer(primary: ListenAddress, zone: ZoneConfig) -> tuple[int, float]:
+    """AXFR the zone from primary into a file beside the zone's, check it as a zone file,
+    and put it in place of the zone's file; returns (serial, seconds).
+
+    :raises TransferError: the transfer failed or the zone it gave breaks a rule; the
+        zone's file is as it was.
+    """
+    origin = zone_origin(zone.name)
+    started = time.monotonic()
+    received = dns.zone.Zone(origin, relativize=False)
+    try:
+        dns.query.inbound_xfr(primary.host, received, port=primary.port, timeout=SOA_TIMEOUT * 2,
+                              lifetime=AXFR_LIFETIME)
+    except (dns.exception.DNSException, OSError, ValueError) as e:
+        raise TransferError(f"primary {primary}: AXFR failed: {e or type(e).__name__}") from None
+    temporary = f"{zone.file}.axfr-{os.getpid()}"
+    try:
+        received.to_file(temporary, sorted=True, relativize=False)
+        try:
+            loaded = load_native_zone(zone.name, temporary)
+        except ZoneError as e:
+            raise TransferError(f"primary {primary}: the zone it sent is refused: {e.reason}"
+                                f" (record {e.line} of the transfer)" if e.line else
+                                f"primary {primary}: the zone it sent is refused: {e.reason}") from None
+        os.replace(temporary, zone.file)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return loaded.serial, time.monotonic() - started
+
+
+def fetch_missing(zones: tuple[ZoneConfig, ...]) -> None:
+    """Before the first load: transfer every secondary zone that has no copy yet.
+
+    :raises FastDNSError: a zone no primary gave, with each primary's reason.
+    """
+    for zone in zones:
+        if not zone.secondary or os.path.exists(zone.file):
+            continue
+        reasons = []
+        for primary in zone.primaries:
+            try:
+                serial, seconds = transfer(primary, zone)
+            except TransferError as e:
+                reasons.append(str(e))
+                continue
+            log.info("%s: serial %d transferred from %s (AXFR, %.2f s), first copy", zone.name, serial, primary,
+                     seconds)
+            break
+        else:
+            raise FastDNSError(f"zone {zone.name}: no copy in {zone.file} and no primary gave one: "
+                               + "; ".join(reasons))
+
+
+#: reloads the named zones from their files (ServedZones.reload, bound to the publisher)
+Reload = Callable[[list[str]], Awaitable[dict[str, Any]]]
+#: the SOA rdata (wire form) of the zone served under that configured name, if any
+SoaOf = Callable[[str], bytes | None]
+
+
+class Transfers:
+    """The secondary zones' checks, each on its own timers, as tasks of the control loop."""
+
+    def __init__(self, zones: tuple[ZoneConfig, ...], soa_of: SoaOf, reload: Reload) -> None:
+        self.soa_of = soa_of
+        self.zones: dict[str, Secondary] = {}
+        for zone in zones:
+            if zone.secondary:
+                self.zones[zone.name] = Secondary(zone)
+                self._read_timers(self.zones[zone.name])
+        self.reload = reload
+        self._tasks: list[asyncio.Task[None]] = []
+        self._locks = {name: asyncio.Lock() for name in self.zones}
+
+    def start(self) -> None:
+        """Check every secondary zone now (its copy may be old), then on its timers."""
+        for secondary in self.zones.values():
+            self._tasks.append(asyncio.get_running_loop().create_task(self._run(secondary)))
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    def find(self, name: str) -> Secondary | None:
+        wanted = zone_origin(name)
+        return next((s for s in self.zones.values() if s.origin == wanted), None)
+
+    async def _run(self, secondary: Secondary) -> None:
+        while True:
+            await self.check(secondary)
+            secondary.wake.clear()
+            delay = max(0.0, secondary.next_check - time.time())
+            try:
+                await asyncio.wait_for(secondary.wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def check(self, secondary: Secondary) -> dict[str, Any]:
+        """Ask the primaries, in order, for the zone's serial; transfer it from the first
+        that has a newer one.  Returns what happened (for `fastdns transfer`)."""
+        async with self._locks[secondary.zone.name]:
+            return await self._check(secondary)
+
+    async def _check(self, secondary: Secondary) -> dict[str, Any]:
+        zone = secondary.zone
+        reasons = []
+        secondary.last_check = time.time()
+        for primary in zone.primaries:
+            try:
+                serial = await asyncio.to_thread(primary_serial, primary, secondary.origin)
+            except TransferError as e:
+                reasons.append(str(e))
+                continue
+            secondary.primary_serial = serial
+            secondary.last_success = time.time()
+            if secondary.serial is not None and not serial_newer(serial, secondary.serial):
+                return self._done(secondary, {"zone": zone.name, "serial": secondary.serial, "primary": str(primary),
+                                              "primary_serial": serial, "transferred": False})
+            try:
+                new_serial, seconds = await asyncio.to_thread(transfer, primary, zone)
+            except TransferError as e:
+                reasons.append(str(e))
+                continue
+            reply = await self.reload([zone.name])
+            if not reply.get("ok"):
+                errors = "; ".join(reply.get("errors", []))
+                reasons.append(f"primary {primary}: the zone it sent did not load: {errors}")
+                continue
+            log.info("%s: serial %d transferred from %s (AXFR, %.2f s)", zone.name, new_serial, primary, seconds)
+            secondary.last_transfer = {"at": round(time.time()), "kind": "AXFR", "seconds": round(seconds, 3),
+                                       "primary": str(primary), "serial": new_serial}
+            self._read_timers(secondary)
+            return self._done(secondary, {"zone": zone.name, "serial": new_serial, "primary": str(primary),
+                                          "primary_serial": serial, "transferred": True,
+                                          "seconds": round(seconds, 3)})
+        secondary.last_error = "; ".join(reasons)
+        secondary.next_check = time.time() + secondary.retry
+        log.warning("%s: no primary gave a newer zone, retrying in %d s: %s", zone.name, secondary.retry,
+                    secondary.last_error)
+        return {"zone": zone.name, "serial": secondary.serial, "transferred": False, "error": secondary.last_error}
+
+    def _done(self, secondary: Secondary, result: dict[str, Any]) -> dict[str, Any]:
+        secondary.last_error = None
+        secondary.next_check = time.time() + secondary.refresh
+        return result
+
+    def _read_timers(self, secondary: Secondary) -> None:
+        """The serial served and the SOA's REFRESH, RETRY and EXPIRE (RFC 1035 3.3.13: the
+        last 20 bytes of its rdata), when the zone is served."""
+        rdata = self.soa_of(secondary.zone.name)
+        if rdata is None or len(rdata) < 20:
+            return
+        serial, refresh, retry, expire, _ = struct.unpack("!IIIII", rdata[-20:])
+        secondary.serial, secondary.refresh, secondary.retry, secondary.expire = serial, refresh, retry, expire

@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: MIT
+"""fastdns as a secondary of a real primary, Knot DNS on loopback: the zone transferred by
+AXFR at the first start, kept in its file, transferred again when the primary's serial
+moves (`fastdns transfer`), served from the copy when the primary is gone, and a start
+with neither copy nor primary refused with the zone and the primary named."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from tests.conftest import RunningServer, free_port
+from tests.references import KNOTD, Knot, available
+
+ZONE = Path(__file__).resolve().parent.parent / "zones" / "diff.test.zone"
+
+pytestmark = pytest.mark.skipif(not available(KNOTD), reason="Knot DNS (knotd) is not installed")
+
+
+class KnotPrimary(Knot):
+    """Knot DNS serving the zone and allowing AXFR from loopback (and sending no NOTIFY:
+    no remote is configured)."""
+
+    def command(self) -> list[str]:
+        command = super().command()
+        conf = self.dir / "knot.conf"
+        text = conf.read_text().replace("template:\n", "acl:\n  - id: transfer\n    address: [127.0.0.1, ::1]\n"
+                                        "    action: transfer\ntemplate:\n")
+        text = text.replace("    journal-content: none\n", "    journal-content: none\n    acl: [transfer]\n")
+        conf.write_text(text)
+        return command
+
+    def set_zone(self, text: str, serial: int) -> None:
+        """Put a new version of the zone in place and have Knot load it."""
+        (self.dir / "diff.test.zone").write_text(text)
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if soa_serial(self.port) == serial:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"Knot DNS did not load serial {serial}: {self.output()}")
+
+
+def soa_serial(port: int) -> int | None:
+    import dns.message
+    import dns.query
+
+    try:
+        reply = dns.query.udp(dns.message.make_query("diff.test", "SOA"), "127.0.0.1", port=port, timeout=1)
+    except Exception:
+        return None
+    return reply.answer[0][0].serial if reply.answer else None
+
+
+def with_serial(text: str, serial: int, extra: str = "") -> str:
+    return text.replace("2026112201", str(serial)) + extra
+
+
+@pytest.fixture
+def primary(tmp_path):
+    server = KnotPrimary(tmp_path / "knot", {"diff.test": ZONE}, free_port())
+    yield server
+    server.stop()
+
+
+def start_secondary(directory: Path, primaries: list[str]) -> RunningServer:
+    zones = [{"name": "diff.test", "file": "diff.test.zone", "primaries": primaries}]
+    return RunningServer(directory, {}, 1, {"zones": zones})
+
+
+def test_a_secondary_transfers_keeps_and_follows_its_primary(primary, tmp_path):
+    directory = tmp_path / "fastdns"
+    server = start_secondary(directory, [f"127.0.0.1@{primary.port}"])
+    try:
+        assert server.query("diff.test", "SOA").answer[0][0].serial == 2026112201
+        assert server.query("www.diff.test", "A").rcode() == dns.rcode.NOERROR
+        assert (directory / "diff.test.zone").exists()  # the copy, for a start without the primary
+        status = json.loads(server.cli("status", "--json").stdout)
+        (zone,) = status["zones"]
+        assert zone["role"] == "secondary" and zone["primary_serial"] == 2026112201
+
+        current = server.cli("transfer", "diff.test")
+        assert current.returncode == 0 and "is current" in current.stdout, current.stderr
+
+        primary.set_zone(with_serial(ZONE.read_text(), 2026112202, "added IN TXT \"from the primary\"\n"),
+                         2026112202)
+        moved = server.cli("transfer", "diff.test")
+        assert moved.returncode == 0 and "2026112202 transferred from 127.0.0.1" in moved.stdout, moved.stderr
+        assert server.query("diff.test", "SOA").answer[0][0].serial == 2026112202
+        txt = server.query("added.diff.test", "TXT")
+        assert txt.answer and txt.answer[0].rdtype == dns.rdatatype.TXT
+        shown = server.cli("status").stdout
+        assert "secondary of 127.0.0.1@" in shown and "AXFR" in shown
+        assert "not a secondary zone" in server.cli("transfer", "example.com").stderr
+    finally:
+        server.stop()
+
+    primary.stop()  # a restart without the primary serves the copy, and says the check failed
+    again = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"])
+    try:
+        assert again.query("diff.test", "SOA").answer[0][0].serial == 2026112202
+        assert again.query("added.diff.test", "TXT").answer
+        failed = again.cli("transfer", "diff.test")
+        assert failed.returncode == 1 and f"primary 127.0.0.1@{primary.port}" in failed.stderr
+        assert again.query("diff.test", "SOA").answer[0][0].serial == 2026112202
+    finally:
+        again.stop()
+
+
+def test_a_secondary_with_no_copy_and_no_primary_is_refused_naming_both(tmp_path):
+    port = free_port()  # nothing listens there
+    with pytest.raises(RuntimeError) as e:
+        start_secondary(tmp_path, [f"127.0.0.1@{port}"])
+    assert "zone diff.test: no copy in" in str(e.value) and f"primary 127.0.0.1@{port}" in str(e.value)
