@@ -9,9 +9,11 @@ read by fastdns.host when serving, so `fastdns check` gives the same verdict any
 
 from __future__ import annotations
 
+import base64
 import functools
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,10 +57,20 @@ class ListenAddress:
 
 
 @dataclass(frozen=True)
+class TsigKey:
+    """A TSIG key (RFC 8945), as `tsig:` defines it."""
+
+    name: str
+    algorithm: str  #: hmac-sha256, hmac-sha384 or hmac-sha512
+    secret: str  #: base64
+
+
+@dataclass(frozen=True)
 class ZoneConfig:
     name: str  #: the apex, as written in the configuration
     file: str  #: absolute path of the master file (a secondary's: its last transferred copy)
     primaries: tuple[ListenAddress, ...] = ()  #: a secondary zone's primaries, in the order tried
+    tsig: TsigKey | None = None  #: the key its transfers are signed with
 
     @property
     def secondary(self) -> bool:
@@ -83,6 +95,7 @@ class Config:
     run_dir: str
     control_socket: str
     zones: tuple[ZoneConfig, ...]
+    tsig: tuple[TsigKey, ...] = ()  #: the keys zones refer to by name
     tcp_idle_timeout: float = 10.0  #: seconds a TCP connection may sit idle (RFC 7766 6.2.3)
     tcp_max_connections: int = 256
     version: str | None = None  #: answered to CH TXT version.bind; None refuses
@@ -303,17 +316,131 @@ def _check_control_socket(value: Any, context: Context) -> str:
 def _check_zones(value: Any, context: Context) -> tuple[ZoneConfig, ...]:
     if not isinstance(value, list) or not value:
         raise Invalid("expected a list of zones, each with a name and a file")
-    zones = tuple(_zone(f"zones[{i}]", item, context.base) for i, item in enumerate(value))
+    keys = {key.name.lower().rstrip("."): key for key in context.values.get("tsig", ())}
+    zones = tuple(_zone(f"zones[{i}]", item, context.base, keys) for i, item in enumerate(value))
     names = [zone_origin(z.name) for z in zones]
     if len(set(names)) != len(names):
         raise Invalid("a zone is listed twice")
     return zones
 
 
-def _zone(key: str, item: Any, base: Path) -> ZoneConfig:
+def _zone(key: str, item: Any, base: Path, keys: dict[str, TsigKey]) -> ZoneConfig:
     if not isinstance(item, dict):
         raise Invalid("expected a mapping with name and file", key)
-    return ZoneConfig(**_parse_section(item, ZONE_SETTINGS, f"{key}.", base))
+    values = _parse_section(item, ZONE_SETTINGS, f"{key}.", base)
+    if values["tsig"] is not None:
+        found = keys.get(values["tsig"].lower().rstrip("."))
+        if found is None:
+            raise Invalid(f"no key '{values['tsig']}' under tsig:", f"{key}.tsig")
+        if not values["primaries"]:
+            raise Invalid("a key is for the transfers of a secondary zone: set primaries too", f"{key}.tsig")
+        values["tsig"] = found
+    return ZoneConfig(**values)
+
+
+TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512")
+
+
+def _check_tsig(value: Any, context: Context) -> tuple[TsigKey, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise Invalid("expected a list of keys, each with name, algorithm and secret, or a file")
+    keys: list[TsigKey] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise Invalid("expected a mapping with name, algorithm and secret, or file", f"tsig[{i}]")
+        values = _parse_section(item, TSIG_SETTINGS, f"tsig[{i}].", context.base)
+        if values["file"] is not None:
+            if values["name"] is not None or values["secret"] is not None:
+                raise Invalid("a key file gives name, algorithm and secret: set only file", f"tsig[{i}]")
+            try:
+                keys += read_key_file(values["file"])
+            except (OSError, ValueError) as e:
+                raise Invalid(f"{values['file']}: {getattr(e, 'strerror', None) or e}", f"tsig[{i}].file") from None
+            continue
+        for required in ("name", "secret"):
+            if values[required] is None:
+                raise Invalid(f"expected the key's {required} (or a file)", f"tsig[{i}].{required}")
+        keys.append(TsigKey(values["name"], values["algorithm"], values["secret"]))
+    names = [k.name.lower().rstrip(".") for k in keys]
+    if len(set(names)) != len(names):
+        raise Invalid("a key is defined twice")
+    return tuple(keys)
+
+
+def _check_key_name(value: Any, context: Context) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise Invalid("expected the key's name, like transfer-key")
+    try:
+        dns.name.from_text(value)
+    except dns.exception.DNSException as e:
+        raise Invalid(f"'{value}' is not a key name: {e}") from None
+    return value
+
+
+def _check_key_algorithm(value: Any, context: Context) -> str:
+    if value not in TSIG_ALGORITHMS:
+        raise Invalid(f"expected one of {', '.join(TSIG_ALGORITHMS)}, not {value!r}")
+    return str(value)
+
+
+def _check_key_secret(value: Any, context: Context) -> str | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str) or not base64.b64decode(value, validate=True):
+            raise ValueError
+    except ValueError:
+        raise Invalid("expected the secret in base64") from None
+    return value
+
+
+def _check_key_file(value: Any, context: Context) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise Invalid("expected the path of a key file")
+    return str(context.base / value)
+
+
+def _check_zone_tsig(value: Any, context: Context) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise Invalid("expected the name of a key defined under tsig:")
+    return value
+
+
+_BIND_KEY = re.compile(r'key\s+"?([^"\s{]+)"?\s*\{\s*algorithm\s+"?([\w-]+)"?\s*;\s*secret\s+"([^"]+)"\s*;\s*\}\s*;')
+
+
+def read_key_file(path: str) -> list[TsigKey]:
+    """The keys of a key file as BIND's tsig-keygen (`key "name" { algorithm ...; secret
+    "..."; };`) or Knot's keymgr -t (YAML: `key: [{id, algorithm, secret}]`) writes it.
+
+    :raises ValueError: neither, or a key with an algorithm we do not take.
+    """
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    found = [TsigKey(name, algorithm, secret) for name, algorithm, secret in _BIND_KEY.findall(text)]
+    if not found:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            data = None
+        items = data.get("key") if isinstance(data, dict) else None
+        if isinstance(items, list):
+            found = [TsigKey(str(k["id"]), str(k.get("algorithm", "hmac-sha256")), str(k["secret"]))
+                     for k in items if isinstance(k, dict) and "id" in k and "secret" in k]
+    if not found:
+        raise ValueError("no key in it (expected BIND's tsig-keygen or Knot's keymgr -t format)")
+    for key in found:
+        if key.algorithm not in TSIG_ALGORITHMS:
+            raise ValueError(f"key {key.name}: algorithm {key.algorithm} (expected {', '.join(TSIG_ALGORITHMS)})")
+    return found
 
 
 def _check_zone_name(value: Any, context: Context) -> str:
@@ -419,6 +546,19 @@ ZONE_SETTINGS = (
             "a secondary zone: the primaries it is transferred from (AXFR, RFC 5936), tried in order; "
             "`file` keeps the last copy, served at start until the primary is asked again",
             shown="— (a primary zone)"),
+    Setting("tsig", "key name", None, _check_zone_tsig,
+            "a secondary zone: the key (under `tsig:`) its SOA queries and transfers are signed with",
+            shown="—"),
+)
+
+TSIG_SETTINGS = (
+    Setting("file", "path", None, _check_key_file,
+            "a key file as BIND's `tsig-keygen` or Knot's `keymgr -t` writes it (instead of the three below)",
+            shown="—"),
+    Setting("name", "key name", None, _check_key_name, "the key's name, as the primary knows it", shown="—"),
+    Setting("algorithm", "`hmac-sha256`, `hmac-sha384` or `hmac-sha512`", "hmac-sha256", _check_key_algorithm,
+            "its HMAC"),
+    Setting("secret", "base64", None, _check_key_secret, "the shared secret", shown="—"),
 )
 
 #: Every setting, in the order they are checked (a check may look at those above it).
@@ -442,6 +582,8 @@ SETTINGS = (
     Setting("control_socket", "path", ABSENT, _check_control_socket,
             "where `fastdns reload`, `status` and `stats` reach the server",
             shown="`run_dir/control.sock`"),
+    Setting("tsig", "list", None, _check_tsig, "TSIG keys (RFC 8945) for zone transfers",
+            children=TSIG_SETTINGS, shown="—"),
     Setting("zones", "list", None, _check_zones, "the zones served",
             children=ZONE_SETTINGS, shown="required"),
     Setting("tcp_idle_timeout", "seconds, up to 3600", 10, _check_tcp_idle_timeout,
@@ -519,7 +661,7 @@ def settings_markdown() -> str:
     lines = ["| setting | value | default | meaning |", "|---|---|---|---|"]
     for setting in SETTINGS:
         lines.append(_row(setting.name, setting))
-        suffix = "[]." if setting.name == "zones" else "."
+        suffix = "[]." if setting.name in ("zones", "tsig") else "."
         lines.extend(_row(setting.name + suffix + child.name, child) for child in setting.children)
     return "\n".join(lines) + "\n"
 

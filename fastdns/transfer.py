@@ -29,9 +29,10 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.tsig
 import dns.zone
 
-from fastdns.config import ListenAddress, ZoneConfig, zone_origin
+from fastdns.config import ListenAddress, TsigKey, ZoneConfig, zone_origin
 from fastdns.control import ZoneStatus
 from fastdns.errors import FastDNSError, ZoneError
 from fastdns.zone import load_native_zone
@@ -91,13 +92,21 @@ def serial_newer(new: int, old: int) -> bool:
     return new != old and (new - old) % 2**32 < 2**31
 
 
-def primary_serial(primary: ListenAddress, origin: dns.name.Name, timeout: float = SOA_TIMEOUT) -> int:
-    """The primary's SOA serial for origin (UDP, TCP when truncated).
+def _key(key: TsigKey) -> dns.tsig.Key:
+    return dns.tsig.Key(key.name, key.secret, key.algorithm)
 
-    :raises TransferError: no answer, or not an authoritative SOA for the zone.
+
+def primary_serial(primary: ListenAddress, origin: dns.name.Name, key: TsigKey | None = None,
+                   timeout: float = SOA_TIMEOUT) -> int:
+    """The primary's SOA serial for origin (UDP, TCP when truncated), the query and its
+    answer signed with key when there is one (RFC 8945).
+
+    :raises TransferError: no answer, a bad signature, or not an authoritative SOA.
     """
     query = dns.message.make_query(origin, dns.rdatatype.SOA)
     query.flags &= ~dns.flags.RD
+    if key is not None:
+        query.use_tsig(_key(key))
     try:
         reply, _ = dns.query.udp_with_fallback(query, primary.host, timeout=timeout, port=primary.port)
     except (dns.exception.DNSException, OSError) as e:
@@ -121,8 +130,11 @@ def transfer(primary: ListenAddress, zone: ZoneConfig) -> tuple[int, float]:
     origin = zone_origin(zone.name)
     started = time.monotonic()
     received = dns.zone.Zone(origin, relativize=False)
+    query = dns.message.make_query(origin, dns.rdatatype.AXFR)
+    if zone.tsig is not None:
+        query.use_tsig(_key(zone.tsig))
     try:
-        dns.query.inbound_xfr(primary.host, received, port=primary.port, timeout=SOA_TIMEOUT * 2,
+        dns.query.inbound_xfr(primary.host, received, query=query, port=primary.port, timeout=SOA_TIMEOUT * 2,
                               lifetime=AXFR_LIFETIME)
     except (dns.exception.DNSException, OSError, ValueError) as e:
         raise TransferError(f"primary {primary}: AXFR failed: {e or type(e).__name__}") from None
@@ -220,7 +232,7 @@ class Transfers:
         secondary.last_check = time.time()
         for primary in zone.primaries:
             try:
-                serial = await asyncio.to_thread(primary_serial, primary, secondary.origin)
+                serial = await asyncio.to_thread(primary_serial, primary, secondary.origin, zone.tsig)
             except TransferError as e:
                 reasons.append(str(e))
                 continue

@@ -23,15 +23,22 @@ ZONE = Path(__file__).resolve().parent.parent / "zones" / "diff.test.zone"
 pytestmark = pytest.mark.skipif(not available(KNOTD), reason="Knot DNS (knotd) is not installed")
 
 
+KEY = "9Ky6dmWXQ1qGJVPnF0MxdyVBuhTqT3rFt1RtmIakNzM="
+
+
 class KnotPrimary(Knot):
     """Knot DNS serving the zone and allowing AXFR from loopback (and sending no NOTIFY:
-    no remote is configured)."""
+    no remote is configured); with key, only transfers signed with it (TSIG)."""
+
+    key: str | None = None
 
     def command(self) -> list[str]:
         command = super().command()
         conf = self.dir / "knot.conf"
-        text = conf.read_text().replace("template:\n", "acl:\n  - id: transfer\n    address: [127.0.0.1, ::1]\n"
-                                        "    action: transfer\ntemplate:\n")
+        keys = f"key:\n  - id: k1\n    algorithm: hmac-sha256\n    secret: {self.key}\n" if self.key else ""
+        text = conf.read_text().replace("template:\n", keys + "acl:\n  - id: transfer\n    address: [127.0.0.1, ::1]\n"
+                                        + ("    key: k1\n" if self.key else "")
+                                        + "    action: transfer\ntemplate:\n")
         text = text.replace("    journal-content: none\n", "    journal-content: none\n    acl: [transfer]\n")
         conf.write_text(text)
         return command
@@ -70,9 +77,13 @@ def primary(tmp_path):
     server.stop()
 
 
-def start_secondary(directory: Path, primaries: list[str]) -> RunningServer:
-    zones = [{"name": "diff.test", "file": "diff.test.zone", "primaries": primaries}]
-    return RunningServer(directory, {}, 1, {"zones": zones})
+def start_secondary(directory: Path, primaries: list[str], secret: str | None = None) -> RunningServer:
+    zone = {"name": "diff.test", "file": "diff.test.zone", "primaries": primaries}
+    settings: dict = {"zones": [zone]}
+    if secret is not None:
+        zone["tsig"] = "k1"
+        settings["tsig"] = [{"name": "k1", "algorithm": "hmac-sha256", "secret": secret}]
+    return RunningServer(directory, {}, 1, settings)
 
 
 def test_a_secondary_transfers_keeps_and_follows_its_primary(primary, tmp_path):
@@ -119,3 +130,29 @@ def test_a_secondary_with_no_copy_and_no_primary_is_refused_naming_both(tmp_path
     with pytest.raises(RuntimeError) as e:
         start_secondary(tmp_path, [f"127.0.0.1@{port}"])
     assert "zone diff.test: no copy in" in str(e.value) and f"primary 127.0.0.1@{port}" in str(e.value)
+
+
+class SignedKnotPrimary(KnotPrimary):
+    key = KEY
+
+
+def test_transfers_signed_with_the_primarys_key_pass_and_others_are_refused_naming_the_primary(tmp_path):
+    primary = SignedKnotPrimary(tmp_path / "knot", {"diff.test": ZONE}, free_port())
+    try:
+        address = f"127.0.0.1@{primary.port}"
+        with pytest.raises(RuntimeError) as unsigned:  # the primary wants the key
+            start_secondary(tmp_path / "unsigned", [address])
+        assert f"primary {address}: AXFR failed" in str(unsigned.value)
+        wrong = "A" * 43 + "="
+        with pytest.raises(RuntimeError) as bad:
+            start_secondary(tmp_path / "bad", [address], wrong)
+        assert f"primary {address}" in str(bad.value) and "no copy in" in str(bad.value)
+        server = start_secondary(tmp_path / "signed", [address], KEY)
+        try:
+            assert server.query("diff.test", "SOA").answer[0][0].serial == 2026112201
+            current = server.cli("transfer", "diff.test")
+            assert current.returncode == 0 and "is current" in current.stdout, current.stderr
+        finally:
+            server.stop()
+    finally:
+        primary.stop()

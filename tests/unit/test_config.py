@@ -2,6 +2,7 @@
 """Configuration: the bundled one is valid; bad values are named before anything starts;
 the file is judged alone, the same on every machine (host facts: test_host.py)."""
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def test_host_facts_are_not_checked_here(tmp_path):
     ({"zones": ["example.com"]}, "zones[0]: expected a mapping with name and file"),
     ({"zones": [{"name": "example.com"}]}, "zones[0].file"),
     ({"zones": [{"name": "example.com", "file": "a", "typo": 1}]},
-     "zones[0].typo: unknown setting (known: file, name, primaries)"),
+     "zones[0].typo: unknown setting (known: file, name, primaries, tsig)"),
     ({"zones": [{"name": "a..b", "file": "a"}]}, "zones[0].name"),
     ({"zones": [{"name": "a.", "file": "a"}, {"name": "A", "file": "b"}]},
      "zones: a zone is listed twice"),
@@ -223,3 +224,37 @@ def test_bad_xdp_settings_are_named(tmp_path, change, message):
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, {**BASE, **change}))
     assert message in str(info.value)
+
+
+SECRET = "9Ky6dmWXQ1qGJVPnF0MxdyVBuhTqT3rFt1RtmIakNzM="
+
+
+@pytest.mark.parametrize("text", [
+    f'key "k1" {{\n\talgorithm hmac-sha384;\n\tsecret "{SECRET}";\n}};\n',  # BIND's tsig-keygen
+    f"# hmac-sha384:k1:{SECRET}\nkey:\n  - id: k1\n    algorithm: hmac-sha384\n    secret: {SECRET}\n",  # keymgr -t
+])
+def test_a_secondary_zone_takes_its_key_from_a_key_file_as_bind_or_knot_write_it(tmp_path, text):
+    (tmp_path / "k1.key").write_text(text)
+    zone = {"name": "example.com", "file": "e.zone", "primaries": ["198.18.0.10@53"], "tsig": "k1"}
+    config = load_config(write(tmp_path, {**BASE, "tsig": [{"file": "k1.key"}], "zones": [zone]}))
+    (loaded,) = config.zones
+    assert loaded.tsig is not None and (loaded.tsig.name, loaded.tsig.algorithm, loaded.tsig.secret) \
+        == ("k1", "hmac-sha384", SECRET)
+    assert [str(p) for p in loaded.primaries] == ["198.18.0.10@53"] and loaded.secondary
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"zones": [{"name": "example.com", "file": "e.zone", "primaries": ["198.18.0.10@53"], "tsig": "nope"}]},
+     "zones[0].tsig: no key 'nope' under tsig:"),
+    ({"zones": [{"name": "example.com", "file": "e.zone", "tsig": "k1"}],
+      "tsig": [{"name": "k1", "secret": SECRET}]},
+     "zones[0].tsig: a key is for the transfers of a secondary zone: set primaries too"),
+    ({"tsig": [{"name": "k1", "secret": "not base64!"}]}, "tsig[0].secret: expected the secret in base64"),
+    ({"tsig": [{"name": "k1", "algorithm": "hmac-md5", "secret": SECRET}]}, "tsig[0].algorithm: expected one of"),
+    ({"tsig": [{"file": "missing.key"}]}, "tsig[0].file: "),
+    ({"zones": [{"name": "example.com", "file": "e.zone", "primaries": ["nowhere"]}]},
+     "zones[0].primaries: 'nowhere' is not an IPv4 or IPv6 address"),
+])
+def test_bad_transfer_settings_are_named(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, {**BASE, **change}))
