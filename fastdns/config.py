@@ -96,6 +96,7 @@ class Config:
     control_socket: str
     zones: tuple[ZoneConfig, ...]
     tsig: tuple[TsigKey, ...] = ()  #: the keys zones refer to by name
+    notify_listen: tuple[ListenAddress, ...] = ()  #: where the control process takes NOTIFY
     tcp_idle_timeout: float = 10.0  #: seconds a TCP connection may sit idle (RFC 7766 6.2.3)
     tcp_max_connections: int = 256
     version: str | None = None  #: answered to CH TXT version.bind; None refuses
@@ -515,6 +516,17 @@ def _check_metrics(value: Any, context: Context) -> ListenAddress | None:
     return None if value is None else _listen_address(value)
 
 
+def _check_notify_listen(value: Any, context: Context) -> tuple[ListenAddress, ...]:
+    if value is None:
+        return ()
+    listen = _check_listen(value, context)
+    taken = set(context.values["listen"])
+    for address in listen:
+        if address in taken:
+            raise Invalid(f"{address} is a listen address: the workers answer there")
+    return listen
+
+
 def _check_user(value: Any, context: Context) -> str | None:
     if value is None:
         return None
@@ -586,6 +598,9 @@ SETTINGS = (
             children=TSIG_SETTINGS, shown="—"),
     Setting("zones", "list", None, _check_zones, "the zones served",
             children=ZONE_SETTINGS, shown="required"),
+    Setting("notify_listen", "list of `address@port`", None, _check_notify_listen,
+            "where secondary zones take NOTIFY (RFC 1996) from their primaries: point the primaries' "
+            "notify at one of these (the service addresses answer NOTIFY with NOTIMP)", shown="— (off)"),
     Setting("tcp_idle_timeout", "seconds, up to 3600", 10, _check_tcp_idle_timeout,
             "a TCP connection idle this long is closed (RFC 7766)"),
     Setting("tcp_max_connections", "1 to 65536", 256, _check_tcp_max_connections,

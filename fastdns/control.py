@@ -55,6 +55,8 @@ class ZoneStatus(TypedDict, total=False):
     last_transfer: dict[str, Any]  #: at, kind, seconds, primary, serial
     next_refresh: int  #: seconds since the epoch
     expires_at: int
+    notifies: int  #: NOTIFY taken from its primaries
+    notifies_refused: int  #: NOTIFY refused: from others, or not signed with its key
 
 
 class WorkerStatus(TypedDict):

@@ -36,7 +36,7 @@ from fastdns.rundir import RunDir
 from fastdns.state import StateView
 from fastdns.supervisor import Supervisor, spawn_worker
 from fastdns.tcp import TcpServer, open_tcp_listener
-from fastdns.transfer import Transfers, fetch_missing
+from fastdns.transfer import Transfers, fetch_missing, listen_for_notify, open_notify_sockets
 from fastdns.workerspec import WorkerSpec
 
 log = logging.getLogger("fastdns")
@@ -58,6 +58,7 @@ class Server:
         self.tcp_sockets: list[socket.socket] = []
         self.state: StateView | None = None
         self.transfers: Transfers | None = None
+        self.notify_sockets: list[socket.socket] = []
         self.started = time.time()
 
     # -- start-up --------------------------------------------------------------------------
@@ -88,6 +89,7 @@ class Server:
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections)
         publisher.subscribe(tcp.engine.set_image)  # TCP switches with the workers
         self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
+        self.notify_sockets = open_notify_sockets(cfg.notify_listen)
         self.state = StateView(cfg.listen, self.zones, publisher, control, self.supervisor, self.backend,
                                tcp, self.started, self.transfers)
         if cfg.user is not None:
@@ -133,8 +135,10 @@ class Server:
         self.supervisor.start()
         supervising = loop.create_task(self.supervisor.run())
         spare = loop.create_task(self.zones.make_spare(self.publisher))
+        notify: list[asyncio.BaseTransport | asyncio.Server] = []
         if self.transfers is not None:
             self.transfers.start()
+            notify = await listen_for_notify(self.notify_sockets, self.transfers, self.config.tsig)
         systemd.notify("READY=1", f"STATUS=serving {len(self.zones.zones)} zones with "
                                   f"{len(self.supervisor.workers)} workers", f"MAINPID={os.getpid()}")
         described = self.backend.describe()
@@ -150,6 +154,8 @@ class Server:
         spare.cancel()
         if self.transfers is not None:
             self.transfers.stop()
+        for transport in notify:
+            transport.close()
         control.close()
         self.tcp.close()
         await self.supervisor.stop()
@@ -167,7 +173,7 @@ class Server:
 
     def cleanup(self) -> None:
         """Close sockets, detach the backend (after the workers), and clear the run directory."""
-        for sock in self.tcp_sockets:
+        for sock in self.tcp_sockets + self.notify_sockets:
             sock.close()
         self.backend.close()
         generations = self.publisher.kept_generations() if self.publisher is not None else ()

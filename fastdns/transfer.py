@@ -14,18 +14,21 @@ workers: UDP answers are not delayed.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
+import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
@@ -42,6 +45,8 @@ log = logging.getLogger("fastdns")
 #: seconds a primary may take to answer an SOA query, and to send a whole zone
 SOA_TIMEOUT = 3.0
 AXFR_LIFETIME = 600.0
+#: seconds a TCP connection to a notify_listen address may sit idle
+NOTIFY_TCP_IDLE = 10.0
 #: the SOA timers when the zone has no copy yet to read them from (RFC 1912 2.2's ranges)
 DEFAULT_REFRESH = 3600
 DEFAULT_RETRY = 600
@@ -61,6 +66,8 @@ class Secondary:
     retry: int = DEFAULT_RETRY
     expire: int = 0
     primary_serial: int | None = None  #: at the last check
+    notifies: int = 0  #: NOTIFY taken from its primaries, and refused (from others, unsigned)
+    notifies_refused: int = 0
     last_check: float | None = None  #: time.time() of the last check, and its error
     last_error: str | None = None
     last_success: float | None = None  #: of a check that reached a primary
@@ -84,7 +91,93 @@ class Secondary:
             found["last_transfer"] = self.last_transfer
         if self.expire and self.last_success is not None:
             found["expires_at"] = round(self.last_success + self.expire)
+        found["notifies"], found["notifies_refused"] = self.notifies, self.notifies_refused
         return found
+
+
+def _from_primary(source: str, zone: ZoneConfig) -> bool:
+    """source is the address of one of the zone's primaries (any port: RFC 1996 3.10)."""
+    try:
+        address = ipaddress.ip_address(source.split("%")[0])
+    except ValueError:
+        return False
+    return any(ipaddress.ip_address(p.host) == address for p in zone.primaries)
+
+
+class NotifyListener(asyncio.DatagramProtocol):
+    """UDP at a notify_listen address: NOTIFY for the secondary zones (Transfers.notify)."""
+
+    def __init__(self, transfers: Transfers, keys: tuple[TsigKey, ...]) -> None:
+        self.transfers = transfers
+        self.keyring = {dns.name.from_text(k.name): _key(k) for k in keys}
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        reply = self.transfers.notify(data, str(addr[0]), self.keyring)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+def open_notify_sockets(addresses: tuple[ListenAddress, ...]) -> list[socket.socket]:
+    """A UDP and a TCP socket bound to each notify_listen address (primaries send NOTIFY
+    over either: Knot DNS over TCP), before anything starts.
+
+    :raises FastDNSError: an address cannot be bound.
+    """
+    sockets: list[socket.socket] = []
+    for address in addresses:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            sock = socket.socket(address.family, kind)
+            try:
+                if kind == socket.SOCK_STREAM:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((address.host, address.port))
+                if kind == socket.SOCK_STREAM:
+                    sock.listen(16)
+            except OSError as e:
+                sock.close()
+                for opened in sockets:
+                    opened.close()
+                raise FastDNSError(f"notify_listen {address}: cannot bind: {e.strerror}") from None
+            sock.setblocking(False)
+            sockets.append(sock)
+    return sockets
+
+
+async def listen_for_notify(sockets: list[socket.socket], transfers: Transfers,
+                            keys: tuple[TsigKey, ...]) -> list[asyncio.BaseTransport | asyncio.Server]:
+    """NOTIFY taken on each socket: a NotifyListener on the UDP ones, a message at a time
+    (RFC 7766 8: two-byte length) on TCP connections."""
+    loop = asyncio.get_running_loop()
+    keyring = {dns.name.from_text(k.name): _key(k) for k in keys}
+    opened: list[asyncio.BaseTransport | asyncio.Server] = []
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        source = str(writer.get_extra_info("peername")[0])
+        try:
+            while True:
+                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), NOTIFY_TCP_IDLE), "big")
+                wire = await asyncio.wait_for(reader.readexactly(size), NOTIFY_TCP_IDLE)
+                reply = transfers.notify(wire, source, keyring)
+                if reply is None:
+                    break
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    for sock in sockets:
+        if sock.type == socket.SOCK_DGRAM:
+            transport, _ = await loop.create_datagram_endpoint(lambda: NotifyListener(transfers, keys), sock=sock)
+            opened.append(transport)
+        else:
+            opened.append(await asyncio.start_server(connection, sock=sock))
+    return opened
 
 
 def serial_newer(new: int, old: int) -> bool:
@@ -194,6 +287,8 @@ class Transfers:
                 self.zones[zone.name] = Secondary(zone)
                 self._read_timers(self.zones[zone.name])
         self.reload = reload
+        self.refused = 0  #: NOTIFY refused (a zone not secondary here, a stranger), and dropped
+        self.dropped = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._locks = {name: asyncio.Lock() for name in self.zones}
 
@@ -206,14 +301,46 @@ class Transfers:
         for task in self._tasks:
             task.cancel()
 
-    def find(self, name: str) -> Secondary | None:
-        wanted = zone_origin(name)
+    def find(self, name: str | dns.name.Name) -> Secondary | None:
+        wanted = zone_origin(name) if isinstance(name, str) else name
         return next((s for s in self.zones.values() if s.origin == wanted), None)
+
+    def notify(self, wire: bytes, source: str, keyring: dict[dns.name.Name, dns.tsig.Key]) -> bytes | None:
+        """A NOTIFY (RFC 1996) from source: the zone checked at once when it comes from one
+        of its primaries (signed with its key, when it has one); the reply, or None to drop
+        what is not a NOTIFY or fails its TSIG check."""
+        try:
+            message = dns.message.from_wire(wire, keyring=keyring)
+        except (dns.exception.DNSException, ValueError):
+            self.dropped += 1
+            return None
+        if message.flags & dns.flags.QR or message.opcode() != dns.opcode.NOTIFY:
+            self.dropped += 1
+            return None
+        reply = dns.message.make_response(message)
+        reply.flags |= dns.flags.AA
+        secondary = self.find(message.question[0].name) if len(message.question) == 1 else None
+        if secondary is None:
+            self.refused += 1
+            reply.set_rcode(dns.rcode.FORMERR if len(message.question) != 1 else dns.rcode.NOTAUTH)
+            return reply.to_wire()
+        key = secondary.zone.tsig
+        signed = key is None or (message.had_tsig and message.keyname == dns.name.from_text(key.name))
+        if not signed or not _from_primary(source, secondary.zone):
+            secondary.notifies_refused += 1
+            self.refused += 1
+            log.warning("%s: NOTIFY from %s refused (%s)", secondary.zone.name, source,
+                        "not signed with its key" if not signed else "not one of its primaries")
+            reply.set_rcode(dns.rcode.REFUSED)
+            return reply.to_wire()
+        secondary.notifies += 1
+        secondary.wake.set()
+        return reply.to_wire()
 
     async def _run(self, secondary: Secondary) -> None:
         while True:
+            secondary.wake.clear()  # a NOTIFY during the check asks for another
             await self.check(secondary)
-            secondary.wake.clear()
             delay = max(0.0, secondary.next_check - time.time())
             try:
                 await asyncio.wait_for(secondary.wake.wait(), delay)

@@ -11,6 +11,8 @@ import signal
 import time
 from pathlib import Path
 
+import dns.flags
+import dns.message
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -31,15 +33,21 @@ class KnotPrimary(Knot):
     no remote is configured); with key, only transfers signed with it (TSIG)."""
 
     key: str | None = None
+    notify_port: int | None = None  #: NOTIFY goes to 127.0.0.1 there, signed with the key when there is one
 
     def command(self) -> list[str]:
         command = super().command()
         conf = self.dir / "knot.conf"
         keys = f"key:\n  - id: k1\n    algorithm: hmac-sha256\n    secret: {self.key}\n" if self.key else ""
-        text = conf.read_text().replace("template:\n", keys + "acl:\n  - id: transfer\n    address: [127.0.0.1, ::1]\n"
-                                        + ("    key: k1\n" if self.key else "")
+        remote = ""
+        if self.notify_port is not None:
+            remote = (f"remote:\n  - id: fastdns\n    address: 127.0.0.1@{self.notify_port}\n"
+                      + ("    key: k1\n" if self.key else ""))
+        text = conf.read_text().replace("template:\n", keys + remote + "acl:\n  - id: transfer\n"
+                                        "    address: [127.0.0.1, ::1]\n" + ("    key: k1\n" if self.key else "")
                                         + "    action: transfer\ntemplate:\n")
-        text = text.replace("    journal-content: none\n", "    journal-content: none\n    acl: [transfer]\n")
+        notify = "    notify: [fastdns]\n" if self.notify_port is not None else ""
+        text = text.replace("    journal-content: none\n", "    journal-content: none\n    acl: [transfer]\n" + notify)
         conf.write_text(text)
         return command
 
@@ -77,9 +85,12 @@ def primary(tmp_path):
     server.stop()
 
 
-def start_secondary(directory: Path, primaries: list[str], secret: str | None = None) -> RunningServer:
+def start_secondary(directory: Path, primaries: list[str], secret: str | None = None,
+                    notify_port: int | None = None) -> RunningServer:
     zone = {"name": "diff.test", "file": "diff.test.zone", "primaries": primaries}
     settings: dict = {"zones": [zone]}
+    if notify_port is not None:
+        settings["notify_listen"] = [f"127.0.0.1@{notify_port}"]
     if secret is not None:
         zone["tsig"] = "k1"
         settings["tsig"] = [{"name": "k1", "algorithm": "hmac-sha256", "secret": secret}]
@@ -155,4 +166,54 @@ def test_transfers_signed_with_the_primarys_key_pass_and_others_are_refused_nami
         finally:
             server.stop()
     finally:
+        primary.stop()
+
+
+def notify(port: int, source: str = "127.0.0.1", key: str | None = None) -> dns.message.Message:
+    """A NOTIFY for diff.test to 127.0.0.1@port from source (a loopback address), its reply."""
+    import dns.opcode
+    import dns.query
+    import dns.tsig
+
+    query = dns.message.make_query("diff.test", "SOA")
+    query.flags = dns.flags.AA  # the flags word holds the opcode: set it after
+    query.set_opcode(dns.opcode.NOTIFY)
+    if key is not None:
+        query.use_tsig(dns.tsig.Key("k1", key, "hmac-sha256"))
+    return dns.query.udp(query, "127.0.0.1", port=port, timeout=3, source=source)
+
+
+def wait_serial(server: RunningServer, serial: int, timeout: float = 10.0) -> float:
+    """Seconds until the server answers serial for diff.test's SOA."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if server.query("diff.test", "SOA").answer[0][0].serial == serial:
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError(f"serial {serial} not served within {timeout} s")
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["plain", "tsig"])
+def test_notify_from_the_primary_brings_the_change_and_notify_from_others_is_refused(tmp_path, key):
+    notify_port = free_port()
+    primary = KnotPrimary.__new__(SignedKnotPrimary if key else KnotPrimary)
+    primary.notify_port = notify_port
+    primary.__init__(tmp_path / "knot", {"diff.test": ZONE}, free_port())
+    server = None
+    try:
+        server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"], key, notify_port)
+        assert server.query("diff.test", "SOA").answer[0][0].serial == 2026112201
+        primary.set_zone(with_serial(ZONE.read_text(), 2026112202, "added IN TXT \"notified\"\n"), 2026112202)
+        wait_serial(server, 2026112202)  # Knot DNS's NOTIFY, no `fastdns transfer`
+        assert server.query("added.diff.test", "TXT").answer
+        stranger = notify(notify_port, source="127.0.0.2", key=key)
+        assert stranger.rcode() == dns.rcode.REFUSED
+        if key is not None:
+            assert notify(notify_port).rcode() == dns.rcode.REFUSED  # unsigned, from the primary's address
+            assert notify(notify_port, key=key).rcode() == dns.rcode.NOERROR
+        (zone,) = json.loads(server.cli("status", "--json").stdout)["zones"]
+        assert zone["notifies"] >= 1 and zone["notifies_refused"] == (2 if key else 1)
+    finally:
+        if server is not None:
+            server.stop()
         primary.stop()
