@@ -35,6 +35,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.zone
 
+from fastdns import _zonefile
 from fastdns.config import ListenAddress, TsigKey, ZoneConfig, zone_origin
 from fastdns.control import ZoneStatus
 from fastdns.errors import FastDNSError, ZoneError
@@ -217,23 +218,16 @@ def transfer(primary: ListenAddress, zone: ZoneConfig) -> tuple[int, float]:
     """AXFR the zone from primary into a file beside the zone's, check it as a zone file,
     and put it in place of the zone's file; returns (serial, seconds).
 
+    The messages are read by ldns and written out as they come (fastdns._zonefile's
+    AxfrReader): a million names need no object each.
+
     :raises TransferError: the transfer failed or the zone it gave breaks a rule; the
         zone's file is as it was.
     """
-    origin = zone_origin(zone.name)
     started = time.monotonic()
-    received = dns.zone.Zone(origin, relativize=False)
-    query = dns.message.make_query(origin, dns.rdatatype.AXFR)
-    if zone.tsig is not None:
-        query.use_tsig(_key(zone.tsig))
-    try:
-        dns.query.inbound_xfr(primary.host, received, query=query, port=primary.port, timeout=SOA_TIMEOUT * 2,
-                              lifetime=AXFR_LIFETIME)
-    except (dns.exception.DNSException, OSError, ValueError) as e:
-        raise TransferError(f"primary {primary}: AXFR failed: {e or type(e).__name__}") from None
     temporary = f"{zone.file}.axfr-{os.getpid()}"
     try:
-        received.to_file(temporary, sorted=True, relativize=False)
+        _receive(primary, zone, temporary)
         try:
             loaded = load_native_zone(zone.name, temporary)
         except ZoneError as e:
@@ -245,6 +239,46 @@ def transfer(primary: ListenAddress, zone: ZoneConfig) -> tuple[int, float]:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return loaded.serial, time.monotonic() - started
+
+
+def _receive(primary: ListenAddress, zone: ZoneConfig, path: str) -> None:
+    """The AXFR (RFC 5936) over TCP, its messages a two-byte length each (RFC 1035 4.2.2),
+    signed with the zone's key when it has one, into a zone file at path."""
+    origin = zone_origin(zone.name)
+    query = dns.message.make_query(origin, dns.rdatatype.AXFR)
+    if zone.tsig is not None:
+        query.use_tsig(_key(zone.tsig))
+    wire = query.to_wire()
+    reader = _zonefile.AxfrReader(path, origin.to_wire() or b"", zone.tsig.name if zone.tsig else None,
+                                  zone.tsig.secret if zone.tsig else None, query.mac or b"")
+    deadline = time.monotonic() + AXFR_LIFETIME
+    try:
+        with socket.create_connection((primary.host, primary.port), timeout=SOA_TIMEOUT) as sock:
+            sock.settimeout(SOA_TIMEOUT * 2)
+            sock.sendall(len(wire).to_bytes(2, "big") + wire)
+            done = False
+            while not done:
+                if time.monotonic() > deadline:
+                    raise TransferError(f"primary {primary}: AXFR took more than {AXFR_LIFETIME:.0f} s")
+                size = int.from_bytes(_read_exactly(sock, 2), "big")
+                done = reader.feed(_read_exactly(sock, size))
+        reader.close()
+    except _zonefile.AxfrError as e:
+        raise TransferError(f"primary {primary}: AXFR refused: {e}") from None
+    except (OSError, EOFError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise TransferError(f"primary {primary}: AXFR failed: {reason}") from None
+    log.debug("%s: %d records in the AXFR from %s", zone.name, reader.records, primary)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError("the primary closed the connection")
+        data += chunk
+    return bytes(data)
 
 
 def fetch_missing(zones: tuple[ZoneConfig, ...]) -> None:

@@ -7,7 +7,7 @@ ldns reads one RR at a time; each is copied into a growing C buffer and freed, s
 of millions of records makes no Python object per record, and the bytes are built once."""
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdio cimport FILE, fclose, feof, ftell
+from libc.stdio cimport FILE, fclose, feof, ferror, fopen, fputs, ftell
 
 
 cdef extern from "<stdio.h>" nogil:
@@ -29,7 +29,9 @@ from ldns cimport (
     LDNS_STATUS_SYNTAX_TTL, ldns_get_errorstr_by_id, ldns_rdf, ldns_rdf_data,
     ldns_rdf_deep_free, ldns_rdf_new_frm_data, ldns_rdf_size, ldns_rr, ldns_rr_free,
     ldns_rr_get_class, ldns_rr_get_type, ldns_rr_new_frm_fp_l, ldns_rr_owner, ldns_rr_rd_count,
-    ldns_rr_rdf, ldns_rr_ttl, ldns_status,
+    ldns_rr_rdf, ldns_rr_ttl, ldns_status, ldns_pkt, ldns_wire2pkt, ldns_pkt_free, ldns_pkt_get_rcode,
+    ldns_pkt_answer, ldns_pkt_tsig, ldns_rr_list, ldns_rr_list_rr_count, ldns_rr_list_rr, ldns_rr2str,
+    ldns_pkt_tsig_verify_next, ldns_rdf_clone, ldns_dname_compare, LDNS_RDF_TYPE_INT16_DATA,
 )
 
 # ldns writes the TTL it was handed into a record that states none: handing it this value
@@ -43,6 +45,7 @@ from fastdns.errors import ZoneError as ZoneSyntaxError
 
 include "lines.pxi"
 include "records.pxi"
+include "axfr.pxi"
 
 # ldns mallocs and frees buffers of tens of kB for every record it reads.  With glibc's
 # default padding each free at the top of the heap gives it back to the kernel (brk), and the
