@@ -71,6 +71,8 @@ class ZoneConfig:
     file: str  #: absolute path of the master file (a secondary's: its last transferred copy)
     primaries: tuple[ListenAddress, ...] = ()  #: a secondary zone's primaries, in the order tried
     tsig: TsigKey | None = None  #: the key its transfers are signed with
+    #: clients that may transfer it from us (AXFR over TCP)
+    allow_transfer: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @property
     def secondary(self) -> bool:
@@ -407,6 +409,22 @@ def _check_key_file(value: Any, context: Context) -> str | None:
     return str(context.base / value)
 
 
+def _check_allow_transfer(value: Any, context: Context) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise Invalid("expected a list of addresses or prefixes like 198.18.0.0/15")
+    networks = []
+    for item in value:
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            raise Invalid(f"'{item}' is not an address or prefix") from None
+    return tuple(networks)
+
+
 def _check_zone_tsig(value: Any, context: Context) -> str | None:
     if value is None:
         return None
@@ -561,6 +579,9 @@ ZONE_SETTINGS = (
     Setting("tsig", "key name", None, _check_zone_tsig,
             "a secondary zone: the key (under `tsig:`) its SOA queries and transfers are signed with",
             shown="—"),
+    Setting("allow_transfer", "list of addresses or prefixes", None, _check_allow_transfer,
+            "clients that may transfer the zone from us (AXFR, and IXFR answered with the whole zone, over "
+            "TCP); anyone else is REFUSED", shown="— (nobody)"),
 )
 
 TSIG_SETTINGS = (

@@ -23,9 +23,12 @@ import subprocess
 import time
 from typing import Any
 
+import dns.name
+
 from fastdns import systemd
+from fastdns._compiler import NativeZone
 from fastdns.backends import Backend, backend_for
-from fastdns.config import Config
+from fastdns.config import Config, ZoneConfig, zone_origin
 from fastdns.control import ControlServer, ReloadReply, StatsReply, StatusReply, reload_report
 from fastdns.errors import FastDNSError
 from fastdns.host import Placement
@@ -38,6 +41,7 @@ from fastdns.supervisor import Supervisor, spawn_worker
 from fastdns.tcp import TcpServer, open_tcp_listener
 from fastdns.transfer import Transfers, fetch_missing, listen_for_notify, open_notify_sockets
 from fastdns.workerspec import WorkerSpec
+from fastdns.xfrout import TransfersOut
 
 log = logging.getLogger("fastdns")
 SOA = 6
@@ -86,7 +90,8 @@ class Server:
         self.zones.start(publisher)
         self.transfers = Transfers(cfg.zones, self._soa_of, self._reload_zones)
         self.backend.open()
-        tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections)
+        tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections,
+                                   TransfersOut(self._zone_to_transfer))
         publisher.subscribe(tcp.engine.set_image)  # TCP switches with the workers
         self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
         self.notify_sockets = open_notify_sockets(cfg.notify_listen)
@@ -199,6 +204,14 @@ class Server:
     async def _reload_zones(self, names: list[str]) -> dict[str, Any]:
         assert self.publisher is not None
         return dict(await self.zones.reload(names, self.publisher))
+
+    def _zone_to_transfer(self, origin: dns.name.Name) -> tuple[ZoneConfig, NativeZone] | None:
+        """The zone served at origin, for a transfer out, with its configuration."""
+        for zone in self.config.zones:
+            if zone_origin(zone.name) == origin:
+                served = self.zones.zones.get(zone.name)
+                return (zone, served.native) if served is not None else None
+        return None
 
     def _soa_of(self, name: str) -> bytes | None:
         zone = self.zones.zones.get(name)

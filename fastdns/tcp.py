@@ -17,6 +17,7 @@ from fastdns import _dataplane
 from fastdns.config import ListenAddress
 from fastdns.controlblock import COUNTERS
 from fastdns.errors import ConfigError
+from fastdns.xfrout import TransfersOut
 
 log = logging.getLogger("fastdns")
 LENGTH = struct.Struct("!H")
@@ -41,8 +42,11 @@ def open_tcp_listener(address: ListenAddress) -> socket.socket:
 class TcpServer:
     """Length-prefixed DNS over TCP with an idle timeout and a cap on connections."""
 
-    def __init__(self, engine: _dataplane.Engine, idle_timeout: float, max_connections: int) -> None:
+    def __init__(self, engine: _dataplane.Engine, idle_timeout: float, max_connections: int,
+                 transfers: TransfersOut | None = None) -> None:
+        """:param transfers: answers AXFR/IXFR requests (fastdns.xfrout) before the engine."""
         self.engine = engine
+        self.transfers = transfers
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.connections = 0
@@ -65,11 +69,18 @@ class TcpServer:
             return
         self.connections += 1
         self.accepted += 1
+        peer = str((writer.get_extra_info("peername") or ("",))[0])
         try:
             while True:
                 query = await self._read_message(reader)
                 if query is None:
                     break
+                messages = self.transfers.reply(query, peer) if self.transfers is not None else None
+                if messages is not None:
+                    for message in messages:
+                        writer.write(LENGTH.pack(len(message)) + message)
+                        await writer.drain()
+                    continue
                 reply = self.engine.answer(query, tcp=True)
                 if reply is None:
                     break  # not a query we may answer: end the connection

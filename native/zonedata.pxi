@@ -802,6 +802,53 @@ cdef class NativeZone:
                     best, found = left, 1
         return best if found else None
 
+    def transfer_chunks(self, uint32_t max_bytes) -> list:
+        """The zone as an AXFR sends it (RFC 5936 2.2): the SOA, every other record (names
+        in image order, an RRset's records together with its TTL, duplicates left out), the
+        SOA again; each RR uncompressed (RFC 1035 4.1.3). Returned as (count, bytes) chunks
+        of at most max_bytes, each chunk the answer section of one message."""
+        cdef list chunks = []
+        cdef buf_t out
+        cdef uint32_t i, k, name, count = 0
+        cdef int32_t run = -1
+        buf_init(&out, max_bytes + 1024)
+        try:
+            self._put_transfer_rr(&out, self.soa_rr, self.rrs[self.soa_rr].ttl)
+            count = 1
+            for i in range(self.name_count):
+                name = self.sorted_names[i]
+                for k in range(self.names[name].rr_first, self.names[name].rr_first + self.names[name].rr_count):
+                    if self.rrs[k].first:
+                        run = <int32_t>k
+                    if self.rrs[k].dup or k == self.soa_rr:
+                        continue
+                    if out.len + MAX_NAME + 10 + self.rrs[k].rdlen > max_bytes:
+                        chunks.append((count, PyBytes_FromStringAndSize(<char*>out.data, out.len)))
+                        out.len = 0
+                        count = 0
+                    self._put_transfer_rr(&out, k, self.rrs[run].ttl)
+                    count += 1
+            if out.len + MAX_NAME + 10 + self.rrs[self.soa_rr].rdlen > max_bytes:
+                chunks.append((count, PyBytes_FromStringAndSize(<char*>out.data, out.len)))
+                out.len = 0
+                count = 0
+            self._put_transfer_rr(&out, self.soa_rr, self.rrs[self.soa_rr].ttl)
+            chunks.append((count + 1, PyBytes_FromStringAndSize(<char*>out.data, out.len)))
+        finally:
+            buf_free(&out)
+        return chunks
+
+    cdef int _put_transfer_rr(self, buf_t* out, uint32_t k, uint32_t ttl) except -1:
+        cdef const rr_t* rr = &self.rrs[k]
+        cdef uint8_t fixed[10]
+        buf_append(out, self.case_name(rr.name), self.names[rr.name].len)
+        put_u16be(fixed, rr.rtype)
+        put_u16be(fixed + 2, C_IN)
+        put_u32be(fixed + 4, ttl)
+        put_u16be(fixed + 8, rr.rdlen)
+        buf_append(out, fixed, 10)
+        return buf_append(out, self.data + rr.rdata, rr.rdlen)
+
     def names_in_order(self) -> list:
         """The lower-cased wire names in image order, with their flags (for tests)."""
         return [(bytes(self.lname(self.sorted_names[i])[:self.names[self.sorted_names[i]].len]),

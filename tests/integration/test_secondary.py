@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: MIT
 """fastdns as a secondary of a real primary, Knot DNS on loopback: the zone transferred by
 AXFR at the first start, kept in its file, transferred again when the primary's serial
-moves (`fastdns transfer`), served from the copy when the primary is gone, and a start
-with neither copy nor primary refused with the zone and the primary named."""
+moves (`fastdns transfer`, NOTIFY), served from the copy when the primary is gone, and a
+start with neither copy nor primary refused with the zone and the primary named; TSIG on
+all of it.  And fastdns as the primary of a Knot DNS secondary (AXFR out)."""
 
 from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -217,3 +219,85 @@ def test_notify_from_the_primary_brings_the_change_and_notify_from_others_is_ref
         if server is not None:
             server.stop()
         primary.stop()
+
+
+class KnotSecondary:
+    """Knot DNS as a secondary of fastdns: transfers the zone from it, serves it."""
+
+    def __init__(self, directory: Path, primary_port: int) -> None:
+        directory.mkdir(parents=True)
+        self.dir = directory
+        self.port = free_port()
+        (directory / "knot.conf").write_text(f"""\
+server:
+    listen: [127.0.0.1@{self.port}]
+    rundir: {directory}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: {directory}/db
+log:
+  - target: stderr
+    any: info
+remote:
+  - id: fastdns
+    address: 127.0.0.1@{primary_port}
+template:
+  - id: default
+    storage: {directory}
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: diff.test
+    master: fastdns
+""")
+        self.log = open(directory / "knot.log", "w")
+        self.proc = subprocess.Popen([KNOTD, "-c", str(directory / "knot.conf")], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def serial(self) -> int | None:
+        return soa_serial(self.port)
+
+    def stop(self) -> None:
+        from tests.references import terminate
+
+        terminate(self.proc)
+        self.log.close()
+
+
+def test_knot_dns_transfers_a_zone_from_fastdns_and_serves_the_same_answers(tmp_path):
+    import dns.query
+
+    allowed = {"name": "diff.test", "file": "diff.test.zone", "allow_transfer": ["127.0.0.0/8"]}
+    server = RunningServer(tmp_path / "fastdns", {"diff.test": ZONE.read_text(),
+                                                  "example.test": EXAMPLE}, 1,
+                           {"zones": [allowed, {"name": "example.test", "file": "example.test.zone"}]})
+    secondary = None
+    try:
+        secondary = KnotSecondary(tmp_path / "knot", server.port)
+        deadline = time.monotonic() + 20
+        while secondary.serial() != 2026112201 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert secondary.serial() == 2026112201, (tmp_path / "knot" / "knot.log").read_text()
+        for name, qtype in [("www.diff.test", "A"), ("diff.test", "NS"), ("x.wild.diff.test", "TXT"),
+                            ("no-such.diff.test", "A"), ("child.diff.test", "NS")]:
+            query = dns.message.make_query(name, qtype)
+            ours = dns.query.udp(query, "127.0.0.1", port=server.port, timeout=2)
+            theirs = dns.query.udp(query, "127.0.0.1", port=secondary.port, timeout=2)
+            assert ours.rcode() == theirs.rcode() and sorted(map(str, ours.answer)) == sorted(map(str, theirs.answer))
+        refused = dns.query.tcp(dns.message.make_query("example.test", "AXFR"), "127.0.0.1", port=server.port,
+                                timeout=2)
+        assert refused.rcode() == dns.rcode.REFUSED  # not in its allow_transfer
+        assert "AXFR to 127.0.0.1" in server.output()
+    finally:
+        if secondary is not None:
+            secondary.stop()
+        server.stop()
+
+
+EXAMPLE = """$TTL 300
+@ IN SOA ns1 hostmaster 1 3600 900 604800 300
+@ IN NS ns1
+ns1 IN A 192.0.2.1
+"""
