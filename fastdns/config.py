@@ -73,6 +73,7 @@ class ZoneConfig:
     tsig: TsigKey | None = None  #: the key its transfers are signed with
     #: clients that may transfer it from us (AXFR over TCP)
     allow_transfer: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    notify: tuple[ListenAddress, ...] = ()  #: secondaries told (NOTIFY) when it changes
 
     @property
     def secondary(self) -> bool:
@@ -425,6 +426,16 @@ def _check_allow_transfer(value: Any, context: Context) -> tuple[ipaddress.IPv4N
     return tuple(networks)
 
 
+def _check_notify(value: Any, context: Context) -> tuple[ListenAddress, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise Invalid("expected a list of secondaries like 198.18.0.20@53")
+    return tuple(_listen_address(item) for item in value)
+
+
 def _check_zone_tsig(value: Any, context: Context) -> str | None:
     if value is None:
         return None
@@ -582,6 +593,9 @@ ZONE_SETTINGS = (
     Setting("allow_transfer", "list of addresses or prefixes", None, _check_allow_transfer,
             "clients that may transfer the zone from us (AXFR, and IXFR answered with the whole zone, over "
             "TCP); anyone else is REFUSED", shown="— (nobody)"),
+    Setting("notify", "list of `address@port`", None, _check_notify,
+            "secondaries sent NOTIFY (RFC 1996) when the zone changes (a reload or a transfer in)",
+            shown="— (none)"),
 )
 
 TSIG_SETTINGS = (

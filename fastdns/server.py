@@ -41,7 +41,7 @@ from fastdns.supervisor import Supervisor, spawn_worker
 from fastdns.tcp import TcpServer, open_tcp_listener
 from fastdns.transfer import Transfers, fetch_missing, listen_for_notify, open_notify_sockets
 from fastdns.workerspec import WorkerSpec
-from fastdns.xfrout import TransfersOut
+from fastdns.xfrout import TransfersOut, notify_secondaries
 
 log = logging.getLogger("fastdns")
 SOA = 6
@@ -63,6 +63,7 @@ class Server:
         self.state: StateView | None = None
         self.transfers: Transfers | None = None
         self.notify_sockets: list[socket.socket] = []
+        self._notifying: set[asyncio.Task[dict[str, str]]] = set()
         self.started = time.time()
 
     # -- start-up --------------------------------------------------------------------------
@@ -187,8 +188,21 @@ class Server:
     # -- the control socket's commands (control.Handlers) ----------------------------------
 
     async def reload(self, zones: list[str] | None) -> ReloadReply:
+        """Re-read the zones (all, or those named), publish, and NOTIFY the secondaries of
+        the zones that changed."""
         assert self.publisher is not None
-        return await self.zones.reload(zones, self.publisher)
+        reply = await self.zones.reload(zones, self.publisher)
+        self._notify_changed(reply)
+        return reply
+
+    def _notify_changed(self, reply: ReloadReply) -> None:
+        by_name = {z.name: z for z in self.config.zones}
+        for change in reply.get("changes", []):
+            zone = by_name.get(change["zone"])
+            if change["changed"] and zone is not None and zone.notify:
+                task = asyncio.get_running_loop().create_task(notify_secondaries(zone, change["new_serial"]))
+                self._notifying.add(task)  # held until done: the loop keeps only weak references
+                task.add_done_callback(self._notifying.discard)
 
     def status(self) -> StatusReply:
         assert self.state is not None
@@ -202,8 +216,7 @@ class Server:
         return {"ok": True, **await self.transfers.check(secondary)}
 
     async def _reload_zones(self, names: list[str]) -> dict[str, Any]:
-        assert self.publisher is not None
-        return dict(await self.zones.reload(names, self.publisher))
+        return dict(await self.reload(names))
 
     def _zone_to_transfer(self, origin: dns.name.Name) -> tuple[ZoneConfig, NativeZone] | None:
         """The zone served at origin, for a transfer out, with its configuration."""

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Zone transfers out (RFC 5936): AXFR over TCP, in the control process, to the clients a
-zone's `allow_transfer` lets in; everyone else is REFUSED.
+zone's `allow_transfer` lets in; everyone else is REFUSED.  And NOTIFY (RFC 1996) to a
+zone's `notify` secondaries when it changes.
 
 The records come from the zone as it is served (NativeZone.transfer_chunks: the SOA,
 every other record, the SOA again, uncompressed), a message of at most MESSAGE_BYTES per
@@ -10,6 +11,7 @@ that keeps no history.  UDP transfer requests never get here: the workers refuse
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import struct
@@ -19,10 +21,14 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
+import dns.query
 import dns.rcode
+import dns.rdatatype
+import dns.rrset
 
 from fastdns._compiler import NativeZone
-from fastdns.config import ZoneConfig
+from fastdns.config import ListenAddress, ZoneConfig, zone_origin
 
 log = logging.getLogger("fastdns")
 
@@ -34,6 +40,37 @@ MESSAGE_BYTES = 16384
 
 #: the zone served under a name, with its configuration, or None
 ZoneFinder = Callable[[dns.name.Name], tuple[ZoneConfig, NativeZone] | None]
+
+
+#: NOTIFY sent to a secondary this many times, this many seconds apart, until it answers
+NOTIFY_TRIES = 5
+NOTIFY_WAIT = 1.0
+
+
+async def notify_secondaries(zone: ZoneConfig, serial: int) -> dict[str, str]:
+    """NOTIFY for the zone (with its SOA serial, RFC 1996 3.7) to each of its secondaries
+    at once; returns each one's outcome ("NOERROR", another rcode, or "no answer")."""
+    results = await asyncio.gather(*(_notify_one(zone, serial, target) for target in zone.notify))
+    return {str(target): result for target, result in zip(zone.notify, results)}
+
+
+async def _notify_one(zone: ZoneConfig, serial: int, target: ListenAddress) -> str:
+    origin = zone_origin(zone.name)
+    message = dns.message.make_query(origin, dns.rdatatype.SOA)
+    message.flags = dns.flags.AA  # the flags word holds the opcode: set it after
+    message.set_opcode(dns.opcode.NOTIFY)
+    soa = dns.rrset.from_text(origin, 0, "IN", "SOA", f". . {serial} 0 0 0 0")
+    message.answer.append(soa)
+    for _ in range(NOTIFY_TRIES):
+        try:
+            reply = await asyncio.to_thread(dns.query.udp, message, target.host, NOTIFY_WAIT, target.port)
+        except (dns.exception.DNSException, OSError):
+            continue
+        result = dns.rcode.to_text(reply.rcode())
+        log.info("%s: NOTIFY serial %d to %s: %s", zone.name, serial, target, result)
+        return result
+    log.warning("%s: NOTIFY serial %d to %s: no answer after %d tries", zone.name, serial, target, NOTIFY_TRIES)
+    return "no answer"
 
 
 def question_type(wire: bytes) -> int | None:

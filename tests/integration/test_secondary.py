@@ -224,10 +224,10 @@ def test_notify_from_the_primary_brings_the_change_and_notify_from_others_is_ref
 class KnotSecondary:
     """Knot DNS as a secondary of fastdns: transfers the zone from it, serves it."""
 
-    def __init__(self, directory: Path, primary_port: int) -> None:
+    def __init__(self, directory: Path, primary_port: int, port: int) -> None:
         directory.mkdir(parents=True)
         self.dir = directory
-        self.port = free_port()
+        self.port = port
         (directory / "knot.conf").write_text(f"""\
 server:
     listen: [127.0.0.1@{self.port}]
@@ -243,6 +243,10 @@ log:
 remote:
   - id: fastdns
     address: 127.0.0.1@{primary_port}
+acl:
+  - id: notify
+    address: [127.0.0.1]
+    action: notify
 template:
   - id: default
     storage: {directory}
@@ -251,6 +255,7 @@ template:
 zone:
   - domain: diff.test
     master: fastdns
+    acl: [notify]
 """)
         self.log = open(directory / "knot.log", "w")
         self.proc = subprocess.Popen([KNOTD, "-c", str(directory / "knot.conf")], stdout=self.log,
@@ -266,16 +271,18 @@ zone:
         self.log.close()
 
 
-def test_knot_dns_transfers_a_zone_from_fastdns_and_serves_the_same_answers(tmp_path):
+def test_knot_dns_transfers_a_zone_from_fastdns_and_follows_its_notify(tmp_path):
     import dns.query
 
-    allowed = {"name": "diff.test", "file": "diff.test.zone", "allow_transfer": ["127.0.0.0/8"]}
+    knot_port = free_port()
+    allowed = {"name": "diff.test", "file": "diff.test.zone", "allow_transfer": ["127.0.0.0/8"],
+               "notify": [f"127.0.0.1@{knot_port}"]}
     server = RunningServer(tmp_path / "fastdns", {"diff.test": ZONE.read_text(),
                                                   "example.test": EXAMPLE}, 1,
                            {"zones": [allowed, {"name": "example.test", "file": "example.test.zone"}]})
     secondary = None
     try:
-        secondary = KnotSecondary(tmp_path / "knot", server.port)
+        secondary = KnotSecondary(tmp_path / "knot", server.port, knot_port)
         deadline = time.monotonic() + 20
         while secondary.serial() != 2026112201 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -290,6 +297,14 @@ def test_knot_dns_transfers_a_zone_from_fastdns_and_serves_the_same_answers(tmp_
                                 timeout=2)
         assert refused.rcode() == dns.rcode.REFUSED  # not in its allow_transfer
         assert "AXFR to 127.0.0.1" in server.output()
+        # a change here: fastdns tells Knot DNS (NOTIFY), which transfers it
+        (server.dir / "diff.test.zone").write_text(with_serial(ZONE.read_text(), 2026112203, "new IN A 192.0.2.9\n"))
+        assert server.cli("reload", "diff.test").returncode == 0
+        deadline = time.monotonic() + 20
+        while secondary.serial() != 2026112203 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert secondary.serial() == 2026112203, (tmp_path / "knot" / "knot.log").read_text()
+        assert "NOTIFY serial 2026112203 to 127.0.0.1@" in server.output()
     finally:
         if secondary is not None:
             secondary.stop()
