@@ -44,6 +44,7 @@ class NativeZone:
     @property
     def unsupported(self) -> str | None: ...  #: why the native compiler cannot compile it
     chain_off: int  #: where the image holds its chain (put_chain)
+    expired: bool  #: every name answered SERVFAIL (compile_native's expired)
     def __init__(self, origin: bytes, data: bytes, count: int, lines: bytes) -> None: ...
     soa_patchable: bool
     label: str  #: the zone's name as text, for reports ("" until set)

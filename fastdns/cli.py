@@ -158,6 +158,8 @@ def _secondary(zone: dict) -> str:
         out += (f", last transfer {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(last['at']))} UTC "
                 f"{last['kind']} {last['seconds']:.2f} s from {last['primary']}")
     out += f", next refresh in {max(0, zone['next_refresh'] - time.time()):.0f} s"
+    if zone.get("expired"):
+        out += ", EXPIRED (no primary reached for its SOA EXPIRE): answered SERVFAIL"
     if zone.get("last_error"):
         out += f", last check failed: {zone['last_error']}"
     return out

@@ -82,7 +82,8 @@ PROGRESS_STEPS = 10
 def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
                   chaos_identity: str | None = None, minimal_responses: bool = True,
                   progress: Progress | None = None,
-                  cache: CompileCache | None = None) -> CompileResult:
+                  cache: CompileCache | None = None,
+                  expired: frozenset[dns.name.Name] = frozenset()) -> CompileResult:
     """Compile the served zones into one image (see docs/image-format.md).
 
     :param chaos_version: the TXT answered to CH version.bind/version.server; None refuses.
@@ -91,6 +92,8 @@ def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
     :param progress: told how far each zone of more than PROGRESS_MIN_NAMES names has got.
     :param cache: reuse a zone's compiled names when neither it nor any served zone above
         or below it changed (DS and cuts cross those lines), nor the options.
+    :param expired: secondary zones past their SOA EXPIRE without a primary (RFC 1034
+        4.3.5): every name of theirs is answered SERVFAIL.
     """
     started = time.monotonic()
     zone_set = ZoneSet(zones, minimal_responses)
@@ -98,7 +101,13 @@ def compile_zones(zones: list[LoadedZone], chaos_version: str | None = None,
     nodes: list[image.Node] = []
     infos: list[image.ZoneInfo] = []
     compiled, reused, used_keys = [], [], set()
+    servfail = _render(Response(rcode=dns.rcode.SERVFAIL, aa=False), None)
     for index, zone in enumerate(sorted(zone_set.zones.values(), key=lambda z: z.origin)):
+        if zone.origin in expired:
+            infos.append(image.ZoneInfo(_wire(zone.origin), zone.loaded.serial))
+            nodes.extend(_expired_nodes(zone_set, zone, index, servfail))
+            compiled.append(zone.origin.to_text(True))
+            continue
         infos.append(image.ZoneInfo(_wire(zone.origin), zone.loaded.serial, _chain(zone)))
         related = [z.loaded for z in zone_set.zones.values()
                    if z.origin.is_subdomain(zone.origin) or zone.origin.is_subdomain(z.origin)]
@@ -136,6 +145,18 @@ def _compile_zone(zone_set: ZoneSet, zone: IndexedZone, index: int, other: int,
         nodes.append(_compile_node(zone_set, zone, index, name, other, nxdomain, negatives))
         if step and progress is not None and done % step == 0:
             progress(zone.origin.to_text(True), done, len(names))
+    return nodes
+
+
+def _expired_nodes(zone_set: ZoneSet, zone: IndexedZone, index: int, servfail: image.Record) -> list[image.Node]:
+    """An expired zone's names, each answering SERVFAIL to every question."""
+    nodes = []
+    for name in _table_names(zone_set, zone):
+        flags = image.NODE_APEX if name == zone.origin else 0
+        flags |= image.NODE_CUT if name in zone.cuts else 0
+        flags |= image.NODE_ENT if zone.node(name) is None else 0
+        flags |= image.NODE_WILDCARD if name.labels[0] == WILDCARD_LABEL else 0
+        nodes.append(image.Node(_wire(name), flags, index, (), servfail, servfail))
     return nodes
 
 

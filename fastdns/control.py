@@ -57,6 +57,7 @@ class ZoneStatus(TypedDict, total=False):
     expires_at: int
     notifies: int  #: NOTIFY taken from its primaries
     notifies_refused: int  #: NOTIFY refused: from others, or not signed with its key
+    expired: bool  #: past its SOA EXPIRE without a primary: answered SERVFAIL
 
 
 class WorkerStatus(TypedDict):

@@ -57,7 +57,8 @@ class _Placed:
 def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None,
                    chaos_identity: str | None = None, minimal_responses: bool = True,
                    progress: Progress | None = None, previous: CompiledImage | None = None,
-                   previous_image: Buffer | None = None, previous_path: str | None = None) -> CompileResult:
+                   previous_image: Buffer | None = None, previous_path: str | None = None,
+                   expired: frozenset[bytes] = frozenset()) -> CompileResult:
     """compiler.compile_zones for zones in native form.
 
     Without previous, the image is byte for byte the one compiler.compile_zones writes.
@@ -66,15 +67,18 @@ def compile_native(zones: Sequence[NativeZone], chaos_version: str | None = None
     previous_image: only the others are compiled, their data appended (the image answers
     the same, laid out differently).  result.state is what the next compile takes.
 
+    :param expired: apexes (lower-cased wire names) of the zones to answer SERVFAIL for
+        (compiler.compile_zones's expired).
     :raises NativeUnsupported: a zone needs what only the Python compiler does.
     """
     started = time.monotonic()
     for z in zones:
-        if z.unsupported is not None:
+        z.expired = z.origin in expired
+        if z.unsupported is not None and not z.expired:
             raise NativeUnsupported(f"{_text(z)}: {z.unsupported}")
     placed = _place(zones)
     other = _unused_qtype(zones)
-    key = (chaos_version, chaos_identity, minimal_responses, other)
+    key = (chaos_version, chaos_identity, minimal_responses, other, tuple(sorted(expired)))
     if previous is not None and previous_image is not None:
         reused = _reusable(placed, previous, key)
         if reused is not None and previous.garbage * 2 <= previous.data_end:

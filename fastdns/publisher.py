@@ -96,8 +96,11 @@ class Publisher:
         assert self.image is not None, "nothing published yet"
         return _dataplane.Engine(self.image, self.udp_payload)
 
-    def publish(self, zones: Iterable[NativeLoadedZone]) -> CompileReport:
+    def publish(self, zones: Iterable[NativeLoadedZone], expired: frozenset[dns.name.Name] = frozenset()
+                ) -> CompileReport:
         """Compile, write image.<gen+1>, check it, then publish it.
+
+        :param expired: zones answered SERVFAIL for (secondaries past their SOA EXPIRE).
 
         :raises FastDNSError: the image does not answer as it must; nothing is published.
         :raises ValueError: a zone cannot be compiled (a response beyond the image's limits).
@@ -109,7 +112,7 @@ class Publisher:
         pages = None if reuse else _ImagePages.start_for(path + ".tmp", _image_size_estimate(zones))
         try:
             try:
-                result = self._compile(zones)
+                result = self._compile(zones, expired)
             finally:
                 if pages is not None:
                     reuse = pages.finish()
@@ -121,7 +124,7 @@ class Publisher:
             unlink_quietly(path + ".tmp")  # taken or made for this image (compile failed, disk full)
             raise
         try:
-            checked = self._check_image(path, zones)
+            checked = self._check_image(path, [z for z in zones if z.origin not in expired])
         except BaseException:
             unlink_quietly(path)  # never published: nobody maps it
             raise
@@ -135,32 +138,36 @@ class Publisher:
         unlink_quietly(self.run_dir.image_path(generation - 2))
         return self.last_compile
 
-    def _compile(self, zones: list[NativeLoadedZone]) -> CompileResult:
+    def _compile(self, zones: list[NativeLoadedZone], expired: frozenset[dns.name.Name] = frozenset()
+                 ) -> CompileResult:
         """The native compiler; the specification's (dnspython) for what it does not handle,
         or for everything with FASTDNS_COMPILER=spec (to tell a compiler bug from a zone's)."""
         o = self.options
         if os.environ.get("FASTDNS_COMPILER") == "spec":
-            return self._compile_spec(zones)
+            return self._compile_spec(zones, expired)
         try:
             with self._published_bytes() as previous_image:
                 result = compile_native([z.native for z in zones], o.version, o.identity, o.minimal_responses,
                                         progress=self.progress.compiling, previous=self._compiled,
                                         previous_image=previous_image,
-                                        previous_path=self.run_dir.image_path(self.generation))
+                                        previous_path=self.run_dir.image_path(self.generation),
+                                        expired=frozenset(_wire(o) for o in expired))
             return result  # its state becomes self._compiled once its image is published
         except NativeUnsupported as e:
             log.warning("native compiler: %s; compiling with the Python compiler instead", e)
             self._compiled = None
-        return self._compile_spec(zones)
+        return self._compile_spec(zones, expired)
 
-    def _compile_spec(self, zones: list[NativeLoadedZone]) -> CompileResult:
+    def _compile_spec(self, zones: list[NativeLoadedZone], expired: frozenset[dns.name.Name] = frozenset()
+                      ) -> CompileResult:
         o = self.options
         self._compiled = None  # the next native compile starts afresh
         # No compile cache: each compile reads the zones again (new objects, so a cache keyed
         # by them would never hit), and it would hold every compiled record meanwhile (a
         # signed zone of 100,000 names: over a GiB).
         loaded = [load_zone(z.origin, z.filename) for z in zones]
-        return compile_zones(loaded, o.version, o.identity, o.minimal_responses, progress=self.progress.compiling)
+        return compile_zones(loaded, o.version, o.identity, o.minimal_responses, progress=self.progress.compiling,
+                             expired=expired)
 
     @contextlib.contextmanager
     def _published_bytes(self) -> Iterator[mmap.mmap | None]:
@@ -221,6 +228,11 @@ class Publisher:
             if not _answers_soa(engine, zone.origin):
                 raise FastDNSError(f"compiled image {path} does not answer {zone.origin} SOA")
         return mapped
+
+
+def _wire(name: dns.name.Name) -> bytes:
+    """A name as NativeZone.origin holds it: lower-cased wire form."""
+    return name.canonicalize().to_wire() or b""
 
 
 def _held(dev: int, ino: int, pids: list[int]) -> bool:

@@ -14,6 +14,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import dns.name
+
 from fastdns import _zonefile
 from fastdns.config import ZoneConfig
 from fastdns.control import ReloadReply, ZoneChange
@@ -44,6 +46,7 @@ class ServedZones:
         self.config_path = config_path
         self.zones: dict[str, NativeLoadedZone] = {}  #: by configured name, as published
         self.loading: LoadProgress | None = None  #: the reload under way, if any
+        self.expired: set[str] = set()  #: secondary zones past their SOA EXPIRE: answered SERVFAIL
         self._lock = asyncio.Lock()
 
     def load_all(self, progress: LoadProgress) -> dict[str, NativeLoadedZone]:
@@ -73,7 +76,7 @@ class ServedZones:
         gc.disable()  # a few objects per zone, none freed: a collection would only rescan them
         try:
             zones = self.load_all(publisher.progress)
-            publisher.publish(zones.values())
+            publisher.publish(zones.values(), self.expired_origins(zones))
         finally:
             gc.enable()
         self.zones = zones
@@ -152,7 +155,7 @@ class ServedZones:
                 old.mtime_ns, old.size = new.mtime_ns, new.size
         if any(c["changed"] for c in changes):
             try:
-                publisher.publish(zones.values())
+                publisher.publish(zones.values(), self.expired_origins(zones))
             except (FastDNSError, ValueError) as e:
                 return ReloadReply(ok=False, errors=errors + [f"compile failed, nothing changed: {e}"],
                                    changes=[])
@@ -160,6 +163,19 @@ class ServedZones:
         return ReloadReply(ok=not errors, changes=changes, errors=errors, generation=publisher.generation,
                            seconds=round(time.monotonic() - started, 3),
                            compile=publisher.last_compile.as_dict())
+
+    def expired_origins(self, zones: dict[str, NativeLoadedZone] | None = None) -> frozenset[dns.name.Name]:
+        zones = self.zones if zones is None else zones
+        return frozenset(zones[name].origin for name in self.expired if name in zones)
+
+    async def set_expired(self, name: str, expired: bool, publisher: Publisher) -> None:
+        """Answer SERVFAIL for the zone (expired), or its data again; published at once,
+        one at a time with reloads."""
+        if (name in self.expired) == expired:
+            return
+        async with self._lock:
+            (self.expired.add if expired else self.expired.discard)(name)
+            await asyncio.to_thread(publisher.publish, self.zones.values(), self.expired_origins())
 
     def _select(self, names: list[str] | None) -> tuple[ZoneConfig, ...]:
         if names is None:

@@ -89,7 +89,7 @@ class Server:
                                                readers=self._worker_pids)
         fetch_missing(cfg.zones)  # a secondary zone without a copy: transferred first
         self.zones.start(publisher)
-        self.transfers = Transfers(cfg.zones, self._soa_of, self._reload_zones)
+        self.transfers = Transfers(cfg.zones, self._soa_of, self._reload_zones, self._set_expired)
         self.backend.open()
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections,
                                    TransfersOut(self._zone_to_transfer))
@@ -225,6 +225,10 @@ class Server:
                 served = self.zones.zones.get(zone.name)
                 return (zone, served.native) if served is not None else None
         return None
+
+    async def _set_expired(self, name: str, expired: bool) -> None:
+        assert self.publisher is not None
+        await self.zones.set_expired(name, expired, self.publisher)
 
     def _soa_of(self, name: str) -> bytes | None:
         zone = self.zones.zones.get(name)

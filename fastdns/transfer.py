@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -71,7 +72,8 @@ class Secondary:
     notifies_refused: int = 0
     last_check: float | None = None  #: time.time() of the last check, and its error
     last_error: str | None = None
-    last_success: float | None = None  #: of a check that reached a primary
+    last_success: float | None = None  #: of a check that reached a primary (kept in timers_path)
+    expired: bool = False  #: no primary reached for EXPIRE seconds: answered SERVFAIL
     last_transfer: dict[str, Any] | None = None  #: when, kind, seconds, primary, serial
     next_check: float = 0.0  #: time.time() of the next one
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -93,7 +95,35 @@ class Secondary:
         if self.expire and self.last_success is not None:
             found["expires_at"] = round(self.last_success + self.expire)
         found["notifies"], found["notifies_refused"] = self.notifies, self.notifies_refused
+        found["expired"] = self.expired
         return found
+
+    @property
+    def timers_path(self) -> str:
+        """Where the last successful check is kept, beside the copy: a restart counts
+        EXPIRE from it, not from the start."""
+        return self.zone.file + ".timers"
+
+    def reached(self) -> None:
+        """A primary answered: note it, here and on disk."""
+        self.last_success = time.time()
+        try:
+            with open(self.timers_path + ".tmp", "w", encoding="utf-8") as f:
+                json.dump({"last_success": self.last_success}, f)
+            os.replace(self.timers_path + ".tmp", self.timers_path)
+        except OSError as e:
+            log.warning("%s: cannot keep its timers in %s: %s", self.zone.name, self.timers_path, e.strerror)
+
+    def read_reached(self) -> None:
+        """The last successful check as kept on disk; the copy's time when there is none."""
+        try:
+            with open(self.timers_path, encoding="utf-8") as f:
+                self.last_success = float(json.load(f)["last_success"])
+        except (OSError, ValueError, KeyError, TypeError):
+            try:
+                self.last_success = os.stat(self.zone.file).st_mtime
+            except OSError:
+                self.last_success = None
 
 
 def _from_primary(source: str, zone: ZoneConfig) -> bool:
@@ -308,19 +338,23 @@ def fetch_missing(zones: tuple[ZoneConfig, ...]) -> None:
 Reload = Callable[[list[str]], Awaitable[dict[str, Any]]]
 #: the SOA rdata (wire form) of the zone served under that configured name, if any
 SoaOf = Callable[[str], bytes | None]
+#: answer SERVFAIL for the zone (True), or its data again (ServedZones.set_expired)
+Expire = Callable[[str, bool], Awaitable[None]]
 
 
 class Transfers:
     """The secondary zones' checks, each on its own timers, as tasks of the control loop."""
 
-    def __init__(self, zones: tuple[ZoneConfig, ...], soa_of: SoaOf, reload: Reload) -> None:
+    def __init__(self, zones: tuple[ZoneConfig, ...], soa_of: SoaOf, reload: Reload, expire: Expire) -> None:
         self.soa_of = soa_of
         self.zones: dict[str, Secondary] = {}
         for zone in zones:
             if zone.secondary:
-                self.zones[zone.name] = Secondary(zone)
-                self._read_timers(self.zones[zone.name])
+                self.zones[zone.name] = secondary = Secondary(zone)
+                self._read_timers(secondary)
+                secondary.read_reached()
         self.reload = reload
+        self.expire = expire
         self.refused = 0  #: NOTIFY refused (a zone not secondary here, a stranger), and dropped
         self.dropped = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -398,7 +432,11 @@ class Transfers:
                 reasons.append(str(e))
                 continue
             secondary.primary_serial = serial
-            secondary.last_success = time.time()
+            secondary.reached()
+            if secondary.expired:  # its primary is back: the zone's data again (newer below)
+                log.info("%s: primary %s reached again, serving serial %s", zone.name, primary, secondary.serial)
+                secondary.expired = False
+                await self.expire(zone.name, False)
             if secondary.serial is not None and not serial_newer(serial, secondary.serial):
                 return self._done(secondary, {"zone": zone.name, "serial": secondary.serial, "primary": str(primary),
                                               "primary_serial": serial, "transferred": False})
@@ -420,9 +458,19 @@ class Transfers:
                                           "primary_serial": serial, "transferred": True,
                                           "seconds": round(seconds, 3)})
         secondary.last_error = "; ".join(reasons)
-        secondary.next_check = time.time() + secondary.retry
-        log.warning("%s: no primary gave a newer zone, retrying in %d s: %s", zone.name, secondary.retry,
-                    secondary.last_error)
+        now = time.time()
+        secondary.next_check = now + secondary.retry
+        if secondary.expire and secondary.last_success is not None and not secondary.expired:
+            expires = secondary.last_success + secondary.expire
+            if now >= expires:  # RFC 1034 4.3.5: no longer authoritative
+                secondary.expired = True
+                log.error("%s: expired (no primary reached for %d s, its SOA EXPIRE): answered SERVFAIL until "
+                          "one is", zone.name, secondary.expire)
+                await self.expire(zone.name, True)
+            else:
+                secondary.next_check = min(secondary.next_check, expires)
+        log.warning("%s: no primary gave a newer zone, retrying in %d s: %s", zone.name,
+                    round(secondary.next_check - now), secondary.last_error)
         return {"zone": zone.name, "serial": secondary.serial, "transferred": False, "error": secondary.last_error}
 
     def _done(self, secondary: Secondary, result: dict[str, Any]) -> dict[str, Any]:

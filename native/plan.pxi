@@ -478,7 +478,11 @@ cdef int plan_node(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent, u
     pl.synthesis_len = 0
     if (nm.flags & N_WILDCARD) and z.signed:
         pl.synthesis_len = absent_child(z, z.case_name(name) + 2, nm.len - 2, pl.synthesis)
-    if nm.flags & N_CUT:
+    if z.expired:  # compiler._expired_nodes: SERVFAIL to every question
+        entries_item = NO_ITEM
+        name_item = plan_name(pl, out, z.lname(name), nm.len)
+        other_item = below_item = plan_servfail(pl, out)
+    elif nm.flags & N_CUT:
         # below a cut nothing exists for us but the referral; DS belongs to the parent
         in_parent = lookup(z, parent, <int32_t>name, T_DS, minimal, pl.r_query, 0)
         items[0] = plan_answer(pl, out, z, parent, name, T_DS, minimal, pl.r_query, in_parent)
@@ -517,6 +521,16 @@ cdef int plan_node(planner_t* pl, buf_t* out, NativeZone z, NativeZone parent, u
     np.other_item = <uint16_t>other_item
     np.below_item = <uint16_t>below_item
     return 0
+
+
+cdef int plan_servfail(planner_t* pl, buf_t* out) except -1 nogil:
+    """Response(rcode=SERVFAIL, aa=False) rendered for no question: a RECORD alone."""
+    cdef size_t head = item_begin(pl, out)
+    buf_reserve(out, RECORD_SIZE)
+    memset(out.data + out.len, 0, RECORD_SIZE)
+    put_u16le(out.data + out.len, 2)  # SERVFAIL
+    out.len += RECORD_SIZE
+    return item_end(pl, out, head, ITEM_RECORD, 0, NO_ITEM)
 
 
 cdef int _add_qtype(uint16_t* qtypes, int n, uint16_t qtype) except -1 nogil:

@@ -202,7 +202,7 @@ cdef class ImageBuilder:
         node[8] = nm.len
         node[9] = flags
         put_u16le(node + 10, zone_index)
-        put_u32le(node + 12, <uint32_t>offs[np.entries_item])
+        put_u32le(node + 12, <uint32_t>offs[np.entries_item] if np.entries_item != NO_ITEM else 0)
         put_u16le(node + 16, n_qtypes)
         put_u16le(node + 18, 0)
         put_u32le(node + 20, <uint32_t>offs[np.other_item])
@@ -267,7 +267,7 @@ def put_chain(ImageBuilder b, NativeZone z) -> None:
     cdef uint8_t head[CHAIN_SIZE]
     cdef uint8_t zeros[4]
     z.chain_off = 0
-    if z.chain_type == 0:
+    if z.chain_type == 0 or z.expired:
         return
     rrs_offs = <uint64_t*>malloc(z.chain_count * sizeof(uint64_t))
     if rrs_offs == NULL:

@@ -245,6 +245,7 @@ cdef class NativeZone:
     cdef uint16_t iterations
     cdef public uint64_t chain_off      # where the image holds the chain (ImageBuilder.put_chain)
     cdef readonly str unsupported       # why the native compiler cannot compile it, or None
+    cdef public bint expired            # a secondary past its SOA EXPIRE: every name SERVFAIL
 
     def __cinit__(self):
         self.names = NULL

@@ -316,3 +316,33 @@ EXAMPLE = """$TTL 300
 @ IN NS ns1
 ns1 IN A 192.0.2.1
 """
+
+
+def test_a_secondary_past_its_soa_expire_answers_servfail_and_recovers_with_its_primary(tmp_path):
+    """RFC 1034 4.3.5: no primary reached for EXPIRE seconds, the zone is no longer
+    authoritative here (SERVFAIL, like Knot DNS and BIND); back when a primary answers."""
+    quick = tmp_path / "diff.test.zone"  # REFRESH 1, RETRY 1, EXPIRE 3
+    quick.write_text(ZONE.read_text().replace("2026112201 7200 3600 1209600 300", "2026112201 1 1 3 300"))
+    assert "2026112201 1 1 3 300" in quick.read_text()
+    port = free_port()
+    primary = KnotPrimary(tmp_path / "knot", {"diff.test": quick}, port)
+    server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{port}"])
+    try:
+        assert server.query("www.diff.test", "A").rcode() == dns.rcode.NOERROR
+        primary.stop()
+        deadline = time.monotonic() + 15
+        while server.query("www.diff.test", "A").rcode() != dns.rcode.SERVFAIL and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.query("www.diff.test", "A").rcode() == dns.rcode.SERVFAIL
+        assert server.query("diff.test", "SOA").rcode() == dns.rcode.SERVFAIL
+        (zone,) = json.loads(server.cli("status", "--json").stdout)["zones"]
+        assert zone["expired"] and "EXPIRED" in server.cli("status").stdout
+        assert "expired (no primary reached" in server.output()
+        primary = KnotPrimary(tmp_path / "knot-again", {"diff.test": quick}, port)
+        deadline = time.monotonic() + 15
+        while server.query("www.diff.test", "A").rcode() != dns.rcode.NOERROR and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.query("www.diff.test", "A").rcode() == dns.rcode.NOERROR
+    finally:
+        server.stop()
+        primary.stop()

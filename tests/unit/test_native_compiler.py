@@ -50,9 +50,11 @@ def native_zone(loaded: LoadedZone) -> NativeZone:
     return NativeZone(loaded.origin.to_wire(), data, count, bytes(4 * count))
 
 
-def assert_same_images(loaded: list[LoadedZone], **options) -> None:
-    spec = compile_zones(loaded, "fastdns", "ns1", **options).image
-    native = compile_native([native_zone(z) for z in loaded], "fastdns", "ns1", **options).image
+def assert_same_images(loaded: list[LoadedZone], expired: frozenset = frozenset(), **options) -> None:
+    """:param expired: origins (dns.name.Name) of the zones compiled as expired."""
+    spec = compile_zones(loaded, "fastdns", "ns1", expired=expired, **options).image
+    native = compile_native([native_zone(z) for z in loaded], "fastdns", "ns1",
+                            expired=frozenset(o.to_wire().lower() for o in expired), **options).image
     assert len(native) == len(spec)
     if native != spec:
         first = next(i for i in range(len(spec)) if spec[i] != native[i])
@@ -152,6 +154,27 @@ def test_random_zones_compile_to_the_same_image(tmp_path, seed, planning):
     except Exception as e:  # a combination dnspython refuses (CNAME and other data, ...)
         pytest.skip(f"generated zone not loadable: {e}")
     assert_same_images(loaded, minimal_responses=seed % 2 == 0)
+
+
+@pytest.mark.parametrize("zones", TEST_ZONES, ids=lambda zs: "+".join(o for o, _ in zs))
+def test_an_expired_zone_compiles_to_the_same_image_and_answers_servfail(zones, planning, tmp_path):
+    """A secondary past its SOA EXPIRE (RFC 1034 4.3.5): every name SERVFAIL, both compilers."""
+    from fastdns import _dataplane
+
+    loaded = [load_zone(origin, str(path)) for origin, path in zones]
+    expired = frozenset({loaded[0].origin})
+    assert_same_images(loaded, expired)
+    image_path = tmp_path / "image"
+    compile_native([native_zone(z) for z in loaded],
+                   expired=frozenset(o.to_wire().lower() for o in expired)).write_image(str(image_path))
+    engine = _dataplane.Engine(_dataplane.Image(str(image_path)), 1232)
+    import dns.message
+    import dns.rcode
+
+    for name in (loaded[0].origin, dns.name.from_text("no-such-name", loaded[0].origin)):
+        for qtype in ("SOA", "A", "DS"):
+            reply = dns.message.from_wire(engine.answer(dns.message.make_query(name, qtype).to_wire()))
+            assert reply.rcode() == dns.rcode.SERVFAIL and not reply.answer and not reply.flags & 0x0400
 
 
 SIGNED_ZONES = [
