@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from fastdns.controlblock import DROP_REASONS
 from fastdns.state import StateView
+from fastdns.xfrout import NOTIFIES_SENT
 
 RCODES = ("noerror", "formerr", "servfail", "nxdomain", "notimp", "refused")
 QTYPES = ("a", "aaaa", "mx", "txt", "ns", "soa", "cname", "srv", "ptr", "any", "other")
@@ -80,10 +81,49 @@ class ServerCollector:
             when.add_metric([zone], now + left)
         yield expiry
         yield when
+        yield from self._transfers()
         yield GaugeMetricFamily("fastdns_image_generation", "Published image generation",
                                 value=self.state.generation)
         yield GaugeMetricFamily("fastdns_tcp_connections", "Open TCP connections",
                                 value=tcp.get("connections_open", 0))
+
+
+    def _transfers(self) -> Iterator[Metric]:
+        """Secondary zones (transfers in, NOTIFY received, expiry) and transfers out."""
+        transfers = CounterMetricFamily("fastdns_zone_transfers", "Zone transfers in, by result (ok; failed: "
+                                        "a check that reached no primary or got no zone)", labels=["zone", "result"])
+        notifies = CounterMetricFamily("fastdns_zone_notifies_received", "NOTIFY received for a secondary zone, "
+                                       "by result (accepted; refused: not from its primaries, or unsigned)",
+                                       labels=["zone", "result"])
+        primary = GaugeMetricFamily("fastdns_zone_primary_serial", "The primary's SOA serial at the last check",
+                                    labels=["zone"])
+        expired = GaugeMetricFamily("fastdns_zone_expired", "1: past its SOA EXPIRE without a primary (SERVFAIL)",
+                                    labels=["zone"])
+        secondaries = self.state.transfers.zones.values() if self.state.transfers is not None else ()
+        for s in secondaries:
+            zone = s.origin.to_text(True)
+            transfers.add_metric([zone, "ok"], s.transfers)
+            transfers.add_metric([zone, "failed"], s.failures)
+            notifies.add_metric([zone, "accepted"], s.notifies)
+            notifies.add_metric([zone, "refused"], s.notifies_refused)
+            if s.primary_serial is not None:
+                primary.add_metric([zone], s.primary_serial)
+            expired.add_metric([zone], int(s.expired))
+        yield transfers
+        yield notifies
+        yield primary
+        yield expired
+        out = CounterMetricFamily("fastdns_transfers_out", "AXFR/IXFR requests over TCP, by result",
+                                  labels=["result"])
+        sent = self.state.tcp.transfers
+        out.add_metric(["served"], sent.served if sent is not None else 0)
+        out.add_metric(["refused"], sent.refused if sent is not None else 0)
+        yield out
+        notify_out = CounterMetricFamily("fastdns_notifies_sent", "NOTIFY sent to secondaries, by outcome",
+                                         labels=["result"])
+        for result, count in NOTIFIES_SENT.items():
+            notify_out.add_metric([result], count)
+        yield notify_out
 
 
 def start_metrics(state: StateView, host: str, port: int) -> None:

@@ -70,6 +70,8 @@ class Secondary:
     primary_serial: int | None = None  #: at the last check
     notifies: int = 0  #: NOTIFY taken from its primaries, and refused (from others, unsigned)
     notifies_refused: int = 0
+    transfers: int = 0  #: transfers taken, and checks that reached no primary or got no zone
+    failures: int = 0
     last_check: float | None = None  #: time.time() of the last check, and its error
     last_error: str | None = None
     last_success: float | None = None  #: of a check that reached a primary (kept in timers_path)
@@ -451,6 +453,7 @@ class Transfers:
                 reasons.append(f"primary {primary}: the zone it sent did not load: {errors}")
                 continue
             log.info("%s: serial %d transferred from %s (AXFR, %.2f s)", zone.name, new_serial, primary, seconds)
+            secondary.transfers += 1
             secondary.last_transfer = {"at": round(time.time()), "kind": "AXFR", "seconds": round(seconds, 3),
                                        "primary": str(primary), "serial": new_serial}
             self._read_timers(secondary)
@@ -458,6 +461,7 @@ class Transfers:
                                           "primary_serial": serial, "transferred": True,
                                           "seconds": round(seconds, 3)})
         secondary.last_error = "; ".join(reasons)
+        secondary.failures += 1
         now = time.time()
         secondary.next_check = now + secondary.retry
         if secondary.expire and secondary.last_success is not None and not secondary.expired:

@@ -47,10 +47,16 @@ NOTIFY_TRIES = 5
 NOTIFY_WAIT = 1.0
 
 
+#: NOTIFY sent, by outcome ("answered", "unanswered"), for the metrics
+NOTIFIES_SENT = {"answered": 0, "unanswered": 0}
+
+
 async def notify_secondaries(zone: ZoneConfig, serial: int) -> dict[str, str]:
     """NOTIFY for the zone (with its SOA serial, RFC 1996 3.7) to each of its secondaries
     at once; returns each one's outcome ("NOERROR", another rcode, or "no answer")."""
     results = await asyncio.gather(*(_notify_one(zone, serial, target) for target in zone.notify))
+    for result in results:
+        NOTIFIES_SENT["unanswered" if result == "no answer" else "answered"] += 1
     return {str(target): result for target, result in zip(zone.notify, results)}
 
 

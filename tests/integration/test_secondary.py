@@ -88,9 +88,9 @@ def primary(tmp_path):
 
 
 def start_secondary(directory: Path, primaries: list[str], secret: str | None = None,
-                    notify_port: int | None = None) -> RunningServer:
+                    notify_port: int | None = None, **extra) -> RunningServer:
     zone = {"name": "diff.test", "file": "diff.test.zone", "primaries": primaries}
-    settings: dict = {"zones": [zone]}
+    settings: dict = {"zones": [zone], **extra}
     if notify_port is not None:
         settings["notify_listen"] = [f"127.0.0.1@{notify_port}"]
     if secret is not None:
@@ -203,7 +203,9 @@ def test_notify_from_the_primary_brings_the_change_and_notify_from_others_is_ref
     primary.__init__(tmp_path / "knot", {"diff.test": ZONE}, free_port())
     server = None
     try:
-        server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"], key, notify_port)
+        metrics = free_port()
+        server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"], key, notify_port,
+                                 metrics=f"127.0.0.1@{metrics}")
         assert server.query("diff.test", "SOA").answer[0][0].serial == 2026112201
         primary.set_zone(with_serial(ZONE.read_text(), 2026112202, "added IN TXT \"notified\"\n"), 2026112202)
         wait_serial(server, 2026112202)  # Knot DNS's NOTIFY, no `fastdns transfer`
@@ -215,6 +217,14 @@ def test_notify_from_the_primary_brings_the_change_and_notify_from_others_is_ref
             assert notify(notify_port, key=key).rcode() == dns.rcode.NOERROR
         (zone,) = json.loads(server.cli("status", "--json").stdout)["zones"]
         assert zone["notifies"] >= 1 and zone["notifies_refused"] == (2 if key else 1)
+        import urllib.request
+
+        exported = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5).read().decode()
+        assert 'fastdns_zone_transfers_total{result="ok",zone="diff.test"} 1.0' in exported
+        assert f'fastdns_zone_notifies_received_total{{result="refused",zone="diff.test"}} {2 if key else 1}.0' \
+            in exported
+        assert 'fastdns_zone_primary_serial{zone="diff.test"} 2.026112202e+09' in exported
+        assert 'fastdns_zone_expired{zone="diff.test"} 0.0' in exported
     finally:
         if server is not None:
             server.stop()
