@@ -74,6 +74,8 @@ class ZoneConfig:
     #: clients that may transfer it from us (AXFR over TCP)
     allow_transfer: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     notify: tuple[ListenAddress, ...] = ()  #: secondaries told (NOTIFY) when it changes
+    catalog: bool = False  #: a catalog zone (RFC 9432): its members are served as secondaries
+    member_of: str = ""  #: a member zone: the catalog that lists it (not a setting: fastdns.catalog)
 
     @property
     def secondary(self) -> bool:
@@ -436,6 +438,14 @@ def _check_notify(value: Any, context: Context) -> tuple[ListenAddress, ...]:
     return tuple(_listen_address(item) for item in value)
 
 
+def _check_catalog(value: Any, context: Context) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, not {value!r}")
+    if value and not context.values["primaries"]:
+        raise Invalid("a catalog zone is transferred from primaries: set primaries too")
+    return value
+
+
 def _check_zone_tsig(value: Any, context: Context) -> str | None:
     if value is None:
         return None
@@ -596,6 +606,9 @@ ZONE_SETTINGS = (
     Setting("notify", "list of `address@port`", None, _check_notify,
             "secondaries sent NOTIFY (RFC 1996) when the zone changes (a reload or a transfer in)",
             shown="— (none)"),
+    Setting("catalog", "`true` or `false`", False, _check_catalog,
+            "a secondary zone that is a catalog (RFC 9432): the zones it lists are served as secondaries of "
+            "the same primaries (same key), their copies beside its file, added and removed as it changes"),
 )
 
 TSIG_SETTINGS = (

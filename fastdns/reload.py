@@ -168,6 +168,30 @@ class ServedZones:
         zones = self.zones if zones is None else zones
         return frozenset(zones[name].origin for name in self.expired if name in zones)
 
+    async def update_set(self, configured: tuple[ZoneConfig, ...], publisher: Publisher) -> list[str]:
+        """Serve these zones from now on: those new to the set loaded from their files, those
+        gone dropped, and the result published; returns the zones that failed to load
+        (they are left out)."""
+        async with self._lock:
+
+            def work() -> tuple[dict[str, NativeLoadedZone], list[str]]:
+                zones = {zc.name: self.zones[zc.name] for zc in configured if zc.name in self.zones}
+                errors = []
+                for zc in configured:
+                    if zc.name not in zones:
+                        try:
+                            zones[zc.name] = load_native_zone(zc.name, zc.file)
+                        except ZoneError as e:
+                            errors.append(str(e))
+                publisher.publish(zones.values(), self.expired_origins(zones))
+                return zones, errors
+
+            zones, errors = await asyncio.to_thread(work)
+            self.zones = zones
+            self.configured = tuple(zc for zc in configured if zc.name in zones)
+            self.expired &= set(zones)
+            return errors
+
     async def set_expired(self, name: str, expired: bool, publisher: Publisher) -> None:
         """Answer SERVFAIL for the zone (expired), or its data again; published at once,
         one at a time with reloads."""

@@ -15,6 +15,7 @@ It never touches a DNS packet: the workers answer from the image it publishes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -28,6 +29,8 @@ import dns.name
 from fastdns import systemd
 from fastdns._compiler import NativeZone
 from fastdns.backends import Backend, backend_for
+from fastdns.catalog import member_config, member_of
+from fastdns.catalog import members as catalog_members
 from fastdns.config import Config, ZoneConfig, zone_origin
 from fastdns.control import ControlServer, ReloadReply, StatsReply, StatusReply, reload_report
 from fastdns.errors import FastDNSError
@@ -39,7 +42,7 @@ from fastdns.rundir import RunDir
 from fastdns.state import StateView
 from fastdns.supervisor import Supervisor, spawn_worker
 from fastdns.tcp import TcpServer, open_tcp_listener
-from fastdns.transfer import Transfers, fetch_missing, listen_for_notify, open_notify_sockets
+from fastdns.transfer import Transfers, fetch_missing, first_copy, listen_for_notify, open_notify_sockets
 from fastdns.workerspec import WorkerSpec
 from fastdns.xfrout import TransfersOut, notify_secondaries
 
@@ -88,8 +91,10 @@ class Server:
         publisher = self.publisher = Publisher(self.run_dir, control, options, cfg.udp_payload,
                                                readers=self._worker_pids)
         fetch_missing(cfg.zones)  # a secondary zone without a copy: transferred first
+        self.zones.configured = cfg.zones + self._catalog_members(cfg.zones)
         self.zones.start(publisher)
-        self.transfers = Transfers(cfg.zones, self._soa_of, self._reload_zones, self._set_expired)
+        self.transfers = Transfers(self.zones.configured, self._soa_of, self._reload_zones, self._set_expired,
+                                   self._transferred)
         self.backend.open()
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections,
                                    TransfersOut(self._zone_to_transfer))
@@ -225,6 +230,65 @@ class Server:
                 served = self.zones.zones.get(zone.name)
                 return (zone, served.native) if served is not None else None
         return None
+
+    def _catalog_members(self, configured: tuple[ZoneConfig, ...]) -> tuple[ZoneConfig, ...]:
+        """At start: the member zones of the catalogs' copies, each with a copy (transferred
+        now when it has none; one no primary gives is left for the next catalog check)."""
+        taken = {zone_origin(z.name) for z in configured}
+        found: list[ZoneConfig] = []
+        for catalog in (z for z in configured if z.catalog):
+            for name in catalog_members(catalog):
+                member = member_config(catalog, name)
+                if zone_origin(name) in taken:
+                    continue
+                if not os.path.exists(member.file):
+                    failed = first_copy(member)
+                    if failed is not None:
+                        log.warning("catalog %s: member %s left out for now: %s", catalog.name, name, failed)
+                        continue
+                taken.add(zone_origin(name))
+                found.append(member)
+        return tuple(found)
+
+    async def _transferred(self, zone: ZoneConfig) -> None:
+        """A zone was transferred: a catalog's members follow it (RFC 9432 5)."""
+        if zone.catalog:
+            await self._follow_catalog(zone)
+
+    async def _follow_catalog(self, catalog: ZoneConfig) -> None:
+        """Serve the zones the catalog lists now, and only those of it."""
+        assert self.publisher is not None and self.transfers is not None
+        configured = self.zones.configured
+        current = {z.name: z for z in configured if member_of(z, catalog)}
+        others = {zone_origin(z.name) for z in configured if z.name not in current}
+        wanted = [member_config(catalog, m) for m in catalog_members(catalog) if zone_origin(m) not in others]
+        added = [m for m in wanted if m.name not in current]
+        removed = [z for name, z in current.items() if name not in {m.name for m in wanted}]
+        if not added and not removed:
+            return
+        ready = []
+        for member in added:
+            failed = await asyncio.to_thread(first_copy, member) if not os.path.exists(member.file) else None
+            if failed is None:
+                ready.append(member)
+            else:
+                log.warning("catalog %s: member %s not added yet: %s", catalog.name, member.name, failed)
+        gone = {z.name for z in removed}
+        errors = await self.zones.update_set(tuple(z for z in configured if z.name not in gone) + tuple(ready),
+                                             self.publisher)
+        for error in errors:
+            log.error("catalog %s: %s", catalog.name, error)
+        for member in ready:
+            if member.name in self.zones.zones:
+                self.transfers.add(member)
+                log.info("catalog %s: member %s added (serial %d)", catalog.name, member.name,
+                         self.zones.zones[member.name].serial)
+        for zone in removed:
+            self.transfers.remove(zone.name)
+            for path in (zone.file, zone.file + ".timers"):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            log.info("catalog %s: member %s removed", catalog.name, zone.name)
 
     async def _set_expired(self, name: str, expired: bool) -> None:
         assert self.publisher is not None

@@ -57,6 +57,10 @@ DEFAULT_RETRY = 600
 class TransferError(Exception):
     """A primary did not give the zone: the reason, naming the primary."""
 
+    def __init__(self, reason: str, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.refused = refused  #: the primary answered REFUSED (to an SOA query)
+
 
 @dataclass
 class Secondary:
@@ -239,7 +243,8 @@ def primary_serial(primary: ListenAddress, origin: dns.name.Name, key: TsigKey |
         raise TransferError(f"primary {primary}: no SOA answer: {e or type(e).__name__}") from None
     if reply.rcode() != dns.rcode.NOERROR or not reply.flags & dns.flags.AA:
         raise TransferError(f"primary {primary}: SOA query answered {dns.rcode.to_text(reply.rcode())}"
-                            f"{'' if reply.flags & dns.flags.AA else ', not authoritative'}")
+                            f"{'' if reply.flags & dns.flags.AA else ', not authoritative'}",
+                            refused=reply.rcode() == dns.rcode.REFUSED)
     for rrset in reply.answer:
         if rrset.rdtype == dns.rdatatype.SOA and rrset.name == origin:
             return int(rrset[0].serial)
@@ -319,21 +324,25 @@ def fetch_missing(zones: tuple[ZoneConfig, ...]) -> None:
     :raises FastDNSError: a zone no primary gave, with each primary's reason.
     """
     for zone in zones:
-        if not zone.secondary or os.path.exists(zone.file):
+        if zone.secondary and not os.path.exists(zone.file):
+            failed = first_copy(zone)
+            if failed is not None:
+                raise FastDNSError(f"zone {zone.name}: no copy in {zone.file} and no primary gave one: {failed}")
+
+
+def first_copy(zone: ZoneConfig) -> str | None:
+    """Transfer a secondary zone that has no copy yet from the first primary that gives it;
+    None, or each primary's reason."""
+    reasons = []
+    for primary in zone.primaries:
+        try:
+            serial, seconds = transfer(primary, zone)
+        except TransferError as e:
+            reasons.append(str(e))
             continue
-        reasons = []
-        for primary in zone.primaries:
-            try:
-                serial, seconds = transfer(primary, zone)
-            except TransferError as e:
-                reasons.append(str(e))
-                continue
-            log.info("%s: serial %d transferred from %s (AXFR, %.2f s), first copy", zone.name, serial, primary,
-                     seconds)
-            break
-        else:
-            raise FastDNSError(f"zone {zone.name}: no copy in {zone.file} and no primary gave one: "
-                               + "; ".join(reasons))
+        log.info("%s: serial %d transferred from %s (AXFR, %.2f s), first copy", zone.name, serial, primary, seconds)
+        return None
+    return "; ".join(reasons)
 
 
 #: reloads the named zones from their files (ServedZones.reload, bound to the publisher)
@@ -342,33 +351,54 @@ Reload = Callable[[list[str]], Awaitable[dict[str, Any]]]
 SoaOf = Callable[[str], bytes | None]
 #: answer SERVFAIL for the zone (True), or its data again (ServedZones.set_expired)
 Expire = Callable[[str, bool], Awaitable[None]]
+#: told of each zone transferred and served (a catalog's members follow it)
+Transferred = Callable[[ZoneConfig], Awaitable[None]]
 
 
 class Transfers:
     """The secondary zones' checks, each on its own timers, as tasks of the control loop."""
 
-    def __init__(self, zones: tuple[ZoneConfig, ...], soa_of: SoaOf, reload: Reload, expire: Expire) -> None:
+    def __init__(self, zones: tuple[ZoneConfig, ...], soa_of: SoaOf, reload: Reload, expire: Expire,
+                 transferred: Transferred | None = None) -> None:
         self.soa_of = soa_of
         self.zones: dict[str, Secondary] = {}
-        for zone in zones:
-            if zone.secondary:
-                self.zones[zone.name] = secondary = Secondary(zone)
-                self._read_timers(secondary)
-                secondary.read_reached()
         self.reload = reload
         self.expire = expire
+        self.transferred = transferred
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._started = False
+        for zone in zones:
+            if zone.secondary:
+                self.add(zone)
         self.refused = 0  #: NOTIFY refused (a zone not secondary here, a stranger), and dropped
         self.dropped = 0
-        self._tasks: list[asyncio.Task[None]] = []
-        self._locks = {name: asyncio.Lock() for name in self.zones}
+
+    def add(self, zone: ZoneConfig) -> None:
+        """Keep a secondary zone (now served) in step with its primaries from now on."""
+        self.zones[zone.name] = secondary = Secondary(zone)
+        self._locks[zone.name] = asyncio.Lock()
+        self._read_timers(secondary)
+        secondary.read_reached()
+        if self._started:
+            self._tasks[zone.name] = asyncio.get_running_loop().create_task(self._run(secondary))
+
+    def remove(self, name: str) -> None:
+        """No longer follow the zone (a catalog dropped it)."""
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        self.zones.pop(name, None)
+        self._locks.pop(name, None)
 
     def start(self) -> None:
         """Check every secondary zone now (its copy may be old), then on its timers."""
-        for secondary in self.zones.values():
-            self._tasks.append(asyncio.get_running_loop().create_task(self._run(secondary)))
+        self._started = True
+        for name, secondary in self.zones.items():
+            self._tasks[name] = asyncio.get_running_loop().create_task(self._run(secondary))
 
     def stop(self) -> None:
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
 
     def find(self, name: str | dns.name.Name) -> Secondary | None:
@@ -431,8 +461,12 @@ class Transfers:
             try:
                 serial = await asyncio.to_thread(primary_serial, primary, secondary.origin, zone.tsig)
             except TransferError as e:
-                reasons.append(str(e))
-                continue
+                if not (e.refused and zone.catalog):
+                    reasons.append(str(e))
+                    continue
+                # Knot DNS answers no query for a catalog it generates, but transfers it:
+                # the transfer tells the serial (an unchanged zone reloads as unchanged)
+                serial = (secondary.serial + 1) % 2**32 if secondary.serial is not None else 0
             secondary.primary_serial = serial
             secondary.reached()
             if secondary.expired:  # its primary is back: the zone's data again (newer below)
@@ -457,6 +491,8 @@ class Transfers:
             secondary.last_transfer = {"at": round(time.time()), "kind": "AXFR", "seconds": round(seconds, 3),
                                        "primary": str(primary), "serial": new_serial}
             self._read_timers(secondary)
+            if self.transferred is not None:
+                await self.transferred(zone)
             return self._done(secondary, {"zone": zone.name, "serial": new_serial, "primary": str(primary),
                                           "primary_serial": serial, "transferred": True,
                                           "seconds": round(seconds, 3)})

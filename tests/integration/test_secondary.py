@@ -356,3 +356,112 @@ def test_a_secondary_past_its_soa_expire_answers_servfail_and_recovers_with_its_
     finally:
         server.stop()
         primary.stop()
+
+
+class KnotCatalogPrimary:
+    """Knot DNS serving member zones and the catalog (RFC 9432) it generates for them,
+    NOTIFY for the catalog to 127.0.0.1@notify_port."""
+
+    def __init__(self, directory: Path, port: int, notify_port: int, members: dict[str, str]) -> None:
+        directory.mkdir(parents=True)
+        self.dir, self.port, self.notify_port = directory, port, notify_port
+        self.members: dict[str, str] = {}
+        for origin, text in members.items():
+            self.members[origin] = text
+        self._write()
+        self.log = open(directory / "knot.log", "w")
+        self.proc = subprocess.Popen([KNOTD, "-c", str(directory / "knot.conf")], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def _write(self) -> None:
+        zones = "  - domain: catalog.invalid\n    catalog-role: generate\n    notify: [fastdns]\n"
+        for origin, text in self.members.items():
+            (self.dir / f"{origin}.zone").write_text(text)
+            zones += (f"  - domain: {origin}\n    file: {origin}.zone\n    catalog-role: member\n"
+                      "    catalog-zone: catalog.invalid\n")
+        (self.dir / "knot.conf").write_text(f"""\
+server:
+    listen: [127.0.0.1@{self.port}]
+    rundir: {self.dir}
+    background-workers: 1
+database:
+    storage: {self.dir}/db
+log:
+  - target: stderr
+    any: info
+remote:
+  - id: fastdns
+    address: 127.0.0.1@{self.notify_port}
+acl:
+  - id: transfer
+    address: [127.0.0.1]
+    action: transfer
+template:
+  - id: default
+    storage: {self.dir}
+    zonefile-sync: -1
+    journal-content: none
+    acl: [transfer]
+zone:
+{zones}""")
+
+    def set_members(self, members: dict[str, str]) -> None:
+        self.members = dict(members)
+        self._write()
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        from tests.references import terminate
+
+        terminate(self.proc)
+        self.log.close()
+
+
+def zone_text(origin: str, serial: int = 1) -> str:
+    return f"$ORIGIN {origin}.\n$TTL 300\n@ IN SOA ns1 hostmaster {serial} 3600 900 604800 300\n@ IN NS ns1\n" \
+           f"ns1 IN A 192.0.2.1\nwww IN A 192.0.2.80\n"
+
+
+def test_a_catalog_zone_adds_and_removes_its_member_zones_without_a_restart(tmp_path):
+    port, notify_port = free_port(), free_port()
+    primary = KnotCatalogPrimary(tmp_path / "knot", port, notify_port,
+                                 {"one.test": zone_text("one.test"), "two.test": zone_text("two.test")})
+    server = None
+    try:
+        deadline = time.monotonic() + 20  # (Knot DNS answers no query for the catalog itself)
+        while soa_serial_of(port, "one.test") is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        catalog = {"name": "catalog.invalid", "file": "catalog.invalid.zone", "primaries": [f"127.0.0.1@{port}"],
+                   "catalog": True}
+        server = RunningServer(tmp_path / "fastdns", {}, 1, {"zones": [catalog],
+                                                             "notify_listen": [f"127.0.0.1@{notify_port}"]})
+        for origin in ("one.test", "two.test"):  # members of the copy it started with
+            assert server.query(f"www.{origin}", "A").rcode() == dns.rcode.NOERROR, server.output()
+        assert (tmp_path / "fastdns" / "one.test.zone").exists()
+        primary.set_members({"one.test": zone_text("one.test"), "three.test": zone_text("three.test")})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if (server.query("www.three.test", "A").rcode() == dns.rcode.NOERROR
+                    and server.query("www.two.test", "A").rcode() == dns.rcode.REFUSED):
+                break
+            time.sleep(0.1)
+        assert server.query("www.three.test", "A").rcode() == dns.rcode.NOERROR, server.output()
+        assert server.query("www.two.test", "A").rcode() == dns.rcode.REFUSED  # no longer served here
+        assert server.query("www.one.test", "A").rcode() == dns.rcode.NOERROR
+        assert not (tmp_path / "fastdns" / "two.test.zone").exists()
+        zones = {z["zone"] for z in json.loads(server.cli("status", "--json").stdout)["zones"]}
+        assert zones == {"catalog.invalid", "one.test", "three.test"}
+    finally:
+        if server is not None:
+            server.stop()
+        primary.stop()
+
+
+def soa_serial_of(port: int, origin: str) -> int | None:
+    import dns.query
+
+    try:
+        reply = dns.query.udp(dns.message.make_query(origin, "SOA"), "127.0.0.1", port=port, timeout=1)
+    except Exception:
+        return None
+    return reply.answer[0][0].serial if reply.answer else None
