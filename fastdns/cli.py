@@ -90,7 +90,7 @@ def _transfer(args: argparse.Namespace) -> int:
         return 1
     if reply["transferred"]:
         print(f"{reply['zone']}: serial {reply['serial']} transferred from {reply['primary']} "
-              f"(AXFR, {reply['seconds']:.2f} s)")
+              f"({reply.get('kind', 'AXFR')}, {reply['seconds']:.2f} s)")
     else:
         print(f"{reply['zone']}: serial {reply['serial']} is current (primary {reply['primary']} has "
               f"{reply['primary_serial']})")

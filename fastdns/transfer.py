@@ -21,7 +21,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -33,6 +33,7 @@ import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import dns.tsig
 import dns.zone
 
@@ -217,6 +218,13 @@ async def listen_for_notify(sockets: list[socket.socket], transfers: Transfers,
     return opened
 
 
+def _whole() -> tuple[int, float, int]:
+    raise NotIncremental("no copy to apply differences to")
+
+
+SOA = 6
+
+
 def serial_newer(new: int, old: int) -> bool:
     """RFC 1982 3.2: new is greater than old in serial number arithmetic."""
     return new != old and (new - old) % 2**32 < 2**31
@@ -306,6 +314,103 @@ def _receive(primary: ListenAddress, zone: ZoneConfig, path: str) -> None:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
         raise TransferError(f"primary {primary}: AXFR failed: {reason}") from None
     log.debug("%s: %d records in the AXFR from %s", zone.name, reader.records, primary)
+
+
+class NotIncremental(Exception):
+    """The IXFR gives no diffs that apply to the copy: transfer the whole zone."""
+
+
+def incremental(primary: ListenAddress, zone: ZoneConfig, serial: int) -> tuple[int, float, int]:
+    """IXFR (RFC 1995) from serial, the diffs applied to the zone's file line by line (it
+    holds the records as ldns wrote them, one a line), so that the reload reads only the
+    lines that changed; returns (new serial, seconds, records changed).
+
+    :raises NotIncremental: the primary sent the whole zone, or a record to delete is not
+        in the copy: the caller transfers the whole zone.
+    :raises TransferError: the primary failed (the copy is as it was).
+    """
+    started = time.monotonic()
+    origin = zone_origin(zone.name)
+    query = dns.message.make_query(origin, dns.rdatatype.IXFR)
+    query.authority.append(dns.rrset.from_text(origin, 0, "IN", "SOA", f". . {serial} 0 0 0 0"))
+    if zone.tsig is not None:
+        query.use_tsig(_key(zone.tsig))
+    wire = query.to_wire()
+    reader = _zonefile.TransferMessages(zone.tsig.name if zone.tsig else None,
+                                        zone.tsig.secret if zone.tsig else None, query.mac or b"")
+    try:
+        with socket.create_connection((primary.host, primary.port), timeout=SOA_TIMEOUT) as sock:
+            sock.settimeout(SOA_TIMEOUT * 2)
+            sock.sendall(len(wire).to_bytes(2, "big") + wire)
+            diffs, new_serial = _ixfr_diffs(_records(sock, reader), serial)
+    except _zonefile.AxfrError as e:
+        raise TransferError(f"primary {primary}: IXFR refused: {e}") from None
+    except (OSError, EOFError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise TransferError(f"primary {primary}: IXFR failed: {reason}") from None
+    with open(zone.file, encoding="utf-8") as f:
+        text = f.read()
+    changed = 0
+    for old_soa, deleted, new_soa, added in diffs:
+        text = _replace_line(text, old_soa, new_soa)
+        for line in deleted:
+            text = _replace_line(text, line, "")
+        text += "".join(added)
+        changed += len(deleted) + len(added)
+    temporary = f"{zone.file}.ixfr-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(temporary, zone.file)
+    return new_serial, time.monotonic() - started, changed
+
+
+def _records(sock: socket.socket, reader: _zonefile.TransferMessages) -> Iterator[tuple[int, int | None, str]]:
+    """The answer records of the messages as they come."""
+    while True:
+        size = int.from_bytes(_read_exactly(sock, 2), "big")
+        yield from reader.feed(_read_exactly(sock, size))
+
+
+Diff = tuple[str, list[str], str, list[str]]  #: (old SOA line, deleted lines, new SOA line, added lines)
+
+
+def _ixfr_diffs(records: Iterator[tuple[int, int | None, str]], serial: int) -> tuple[list[Diff], int]:
+    """RFC 1995 4: the new SOA; then none (up to date), the whole zone (raises
+    NotIncremental), or sequences of the old SOA, deletions, the new SOA, additions; the
+    new SOA again at the end."""
+    rtype, new_serial, _ = next(records)
+    if rtype != SOA or new_serial is None:
+        raise NotIncremental("the IXFR does not start with an SOA")
+    if not serial_newer(new_serial, serial):
+        return [], serial
+    rtype, old_serial, line = next(records)
+    if rtype != SOA:
+        raise NotIncremental("the primary sent the whole zone")
+    diffs: list[Diff] = []
+    while True:
+        old_soa, deleted = line, []
+        rtype, found, line = next(records)
+        while rtype != SOA:
+            deleted.append(line)
+            rtype, found, line = next(records)
+        new_soa, added, this_serial = line, [], found
+        rtype, found, line = next(records)
+        while rtype != SOA:
+            added.append(line)
+            rtype, found, line = next(records)
+        diffs.append((old_soa, deleted, new_soa, added))
+        if this_serial == new_serial and found == new_serial:
+            return diffs, new_serial
+
+
+def _replace_line(text: str, line: str, new: str) -> str:
+    """text with its line `line` (ending with a newline) replaced by `new`."""
+    at = text.find(line)
+    while at > 0 and text[at - 1] != "\n":
+        at = text.find(line, at + 1)
+    if at < 0:
+        raise NotIncremental(f"the copy has no record {line.strip()!r} to delete")
+    return text[:at] + new + text[at + len(line):]
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes:
@@ -434,6 +539,7 @@ class Transfers:
             reply.set_rcode(dns.rcode.REFUSED)
             return reply.to_wire()
         secondary.notifies += 1
+        log.info("%s: NOTIFY from %s", secondary.zone.name, source)
         secondary.wake.set()
         return reply.to_wire()
 
@@ -476,25 +582,37 @@ class Transfers:
             if secondary.serial is not None and not serial_newer(serial, secondary.serial):
                 return self._done(secondary, {"zone": zone.name, "serial": secondary.serial, "primary": str(primary),
                                               "primary_serial": serial, "transferred": False})
+            kind, changes = "AXFR", None
             try:
-                new_serial, seconds = await asyncio.to_thread(transfer, primary, zone)
+                new_serial, seconds, changes = await asyncio.to_thread(incremental, primary, zone, secondary.serial) \
+                    if secondary.serial is not None and not zone.catalog else _whole()
+                kind = "IXFR"
+            except NotIncremental as e:
+                log.info("%s: %s; transferring the whole zone", zone.name, e)
             except TransferError as e:
                 reasons.append(str(e))
                 continue
+            if kind == "AXFR":
+                try:
+                    new_serial, seconds = await asyncio.to_thread(transfer, primary, zone)
+                except TransferError as e:
+                    reasons.append(str(e))
+                    continue
             reply = await self.reload([zone.name])
             if not reply.get("ok"):
                 errors = "; ".join(reply.get("errors", []))
                 reasons.append(f"primary {primary}: the zone it sent did not load: {errors}")
                 continue
-            log.info("%s: serial %d transferred from %s (AXFR, %.2f s)", zone.name, new_serial, primary, seconds)
+            log.info("%s: serial %d transferred from %s (%s, %.2f s%s)", zone.name, new_serial, primary, kind,
+                     seconds, f", {changes} records changed" if changes is not None else "")
             secondary.transfers += 1
-            secondary.last_transfer = {"at": round(time.time()), "kind": "AXFR", "seconds": round(seconds, 3),
+            secondary.last_transfer = {"at": round(time.time()), "kind": kind, "seconds": round(seconds, 3),
                                        "primary": str(primary), "serial": new_serial}
             self._read_timers(secondary)
             if self.transferred is not None:
                 await self.transferred(zone)
             return self._done(secondary, {"zone": zone.name, "serial": new_serial, "primary": str(primary),
-                                          "primary_serial": serial, "transferred": True,
+                                          "primary_serial": serial, "transferred": True, "kind": kind,
                                           "seconds": round(seconds, 3)})
         secondary.last_error = "; ".join(reasons)
         secondary.failures += 1

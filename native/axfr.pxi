@@ -37,6 +37,8 @@ cdef class AxfrReader:
         self.out = fopen(path.encode(), b"w")
         if self.out == NULL:
             raise OSError(f"{path}: cannot be written")
+        # every record states its TTL; a $TTL in force lets a reload read changed lines alone
+        fputs(b"$TTL 3600\n", self.out)
         self.origin = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, len(origin), <const char*>origin)
         if key_name is not None:
             self.key_name = (key_name.rstrip(".") + ".").encode()
@@ -130,3 +132,74 @@ cdef uint32_t _soa_serial(const ldns_rr* soa) noexcept:
         return 0
     p = ldns_rdf_data(rdf)
     return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef class TransferMessages:
+    """An IXFR's (RFC 1995) messages in order: each read by ldns, its TSIG checked against
+    the one before (as AxfrReader does), its answer records handed back in text with their
+    type and, for an SOA, its serial; fastdns.transfer follows the IXFR's sequences."""
+
+    cdef bytes key_name
+    cdef bytes key_secret
+    cdef ldns_rdf* mac
+    cdef uint64_t messages
+
+    def __cinit__(self):
+        self.mac = NULL
+
+    def __init__(self, str key_name=None, str key_secret=None, bytes request_mac=b""):
+        cdef bytes framed
+        if key_name is not None:
+            self.key_name = (key_name.rstrip(".") + ".").encode()
+            self.key_secret = key_secret.encode()
+            framed = len(request_mac).to_bytes(2, "big") + request_mac
+            self.mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, len(framed), <const char*>framed)
+
+    def __dealloc__(self):
+        if self.mac != NULL:
+            ldns_rdf_deep_free(self.mac)
+
+    def feed(self, bytes message) -> list:
+        """The message's answer records: (type, SOA serial or None, text line).
+
+        :raises AxfrError: a malformed message, an error rcode, a bad or missing TSIG.
+        """
+        cdef ldns_pkt* pkt = NULL
+        cdef ldns_status status
+        cdef ldns_rr_list* answer
+        cdef ldns_rr* rr
+        cdef ldns_rr* tsig
+        cdef size_t i
+        cdef char* text
+        cdef const uint8_t* wire = <const uint8_t*>PyBytes_AS_STRING(message)
+        cdef list found = []
+        self.messages += 1
+        status = ldns_wire2pkt(&pkt, wire, len(message))
+        if status != LDNS_STATUS_OK:
+            raise AxfrError(f"message {self.messages} is malformed: {ldns_get_errorstr_by_id(status).decode()}")
+        try:
+            if ldns_pkt_get_rcode(pkt) != 0:
+                rcode = ldns_pkt_get_rcode(pkt)
+                raise AxfrError(f"message {self.messages} has RCODE {_RCODES.get(rcode, rcode)}")
+            if self.mac != NULL:
+                tsig = ldns_pkt_tsig(pkt)
+                if tsig == NULL:
+                    raise AxfrError(f"message {self.messages} is not signed (TSIG)")
+                if not ldns_pkt_tsig_verify_next(pkt, wire, len(message), self.key_name, self.key_secret,
+                                                 self.mac, self.messages > 1):
+                    raise AxfrError(f"message {self.messages} has a bad TSIG signature")
+                ldns_rdf_deep_free(self.mac)
+                self.mac = ldns_rdf_clone(ldns_rr_rdf(tsig, 3))
+            answer = ldns_pkt_answer(pkt)
+            for i in range(ldns_rr_list_rr_count(answer)):
+                rr = ldns_rr_list_rr(answer, i)
+                text = ldns_rr2str(rr)
+                if text == NULL:
+                    raise AxfrError(f"message {self.messages}: a record ldns cannot write")
+                line = text.decode("utf-8", "replace")
+                free(text)
+                rtype = ldns_rr_get_type(rr)
+                found.append((rtype, _soa_serial(rr) if rtype == LDNS_RR_TYPE_SOA else None, line))
+            return found
+        finally:
+            ldns_pkt_free(pkt)

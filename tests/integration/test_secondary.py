@@ -36,6 +36,7 @@ class KnotPrimary(Knot):
 
     key: str | None = None
     notify_port: int | None = None  #: NOTIFY goes to 127.0.0.1 there, signed with the key when there is one
+    history: bool = False  #: keep the differences between versions (IXFR), computed from the file
 
     def command(self) -> list[str]:
         command = super().command()
@@ -50,6 +51,10 @@ class KnotPrimary(Knot):
                                         + "    action: transfer\ntemplate:\n")
         notify = "    notify: [fastdns]\n" if self.notify_port is not None else ""
         text = text.replace("    journal-content: none\n", "    journal-content: none\n    acl: [transfer]\n" + notify)
+        if self.history:  # the journal lives in the database directory
+            (self.dir / "db").mkdir(exist_ok=True)
+            text = text.replace("    journal-content: none\n",
+                                "    journal-content: changes\n    zonefile-load: difference\n")
         conf.write_text(text)
         return command
 
@@ -465,3 +470,26 @@ def soa_serial_of(port: int, origin: str) -> int | None:
     except Exception:
         return None
     return reply.answer[0][0].serial if reply.answer else None
+
+
+class HistoryKnotPrimary(KnotPrimary):
+    history = True
+
+
+def test_a_one_record_change_comes_by_ixfr_and_is_read_as_the_lines_it_changed(tmp_path):
+    primary = HistoryKnotPrimary(tmp_path / "knot", {"diff.test": ZONE}, free_port())
+    server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"])
+    try:
+        primary.set_zone(with_serial(ZONE.read_text(), 2026112202, "added IN TXT \"by ixfr\"\n")
+                         .replace("192.0.2.80", "192.0.2.99", 1), 2026112202)
+        moved = server.cli("transfer", "diff.test")
+        assert moved.returncode == 0 and "(IXFR," in moved.stdout, moved.stdout + moved.stderr + server.output()
+        assert server.query("added.diff.test", "TXT").answer
+        assert server.query("diff.test", "SOA").answer[0][0].serial == 2026112202
+        assert "records changed" in server.output()
+        # the copy is the zone: a restart serves it as it is now
+        copy = (tmp_path / "fastdns" / "diff.test.zone").read_text()
+        assert "by ixfr" in copy and copy.count("2026112201") == 0
+    finally:
+        server.stop()
+        primary.stop()
