@@ -360,8 +360,13 @@ def incremental(primary: ListenAddress, zone: ZoneConfig, serial: int) -> tuple[
     temporary = f"{zone.file}.ixfr-{os.getpid()}"
     with open(temporary, "w", encoding="utf-8") as f:
         f.write(text)
+    os.replace(zone.file, _before_ixfr(zone))  # put back if the new version does not load
     os.replace(temporary, zone.file)
     return new_serial, time.monotonic() - started, changed
+
+
+def _before_ixfr(zone: ZoneConfig) -> str:
+    return zone.file + ".before-ixfr"
 
 
 def _records(sock: socket.socket, reader: _zonefile.TransferMessages) -> Iterator[tuple[int, int | None, str]]:
@@ -599,6 +604,11 @@ class Transfers:
                     reasons.append(str(e))
                     continue
             reply = await self.reload([zone.name])
+            if kind == "IXFR":
+                if reply.get("ok"):
+                    os.unlink(_before_ixfr(zone))
+                else:  # the copy as it was: the next check starts from what is served
+                    os.replace(_before_ixfr(zone), zone.file)
             if not reply.get("ok"):
                 errors = "; ".join(reply.get("errors", []))
                 reasons.append(f"primary {primary}: the zone it sent did not load: {errors}")

@@ -20,7 +20,7 @@ import dns.rdatatype
 import pytest
 
 from tests.conftest import RunningServer, free_port
-from tests.references import KNOTD, Knot, available
+from tests.references import KNOTD, NSD, Knot, Nsd, available
 
 ZONE = Path(__file__).resolve().parent.parent / "zones" / "diff.test.zone"
 
@@ -492,4 +492,42 @@ def test_a_one_record_change_comes_by_ixfr_and_is_read_as_the_lines_it_changed(t
         assert "by ixfr" in copy and copy.count("2026112201") == 0
     finally:
         server.stop()
+        primary.stop()
+
+
+class NsdPrimary(Nsd):
+    """NSD serving the zone, allowing AXFR from loopback and sending NOTIFY to 127.0.0.1 at
+    notify_port: a second, different primary."""
+
+    notify_port = 0
+
+    def command(self) -> list[str]:
+        command = super().command()
+        conf = self.dir / "nsd.conf"
+        conf.write_text(conf.read_text().replace(
+            "    zonefile: diff.test.zone\n",
+            "    zonefile: diff.test.zone\n    provide-xfr: 127.0.0.1 NOKEY\n"
+            f"    notify: 127.0.0.1@{self.notify_port} NOKEY\n"))
+        return command
+
+
+@pytest.mark.skipif(not available(NSD), reason="NSD is not installed")
+def test_nsd_as_primary_transfers_and_notifies(tmp_path):
+    notify_port = free_port()
+    primary = NsdPrimary.__new__(NsdPrimary)
+    primary.notify_port = notify_port
+    primary.__init__(tmp_path / "nsd", {"diff.test": ZONE}, free_port())
+    server = None
+    try:
+        server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"], None, notify_port)
+        assert server.query("diff.test", "SOA").answer[0][0].serial == 2026112201
+        (primary.dir / "diff.test.zone").write_text(with_serial(ZONE.read_text(), 2026112202,
+                                                                "from-nsd IN TXT \"notified\"\n"))
+        primary.proc.send_signal(signal.SIGHUP)  # NSD re-reads its zone files and sends NOTIFY
+        wait_serial(server, 2026112202, timeout=20)
+        assert server.query("from-nsd.diff.test", "TXT").answer
+        assert "NOTIFY from 127.0.0.1" in server.output()
+    finally:
+        if server is not None:
+            server.stop()
         primary.stop()
