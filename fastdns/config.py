@@ -74,6 +74,7 @@ class ZoneConfig:
     #: clients that may transfer it from us (AXFR over TCP)
     allow_transfer: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     notify: tuple[ListenAddress, ...] = ()  #: secondaries told (NOTIFY) when it changes
+    allow_transfer_key: TsigKey | None = None  #: transfers out must be signed with it
     catalog: bool = False  #: a catalog zone (RFC 9432): its members are served as secondaries
     member_of: str = ""  #: a member zone: the catalog that lists it (not a setting: fastdns.catalog)
 
@@ -334,6 +335,13 @@ def _zone(key: str, item: Any, base: Path, keys: dict[str, TsigKey]) -> ZoneConf
     if not isinstance(item, dict):
         raise Invalid("expected a mapping with name and file", key)
     values = _parse_section(item, ZONE_SETTINGS, f"{key}.", base)
+    if values["allow_transfer_key"] is not None:
+        found = keys.get(values["allow_transfer_key"].lower().rstrip("."))
+        if found is None:
+            raise Invalid(f"no key '{values['allow_transfer_key']}' under tsig:", f"{key}.allow_transfer_key")
+        if not values["allow_transfer"]:
+            raise Invalid("set allow_transfer too: the key is asked of those clients", f"{key}.allow_transfer_key")
+        values["allow_transfer_key"] = found
     if values["tsig"] is not None:
         found = keys.get(values["tsig"].lower().rstrip("."))
         if found is None:
@@ -603,6 +611,9 @@ ZONE_SETTINGS = (
     Setting("allow_transfer", "list of addresses or prefixes", None, _check_allow_transfer,
             "clients that may transfer the zone from us (AXFR, and IXFR answered with the whole zone, over "
             "TCP); anyone else is REFUSED", shown="— (nobody)"),
+    Setting("allow_transfer_key", "key name", None, _check_zone_tsig,
+            "transfers out must be signed with this key (under `tsig:`), and are signed with it",
+            shown="— (unsigned)"),
     Setting("notify", "list of `address@port`", None, _check_notify,
             "secondaries sent NOTIFY (RFC 1996) when the zone changes (a reload or a transfer in)",
             shown="— (none)"),

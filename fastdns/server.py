@@ -97,7 +97,7 @@ class Server:
                                    self._transferred)
         self.backend.open()
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections,
-                                   TransfersOut(self._zone_to_transfer))
+                                   TransfersOut(self._zone_to_transfer, cfg.tsig))
         publisher.subscribe(tcp.engine.set_image)  # TCP switches with the workers
         self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
         self.notify_sockets = open_notify_sockets(cfg.notify_listen)

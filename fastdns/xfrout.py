@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import logging
 import struct
+import time
 from collections.abc import Callable
 
 import dns.exception
@@ -24,11 +25,14 @@ import dns.name
 import dns.opcode
 import dns.query
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TSIG
 import dns.rrset
+import dns.tsig
 
 from fastdns._compiler import NativeZone
-from fastdns.config import ListenAddress, ZoneConfig, zone_origin
+from fastdns.config import ListenAddress, TsigKey, ZoneConfig, zone_origin
 
 log = logging.getLogger("fastdns")
 
@@ -94,11 +98,36 @@ def question_type(wire: bytes) -> int | None:
     return int.from_bytes(wire[at + 1:at + 3], "big")
 
 
+class _Signer:
+    """TSIG (RFC 8945) on a transfer's messages: the first over the request's MAC, each
+    next one over the MAC before it (5.3.1)."""
+
+    def __init__(self, key: TsigKey, query: dns.message.Message) -> None:
+        self.key = dns.tsig.Key(key.name, key.secret, key.algorithm)
+        self.request_mac = query.mac
+        self.ctx = None
+        self.original_id = query.id
+
+    def sign(self, message: bytes) -> bytes:
+        template = dns.rdtypes.ANY.TSIG.TSIG(dns.rdataclass.ANY, dns.rdatatype.TSIG, self.key.algorithm, 0, 300,
+                                             b"", self.original_id, 0, b"")
+        tsig, self.ctx = dns.tsig.sign(message, self.key, template, int(time.time()), self.request_mac,
+                                       self.ctx, True)
+        rdata = tsig.to_wire()
+        owner = self.key.name.to_wire()
+        assert rdata is not None and owner is not None
+        header = bytearray(message[:12])
+        struct.pack_into("!H", header, 10, struct.unpack_from("!H", message, 10)[0] + 1)
+        return (bytes(header) + message[12:] + owner
+                + struct.pack("!HHIH", dns.rdatatype.TSIG, dns.rdataclass.ANY, 0, len(rdata)) + rdata)
+
+
 class TransfersOut:
     """Answers AXFR and IXFR for the zones that allow them."""
 
-    def __init__(self, zones: ZoneFinder) -> None:
+    def __init__(self, zones: ZoneFinder, keys: tuple[TsigKey, ...] = ()) -> None:
         self.zones = zones
+        self.keyring = {dns.name.from_text(k.name): dns.tsig.Key(k.name, k.secret, k.algorithm) for k in keys}
         self.served = 0  #: transfers sent, and refused
         self.refused = 0
 
@@ -107,15 +136,24 @@ class TransfersOut:
         if question_type(wire) not in (AXFR, IXFR):
             return None
         try:
-            query = dns.message.from_wire(wire, ignore_trailing=False)
+            query = dns.message.from_wire(wire, ignore_trailing=False, keyring=self.keyring)
+        except (dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.tsig.BadTime, dns.tsig.BadAlgorithm):
+            self.refused += 1
+            log.warning("transfer request from %s refused: a bad or unknown TSIG key", peer)
+            return None  # ends the connection: there is no key to answer it with
         except dns.exception.DNSException:
             return None  # the engine answers it (FORMERR)
         question = query.question[0]
         found = self.zones(question.name)
-        if found is None or not _allowed(peer, found[0]):
+        reason = None if found is not None else "not a zone served here"
+        if found is not None and not _allowed(peer, found[0]):
+            reason = "not in its allow_transfer"
+        key = found[0].allow_transfer_key if found is not None else None
+        if reason is None and key is not None and query.keyname != dns.name.from_text(key.name):
+            reason = f"not signed with {key.name}"
+        if reason is not None or found is None:
             self.refused += 1
-            log.warning("transfer of %s to %s refused (%s)", question.name.to_text(True), peer,
-                        "not a zone served here" if found is None else "not in its allow_transfer")
+            log.warning("transfer of %s to %s refused (%s)", question.name.to_text(True), peer, reason)
             response = dns.message.make_response(query)
             response.set_rcode(dns.rcode.REFUSED if found is not None else dns.rcode.NOTAUTH)
             return [response.to_wire()]
@@ -124,8 +162,10 @@ class TransfersOut:
         end = _question_end(wire)
         flags = dns.flags.QR | dns.flags.AA | (query.flags & dns.flags.RD)
         messages = []
+        signer = _Signer(key, query) if key is not None else None
         for count, records in native.transfer_chunks(MESSAGE_BYTES):
-            messages.append(HEADER.pack(query.id, flags, 1, count, 0, 0) + wire[12:end] + records)
+            message = HEADER.pack(query.id, flags, 1, count, 0, 0) + wire[12:end] + records
+            messages.append(signer.sign(message) if signer is not None else message)
         log.info("%s: %s to %s, %d messages", zone.name, "AXFR" if question.rdtype == AXFR else "IXFR (whole zone)",
                  peer, len(messages))
         return messages

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -239,10 +240,11 @@ def test_notify_from_the_primary_brings_the_change_and_notify_from_others_is_ref
 class KnotSecondary:
     """Knot DNS as a secondary of fastdns: transfers the zone from it, serves it."""
 
-    def __init__(self, directory: Path, primary_port: int, port: int) -> None:
+    def __init__(self, directory: Path, primary_port: int, port: int, key: str | None = None) -> None:
         directory.mkdir(parents=True)
         self.dir = directory
         self.port = port
+        keys = f"key:\n  - id: k1\n    algorithm: hmac-sha256\n    secret: {key}\n" if key else ""
         (directory / "knot.conf").write_text(f"""\
 server:
     listen: [127.0.0.1@{self.port}]
@@ -255,10 +257,10 @@ database:
 log:
   - target: stderr
     any: info
-remote:
+{keys}remote:
   - id: fastdns
     address: 127.0.0.1@{primary_port}
-acl:
+{"    key: k1" + chr(10) if key else ""}acl:
   - id: notify
     address: [127.0.0.1]
     action: notify
@@ -531,3 +533,34 @@ def test_nsd_as_primary_transfers_and_notifies(tmp_path):
         if server is not None:
             server.stop()
         primary.stop()
+
+
+def test_a_knot_secondary_with_the_key_transfers_from_fastdns_and_one_without_is_refused(tmp_path):
+    """allow_transfer_key: the AXFR request must be signed with the key, and every message of
+    the answer is (RFC 8945 5.3.1, checked by Knot DNS)."""
+    import dns.query
+    import dns.tsig
+
+    zone = {"name": "diff.test", "file": "diff.test.zone", "allow_transfer": ["127.0.0.0/8"],
+            "allow_transfer_key": "k1"}
+    server = RunningServer(tmp_path / "fastdns", {"diff.test": ZONE.read_text()}, 1,
+                           {"zones": [zone], "tsig": [{"name": "k1", "secret": KEY}]})
+    secondary = None
+    try:
+        unsigned = dns.query.tcp(dns.message.make_query("diff.test", "AXFR"), "127.0.0.1", port=server.port,
+                                 timeout=2)
+        assert unsigned.rcode() == dns.rcode.REFUSED
+        secondary = KnotSecondary(tmp_path / "knot", server.port, free_port(), key=KEY)
+        deadline = time.monotonic() + 20
+        while secondary.serial() != 2026112201 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert secondary.serial() == 2026112201, (tmp_path / "knot" / "knot.log").read_text()
+        # dnspython checks every message's signature too
+        keyring = {dns.name.from_text("k1"): dns.tsig.Key("k1", KEY, "hmac-sha256")}
+        messages = list(dns.query.xfr("127.0.0.1", "diff.test", port=server.port, keyring=keyring, keyname="k1",
+                                      timeout=5))
+        assert messages and all(m.had_tsig for m in messages)
+    finally:
+        if secondary is not None:
+            secondary.stop()
+        server.stop()

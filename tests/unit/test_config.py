@@ -123,7 +123,8 @@ def test_host_facts_are_not_checked_here(tmp_path):
     ({"zones": ["example.com"]}, "zones[0]: expected a mapping with name and file"),
     ({"zones": [{"name": "example.com"}]}, "zones[0].file"),
     ({"zones": [{"name": "example.com", "file": "a", "typo": 1}]},
-     "zones[0].typo: unknown setting (known: allow_transfer, catalog, file, name, notify, primaries, tsig)"),
+     "zones[0].typo: unknown setting (known: allow_transfer, allow_transfer_key, catalog, file, name, notify, "
+     "primaries, tsig)"),
     ({"zones": [{"name": "a..b", "file": "a"}]}, "zones[0].name"),
     ({"zones": [{"name": "a.", "file": "a"}, {"name": "A", "file": "b"}]},
      "zones: a zone is listed twice"),
