@@ -437,13 +437,7 @@ def _check_allow_transfer(value: Any, context: Context) -> tuple[ipaddress.IPv4N
 
 
 def _check_notify(value: Any, context: Context) -> tuple[ListenAddress, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise Invalid("expected a list of secondaries like 198.18.0.20@53")
-    return tuple(_listen_address(item) for item in value)
+    return _addresses(value, "198.18.0.20@53")
 
 
 def _check_catalog(value: Any, context: Context) -> bool:
@@ -514,17 +508,22 @@ def _check_zone_file(value: Any, context: Context) -> str:
     return str(context.base / value)
 
 
-def _check_primaries(value: Any, context: Context) -> tuple[ListenAddress, ...]:
+def _addresses(value: Any, example: str) -> tuple[ListenAddress, ...]:
+    """An optional address or list of them, each `address@port`."""
     if value is None:
         return ()
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise Invalid("expected a list of primaries like 198.18.0.10@53")
-    primaries = tuple(_listen_address(item) for item in value)
-    if len(set(primaries)) != len(primaries):
-        raise Invalid("a primary is listed twice")
-    return primaries
+        raise Invalid(f"expected a list of addresses like {example}")
+    found = tuple(_listen_address(item) for item in value)
+    if len(set(found)) != len(found):
+        raise Invalid("an address is listed twice")
+    return found
+
+
+def _check_primaries(value: Any, context: Context) -> tuple[ListenAddress, ...]:
+    return _addresses(value, "198.18.0.10@53")
 
 
 def _check_tcp_idle_timeout(value: Any, context: Context) -> float:

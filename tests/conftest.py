@@ -91,13 +91,16 @@ def bundled_engine(tmp_path_factory) -> _dataplane.Engine:
 
 
 def free_port() -> int:
-    """A port free for UDP on 127.0.0.1 and ::1."""
+    """A port free for UDP and TCP on 127.0.0.1 and ::1, below the kernel's ephemeral range
+    (from 32768 on Linux: an outgoing connection's port could take it before the server
+    the port is for binds it)."""
     for _ in range(100):
-        port = random.randint(20000, 60000)
+        port = random.randint(20000, 32000)
         try:
             for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-                with socket.socket(family, socket.SOCK_DGRAM) as s:
-                    s.bind((host, port))
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    with socket.socket(family, kind) as s:
+                        s.bind((host, port))
         except OSError:
             continue
         return port

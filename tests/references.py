@@ -38,6 +38,44 @@ def available(binary: str) -> bool:
     return Path(binary).exists()
 
 
+def knot_config(directory: Path, listen: str, sections: str, zones: str, template: str = "") -> str:
+    """A Knot DNS configuration for a transfer test: one worker each, on listen
+    (`address@port`), its files in directory, logging at info; sections (keys, remotes,
+    ACLs) as given; the default template writing no zone file and keeping no journal, with
+    template's lines added; then zones."""
+    return f"""\
+server:
+    listen: [{listen}]
+    rundir: {directory}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: {directory}/db
+log:
+  - target: stderr
+    any: info
+{sections}template:
+  - id: default
+    storage: {directory}
+    zonefile-sync: -1
+    journal-content: none
+{template}zone:
+{zones}"""
+
+
+def knot_catalog(directory: Path, members: dict[str, str], notify: str) -> str:
+    """The zones section of a Knot DNS primary generating catalog.invalid (RFC 9432) for
+    members ({origin: zone file text}, written into directory), every zone sending NOTIFY
+    to the remotes notify names (`a, b`)."""
+    zones = f"  - domain: catalog.invalid\n    catalog-role: generate\n    notify: [{notify}]\n"
+    for origin, text in members.items():
+        (directory / f"{origin}.zone").write_text(text)
+        zones += (f"  - domain: {origin}\n    file: {origin}.zone\n    notify: [{notify}]\n"
+                  "    catalog-role: member\n    catalog-zone: catalog.invalid\n")
+    return zones
+
+
 class ReferenceServer:
     name = "reference"
 

@@ -21,7 +21,7 @@ import dns.rdatatype
 import pytest
 
 from tests.conftest import RunningServer, free_port
-from tests.references import KNOTD, NSD, Knot, Nsd, available
+from tests.references import KNOTD, NSD, Knot, Nsd, available, knot_catalog, knot_config
 
 ZONE = Path(__file__).resolve().parent.parent / "zones" / "diff.test.zone"
 
@@ -245,35 +245,12 @@ class KnotSecondary:
         self.dir = directory
         self.port = port
         keys = f"key:\n  - id: k1\n    algorithm: hmac-sha256\n    secret: {key}\n" if key else ""
-        (directory / "knot.conf").write_text(f"""\
-server:
-    listen: [127.0.0.1@{self.port}]
-    rundir: {directory}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: {directory}/db
-log:
-  - target: stderr
-    any: info
-{keys}remote:
-  - id: fastdns
-    address: 127.0.0.1@{primary_port}
-{"    key: k1" + chr(10) if key else ""}acl:
-  - id: notify
-    address: [127.0.0.1]
-    action: notify
-template:
-  - id: default
-    storage: {directory}
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: diff.test
-    master: fastdns
-    acl: [notify]
-""")
+        sections = (f"{keys}remote:\n  - id: fastdns\n    address: 127.0.0.1@{primary_port}\n"
+                    + ("    key: k1\n" if key else "")
+                    + "acl:\n  - id: notify\n    address: [127.0.0.1]\n    action: notify\n")
+        (directory / "knot.conf").write_text(knot_config(directory, f"127.0.0.1@{port}", sections,
+                                                         "  - domain: diff.test\n    master: fastdns\n"
+                                                         "    acl: [notify]\n"))
         self.log = open(directory / "knot.log", "w")
         self.proc = subprocess.Popen([KNOTD, "-c", str(directory / "knot.conf")], stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -381,36 +358,11 @@ class KnotCatalogPrimary:
                                      stderr=subprocess.STDOUT)
 
     def _write(self) -> None:
-        zones = "  - domain: catalog.invalid\n    catalog-role: generate\n    notify: [fastdns]\n"
-        for origin, text in self.members.items():
-            (self.dir / f"{origin}.zone").write_text(text)
-            zones += (f"  - domain: {origin}\n    file: {origin}.zone\n    catalog-role: member\n"
-                      "    catalog-zone: catalog.invalid\n")
-        (self.dir / "knot.conf").write_text(f"""\
-server:
-    listen: [127.0.0.1@{self.port}]
-    rundir: {self.dir}
-    background-workers: 1
-database:
-    storage: {self.dir}/db
-log:
-  - target: stderr
-    any: info
-remote:
-  - id: fastdns
-    address: 127.0.0.1@{self.notify_port}
-acl:
-  - id: transfer
-    address: [127.0.0.1]
-    action: transfer
-template:
-  - id: default
-    storage: {self.dir}
-    zonefile-sync: -1
-    journal-content: none
-    acl: [transfer]
-zone:
-{zones}""")
+        zones = knot_catalog(self.dir, self.members, "fastdns")
+        sections = (f"remote:\n  - id: fastdns\n    address: 127.0.0.1@{self.notify_port}\n"
+                    "acl:\n  - id: transfer\n    address: [127.0.0.1]\n    action: transfer\n")
+        (self.dir / "knot.conf").write_text(knot_config(self.dir, f"127.0.0.1@{self.port}", sections, zones,
+                                                        "    acl: [transfer]\n"))
 
     def set_members(self, members: dict[str, str]) -> None:
         self.members = dict(members)

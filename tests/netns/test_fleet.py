@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.references import KNOTD, available, terminate
+from tests.references import KNOTD, available, knot_catalog, knot_config, terminate
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PREFIX = "ffleet"
@@ -108,35 +108,11 @@ class Primary:
 
     def _write(self) -> None:
         remotes = "".join(f"  - id: {name}\n    address: {address}@{NOTIFY_PORT}\n" for name, address in SECONDARIES)
-        targets = ", ".join(name for name, _ in SECONDARIES)
-        zones = f"  - domain: catalog.invalid\n    catalog-role: generate\n    notify: [{targets}]\n"
-        for origin, text in self.zones.items():
-            (self.dir / f"{origin}.zone").write_text(text)
-            zones += (f"  - domain: {origin}\n    file: {origin}.zone\n    notify: [{targets}]\n"
-                      "    catalog-role: member\n    catalog-zone: catalog.invalid\n")
-        (self.dir / "knot.conf").write_text(f"""\
-server:
-    listen: [{PRIMARY[1]}@53]
-    rundir: {self.dir}
-    background-workers: 1
-database:
-    storage: {self.dir}/db
-log:
-  - target: stderr
-    any: info
-remote:
-{remotes}acl:
-  - id: fleet
-    address: [198.18.10.0/24]
-    action: transfer
-template:
-  - id: default
-    storage: {self.dir}
-    zonefile-sync: -1
-    journal-content: none
-    acl: [fleet]
-zone:
-{zones}""")
+        zones = knot_catalog(self.dir, self.zones, ", ".join(name for name, _ in SECONDARIES))
+        sections = (f"remote:\n{remotes}"
+                    "acl:\n  - id: fleet\n    address: [198.18.10.0/24]\n    action: transfer\n")
+        (self.dir / "knot.conf").write_text(knot_config(self.dir, f"{PRIMARY[1]}@53", sections, zones,
+                                                        "    acl: [fleet]\n"))
 
     def stop(self) -> None:
         terminate(self.proc)
