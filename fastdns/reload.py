@@ -47,6 +47,9 @@ class ServedZones:
         self.zones: dict[str, NativeLoadedZone] = {}  #: by configured name, as published
         self.loading: LoadProgress | None = None  #: the reload under way, if any
         self.expired: set[str] = set()  #: secondary zones past their SOA EXPIRE: answered SERVFAIL
+        #: zones already read from their files (a transfer checks what it wrote): taken by the
+        #: next load of that zone instead of reading the file again, if it is unchanged
+        self.preloaded: dict[str, NativeLoadedZone] = {}
         self._lock = asyncio.Lock()
 
     def load_all(self, progress: LoadProgress) -> dict[str, NativeLoadedZone]:
@@ -58,7 +61,7 @@ class ServedZones:
         batches = [self.configured[i:i + LOAD_BATCH] for i in range(0, len(self.configured), LOAD_BATCH)]
         threads = min(LOAD_THREADS, len(os.sched_getaffinity(0)), len(batches))
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastdns-load") as pool:
-            for batch in pool.map(_try_read_all, batches):
+            for batch in pool.map(self._try_read_all, batches):
                 for zc, loaded, seconds in batch:
                     if isinstance(loaded, ZoneError):
                         errors.append(str(loaded))
@@ -142,7 +145,7 @@ class ServedZones:
                                           changed=False))
                 continue
             try:
-                new = _load(zc, progress, old)
+                new = self._take_preloaded(zc) or _load(zc, progress, old)
             except ZoneError as e:
                 errors.append(f"{e} ({zc.name} keeps serving serial {old.serial})")
                 continue
@@ -164,6 +167,15 @@ class ServedZones:
                            seconds=round(time.monotonic() - started, 3),
                            compile=publisher.last_compile.as_dict())
 
+    def _take_preloaded(self, zc: ZoneConfig) -> NativeLoadedZone | None:
+        loaded = self.preloaded.pop(zc.name, None)
+        return loaded if loaded is not None and loaded.file_unchanged() else None
+
+    def _try_read_all(self, batch: tuple[ZoneConfig, ...]
+                      ) -> list[tuple[ZoneConfig, NativeLoadedZone | ZoneError, float]]:
+        return [(zc, loaded, 0.0) if (loaded := self._take_preloaded(zc)) is not None else _try_read(zc)
+                for zc in batch]
+
     def expired_origins(self, zones: dict[str, NativeLoadedZone] | None = None) -> frozenset[dns.name.Name]:
         zones = self.zones if zones is None else zones
         return frozenset(zones[name].origin for name in self.expired if name in zones)
@@ -180,7 +192,7 @@ class ServedZones:
                 for zc in configured:
                     if zc.name not in zones:
                         try:
-                            zones[zc.name] = load_native_zone(zc.name, zc.file)
+                            zones[zc.name] = self._take_preloaded(zc) or load_native_zone(zc.name, zc.file)
                         except ZoneError as e:
                             errors.append(str(e))
                 publisher.publish(zones.values(), self.expired_origins(zones))
@@ -209,10 +221,6 @@ class ServedZones:
         if unknown:
             raise FastDNSError(f"{unknown[0]}: no such zone in {self.config_path}")
         return tuple(known[_canonical(n)] for n in names)
-
-
-def _try_read_all(batch: tuple[ZoneConfig, ...]) -> list[tuple[ZoneConfig, NativeLoadedZone | ZoneError, float]]:
-    return [_try_read(zc) for zc in batch]
 
 
 def _try_read(zc: ZoneConfig) -> tuple[ZoneConfig, NativeLoadedZone | ZoneError, float]:

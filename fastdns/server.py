@@ -90,11 +90,11 @@ class Server:
         options = CompileOptions(cfg.version, cfg.identity, cfg.minimal_responses)
         publisher = self.publisher = Publisher(self.run_dir, control, options, cfg.udp_payload,
                                                readers=self._worker_pids)
-        fetch_missing(cfg.zones)  # a secondary zone without a copy: transferred first
+        fetch_missing(cfg.zones, self.zones.preloaded)  # a secondary zone without a copy: transferred first
         self.zones.configured = cfg.zones + self._catalog_members(cfg.zones)
         self.zones.start(publisher)
         self.transfers = Transfers(self.zones.configured, self._soa_of, self._reload_zones, self._set_expired,
-                                   self._transferred)
+                                   self._transferred, self.zones.preloaded)
         self.backend.open()
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections,
                                    TransfersOut(self._zone_to_transfer, cfg.tsig))
@@ -242,7 +242,7 @@ class Server:
                 if zone_origin(name) in taken:
                     continue
                 if not os.path.exists(member.file):
-                    failed = first_copy(member)
+                    failed = first_copy(member, self.zones.preloaded)
                     if failed is not None:
                         log.warning("catalog %s: member %s left out for now: %s", catalog.name, name, failed)
                         continue
@@ -268,7 +268,8 @@ class Server:
             return
         ready = []
         for member in added:
-            failed = await asyncio.to_thread(first_copy, member) if not os.path.exists(member.file) else None
+            failed = await asyncio.to_thread(first_copy, member, self.zones.preloaded) \
+                if not os.path.exists(member.file) else None
             if failed is None:
                 ready.append(member)
             else:

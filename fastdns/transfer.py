@@ -14,6 +14,7 @@ workers: UDP answers are not delayed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -41,7 +42,7 @@ from fastdns import _zonefile
 from fastdns.config import ListenAddress, TsigKey, ZoneConfig, zone_origin
 from fastdns.control import ZoneStatus
 from fastdns.errors import FastDNSError, ZoneError
-from fastdns.zone import load_native_zone
+from fastdns.zone import NativeLoadedZone, load_native_zone
 
 log = logging.getLogger("fastdns")
 
@@ -259,7 +260,7 @@ def primary_serial(primary: ListenAddress, origin: dns.name.Name, key: TsigKey |
     raise TransferError(f"primary {primary}: no SOA record in the answer")
 
 
-def transfer(primary: ListenAddress, zone: ZoneConfig) -> tuple[int, float]:
+def transfer(primary: ListenAddress, zone: ZoneConfig) -> tuple[int, float, NativeLoadedZone]:
     """AXFR the zone from primary into a file beside the zone's, check it as a zone file,
     and put it in place of the zone's file; returns (serial, seconds).
 
@@ -268,6 +269,8 @@ def transfer(primary: ListenAddress, zone: ZoneConfig) -> tuple[int, float]:
 
     :raises TransferError: the transfer failed or the zone it gave breaks a rule; the
         zone's file is as it was.
+    :returns: also the zone as read from its new file (ServedZones.preloaded takes it, so
+        that the file is not read twice).
     """
     started = time.monotonic()
     temporary = f"{zone.file}.axfr-{os.getpid()}"
@@ -279,11 +282,11 @@ def transfer(primary: ListenAddress, zone: ZoneConfig) -> tuple[int, float]:
             raise TransferError(f"primary {primary}: the zone it sent is refused: {e.reason}"
                                 f" (record {e.line} of the transfer)" if e.line else
                                 f"primary {primary}: the zone it sent is refused: {e.reason}") from None
-        os.replace(temporary, zone.file)
+        os.replace(temporary, zone.file)  # the same file, under its name: loaded stays true
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    return loaded.serial, time.monotonic() - started
+    return loaded.serial, time.monotonic() - started, dataclasses.replace(loaded, filename=zone.file)
 
 
 def _receive(primary: ListenAddress, zone: ZoneConfig, path: str) -> None:
@@ -428,25 +431,26 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
-def fetch_missing(zones: tuple[ZoneConfig, ...]) -> None:
-    """Before the first load: transfer every secondary zone that has no copy yet.
+def fetch_missing(zones: tuple[ZoneConfig, ...], loaded: dict[str, NativeLoadedZone]) -> None:
+    """Before the first load: transfer every secondary zone that has no copy yet, into
+    loaded (by zone name).
 
     :raises FastDNSError: a zone no primary gave, with each primary's reason.
     """
     for zone in zones:
         if zone.secondary and not os.path.exists(zone.file):
-            failed = first_copy(zone)
+            failed = first_copy(zone, loaded)
             if failed is not None:
                 raise FastDNSError(f"zone {zone.name}: no copy in {zone.file} and no primary gave one: {failed}")
 
 
-def first_copy(zone: ZoneConfig) -> str | None:
-    """Transfer a secondary zone that has no copy yet from the first primary that gives it;
-    None, or each primary's reason."""
+def first_copy(zone: ZoneConfig, loaded: dict[str, NativeLoadedZone]) -> str | None:
+    """Transfer a secondary zone that has no copy yet from the first primary that gives it
+    (into loaded, by zone name); None, or each primary's reason."""
     reasons = []
     for primary in zone.primaries:
         try:
-            serial, seconds = transfer(primary, zone)
+            serial, seconds, loaded[zone.name] = transfer(primary, zone)
         except TransferError as e:
             reasons.append(str(e))
             continue
@@ -469,8 +473,12 @@ class Transfers:
     """The secondary zones' checks, each on its own timers, as tasks of the control loop."""
 
     def __init__(self, zones: tuple[ZoneConfig, ...], soa_of: SoaOf, reload: Reload, expire: Expire,
-                 transferred: Transferred | None = None) -> None:
+                 transferred: Transferred | None = None,
+                 preloaded: dict[str, NativeLoadedZone] | None = None) -> None:
+        """:param preloaded: where a transferred zone, already read, is left for the reload
+            (ServedZones.preloaded)."""
         self.soa_of = soa_of
+        self.preloaded = preloaded if preloaded is not None else {}
         self.zones: dict[str, Secondary] = {}
         self.reload = reload
         self.expire = expire
@@ -599,7 +607,7 @@ class Transfers:
                 continue
             if kind == "AXFR":
                 try:
-                    new_serial, seconds = await asyncio.to_thread(transfer, primary, zone)
+                    new_serial, seconds, self.preloaded[zone.name] = await asyncio.to_thread(transfer, primary, zone)
                 except TransferError as e:
                     reasons.append(str(e))
                     continue
