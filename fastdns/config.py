@@ -76,6 +76,9 @@ class ZoneConfig:
     notify: tuple[ListenAddress, ...] = ()  #: secondaries told (NOTIFY) when it changes
     allow_transfer_key: TsigKey | None = None  #: transfers out must be signed with it
     catalog: bool = False  #: a catalog zone (RFC 9432): its members are served as secondaries
+    refresh: int | None = None  #: a secondary's SOA timers, in place of its SOA's (None: the SOA's)
+    retry: int | None = None
+    expire: int | None = None
     member_of: str = ""  #: a member zone: the catalog that lists it (not a setting: fastdns.catalog)
 
     @property
@@ -448,6 +451,16 @@ def _check_catalog(value: Any, context: Context) -> bool:
     return value
 
 
+def _check_timer(value: Any, context: Context) -> int | None:
+    if value is None:
+        return None
+    if not _is_int(value) or not 1 <= value <= 2**31 - 1:
+        raise Invalid(f"expected seconds from 1 to {2**31 - 1}, not {value!r}")
+    if not context.values["primaries"]:
+        raise Invalid("SOA timers are a secondary zone's: set primaries too")
+    return int(value)
+
+
 def _check_zone_tsig(value: Any, context: Context) -> str | None:
     if value is None:
         return None
@@ -619,6 +632,15 @@ ZONE_SETTINGS = (
     Setting("catalog", "`true` or `false`", False, _check_catalog,
             "a secondary zone that is a catalog (RFC 9432): the zones it lists are served as secondaries of "
             "the same primaries (same key), their copies beside its file, added and removed as it changes"),
+    Setting("refresh", "seconds", None, _check_timer,
+            "a secondary zone: how often its primaries are asked for its serial, in place of its SOA's "
+            "REFRESH", shown="the SOA's"),
+    Setting("retry", "seconds", None, _check_timer,
+            "a secondary zone: how soon they are asked again after a failure, in place of the SOA's RETRY",
+            shown="the SOA's"),
+    Setting("expire", "seconds", None, _check_timer,
+            "a secondary zone: how long it is served without reaching a primary before it answers "
+            "SERVFAIL, in place of the SOA's EXPIRE", shown="the SOA's"),
 )
 
 TSIG_SETTINGS = (

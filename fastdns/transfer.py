@@ -658,7 +658,10 @@ class Transfers:
         """The serial served and the SOA's REFRESH, RETRY and EXPIRE (RFC 1035 3.3.13: the
         last 20 bytes of its rdata), when the zone is served."""
         rdata = self.soa_of(secondary.zone.name)
-        if rdata is None or len(rdata) < 20:
-            return
-        serial, refresh, retry, expire, _ = struct.unpack("!IIIII", rdata[-20:])
-        secondary.serial, secondary.refresh, secondary.retry, secondary.expire = serial, refresh, retry, expire
+        if rdata is not None and len(rdata) >= 20:
+            serial, refresh, retry, expire, _ = struct.unpack("!IIIII", rdata[-20:])
+            secondary.serial, secondary.refresh, secondary.retry, secondary.expire = serial, refresh, retry, expire
+        zone = secondary.zone  # the configuration's, in place of the SOA's
+        secondary.refresh = zone.refresh if zone.refresh is not None else secondary.refresh
+        secondary.retry = zone.retry if zone.retry is not None else secondary.retry
+        secondary.expire = zone.expire if zone.expire is not None else secondary.expire

@@ -123,8 +123,8 @@ def test_host_facts_are_not_checked_here(tmp_path):
     ({"zones": ["example.com"]}, "zones[0]: expected a mapping with name and file"),
     ({"zones": [{"name": "example.com"}]}, "zones[0].file"),
     ({"zones": [{"name": "example.com", "file": "a", "typo": 1}]},
-     "zones[0].typo: unknown setting (known: allow_transfer, allow_transfer_key, catalog, file, name, notify, "
-     "primaries, tsig)"),
+     "zones[0].typo: unknown setting (known: allow_transfer, allow_transfer_key, catalog, expire, file, name, "
+     "notify, primaries, refresh, retry, tsig)"),
     ({"zones": [{"name": "a..b", "file": "a"}]}, "zones[0].name"),
     ({"zones": [{"name": "a.", "file": "a"}, {"name": "A", "file": "b"}]},
      "zones: a zone is listed twice"),
@@ -259,3 +259,20 @@ def test_a_secondary_zone_takes_its_key_from_a_key_file_as_bind_or_knot_write_it
 def test_bad_transfer_settings_are_named(tmp_path, change, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(write(tmp_path, {**BASE, **change}))
+
+
+def test_a_secondary_zone_s_timers_can_be_set_in_place_of_its_soa_s(tmp_path):
+    from fastdns.transfer import Transfers
+
+    zone = {"name": "example.com", "file": "e.zone", "primaries": ["198.18.0.10@53"], "refresh": 30, "expire": 600}
+    (loaded,) = load_config(write(tmp_path, {**BASE, "zones": [zone]})).zones
+    # the SOA rdata's last 20 bytes: serial, REFRESH, RETRY, EXPIRE, MINIMUM (RFC 1035 3.3.13)
+    soa = b"".join(v.to_bytes(4, "big") for v in (7, 3600, 900, 604800, 300))
+
+    async def never(*_):  # noqa: ANN001, ANN202 - nothing is reloaded here
+        raise AssertionError
+
+    secondary = Transfers((loaded,), lambda name: soa, never, never).zones["example.com"]
+    assert (secondary.serial, secondary.refresh, secondary.retry, secondary.expire) == (7, 30, 900, 600)
+    with pytest.raises(ConfigError, match=re.escape("zones[0].refresh: SOA timers are a secondary zone's")):
+        load_config(write(tmp_path, {**BASE, "zones": [{"name": "example.com", "file": "e.zone", "refresh": 30}]}))
