@@ -14,6 +14,7 @@ workers: UDP answers are not delayed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import ipaddress
 import json
@@ -356,8 +357,7 @@ def incremental(primary: ListenAddress, zone: ZoneConfig, serial: int) -> tuple[
     changed = 0
     for old_soa, deleted, new_soa, added in diffs:
         text = _replace_line(text, old_soa, new_soa)
-        for line in deleted:
-            text = _replace_line(text, line, "")
+        text = _delete_lines(text, deleted)
         text += "".join(added)
         changed += len(deleted) + len(added)
     temporary = f"{zone.file}.ixfr-{os.getpid()}"
@@ -409,6 +409,29 @@ def _ixfr_diffs(records: Iterator[tuple[int, int | None, str]], serial: int) -> 
         diffs.append((old_soa, deleted, new_soa, added))
         if this_serial == new_serial and found == new_serial:
             return diffs, new_serial
+
+
+#: deletions up to this many are found one by one; more, by one pass over the copy's lines
+FEW_DELETIONS = 32
+
+
+def _delete_lines(text: str, deleted: list[str]) -> str:
+    """text without the lines deleted (each ending with a newline, each taken once)."""
+    if len(deleted) <= FEW_DELETIONS:
+        for line in deleted:
+            text = _replace_line(text, line, "")
+        return text
+    wanted = collections.Counter(deleted)
+    kept = []
+    for line in text.splitlines(keepends=True):
+        if wanted.get(line):
+            wanted[line] -= 1
+        else:
+            kept.append(line)
+    missing = [line for line, count in wanted.items() if count]
+    if missing:
+        raise NotIncremental(f"the copy has no record {missing[0].strip()!r} to delete")
+    return "".join(kept)
 
 
 def _replace_line(text: str, line: str, new: str) -> str:
