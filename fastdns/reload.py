@@ -11,6 +11,7 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -50,6 +51,8 @@ class ServedZones:
         #: zones already read from their files (a transfer checks what it wrote): taken by the
         #: next load of that zone instead of reading the file again, if it is unchanged
         self.preloaded: dict[str, NativeLoadedZone] = {}
+        #: told of each zone a reload replaced, once published (name, old, new): for IXFR out
+        self.on_replaced: Callable[[str, NativeLoadedZone, NativeLoadedZone], None] | None = None
         self._lock = asyncio.Lock()
 
     def load_all(self, progress: LoadProgress) -> dict[str, NativeLoadedZone]:
@@ -162,7 +165,12 @@ class ServedZones:
             except (FastDNSError, ValueError) as e:
                 return ReloadReply(ok=False, errors=errors + [f"compile failed, nothing changed: {e}"],
                                    changes=[])
+            replaced = [(name, self.zones[name], zone) for name, zone in zones.items()
+                        if name in self.zones and self.zones[name] is not zone]
             self.zones = zones
+            for name, old_zone, new_zone in replaced:
+                if self.on_replaced is not None:
+                    self.on_replaced(name, old_zone, new_zone)
         return ReloadReply(ok=not errors, changes=changes, errors=errors, generation=publisher.generation,
                            seconds=round(time.monotonic() - started, 3),
                            compile=publisher.last_compile.as_dict())

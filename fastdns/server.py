@@ -99,6 +99,8 @@ class Server:
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections,
                                    TransfersOut(self._zone_to_transfer, cfg.tsig))
         publisher.subscribe(tcp.engine.set_image)  # TCP switches with the workers
+        self.zones.on_replaced = lambda _, old, new: tcp.transfers.record_change(old.origin, old.native, new.native) \
+            if tcp.transfers is not None else None
         self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
         self.notify_sockets = open_notify_sockets(cfg.notify_listen)
         self.state = StateView(cfg.listen, self.zones, publisher, control, self.supervisor, self.backend,

@@ -5,8 +5,10 @@ zone's `notify` secondaries when it changes.
 
 The records come from the zone as it is served (NativeZone.transfer_chunks: the SOA,
 every other record, the SOA again, uncompressed), a message of at most MESSAGE_BYTES per
-chunk.  IXFR (RFC 1995) is answered with the whole zone, as RFC 1995 4 allows a server
-that keeps no history.  UDP transfer requests never get here: the workers refuse them.
+chunk.  IXFR (RFC 1995) gets the differences of the last HISTORY reloads that patched the
+zone (a reload that read only changed lines knows which names changed); from further
+back, the whole zone, as RFC 1995 4 allows.  UDP transfer requests never get here: the
+workers refuse them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dns.exception
 import dns.flags
@@ -38,6 +41,7 @@ log = logging.getLogger("fastdns")
 
 AXFR = 252
 IXFR = 251
+SOA = 6
 HEADER = struct.Struct("!HHHHHH")
 #: the answer records of one message, at most (well within 64 kB with the question)
 MESSAGE_BYTES = 16384
@@ -122,14 +126,81 @@ class _Signer:
                 + struct.pack("!HHIH", dns.rdatatype.TSIG, dns.rdataclass.ANY, 0, len(rdata)) + rdata)
 
 
+#: versions of a zone whose differences are kept for IXFR, at most
+HISTORY = 64
+
+
+@dataclass(frozen=True)
+class _Version:
+    """What one reload changed in a zone (RFC 1995 4's sequence), RRs in wire form."""
+
+    old_soa: bytes
+    new_soa: bytes
+    old_serial: int
+    new_serial: int
+    deleted: tuple[bytes, ...]
+    added: tuple[bytes, ...]
+
+
+def _rr_type(rr: bytes) -> int:
+    at = 0
+    while rr[at]:
+        at += rr[at] + 1
+    return int.from_bytes(rr[at + 1:at + 3], "big")
+
+
+def _soa_serial(rr: bytes) -> int:
+    return int.from_bytes(rr[-20:-16], "big")
+
+
 class TransfersOut:
     """Answers AXFR and IXFR for the zones that allow them."""
 
     def __init__(self, zones: ZoneFinder, keys: tuple[TsigKey, ...] = ()) -> None:
         self.zones = zones
+        self.history: dict[dns.name.Name, list[_Version]] = {}
         self.keyring = {dns.name.from_text(k.name): dns.tsig.Key(k.name, k.secret, k.algorithm) for k in keys}
         self.served = 0  #: transfers sent, and refused
         self.refused = 0
+
+    def record_change(self, origin: dns.name.Name, old: NativeZone, new: NativeZone) -> None:
+        """Keep what a reload changed, for IXFR: known for a zone patched from the one it
+        replaces (its changed names); any other change starts the history again."""
+        names = new.patched_names
+        if new.patched_from != id(old) or not names:
+            self.history.pop(origin, None)
+            return
+        before, after = old.records_of(names), new.records_of(names)
+        in_after, in_before = set(after), set(before)
+        old_soa = next((rr for rr in old.records_of([old.apex]) if _rr_type(rr) == SOA), None)
+        new_soa = next((rr for rr in after if _rr_type(rr) == SOA), None)
+        if old_soa is None or new_soa is None:
+            self.history.pop(origin, None)
+            return
+        version = _Version(old_soa, new_soa, _soa_serial(old_soa), _soa_serial(new_soa),
+                           tuple(rr for rr in before if rr not in in_after and _rr_type(rr) != SOA),
+                           tuple(rr for rr in after if rr not in in_before and _rr_type(rr) != SOA))
+        versions = self.history.setdefault(origin, [])
+        if versions and versions[-1].new_serial != version.old_serial:
+            versions.clear()
+        versions.append(version)
+        del versions[:-HISTORY]
+
+    def _incremental(self, query: dns.message.Message, current: int) -> list[bytes] | None:
+        """The IXFR answer's RRs (RFC 1995 4) from the client's serial to current; None
+        when the history does not reach back to it (then the whole zone)."""
+        question = query.question[0]
+        serials = [int(rr.serial) for rrset in query.authority if rrset.rdtype == SOA for rr in rrset]
+        versions = self.history.get(question.name, [])
+        if not serials or not versions or versions[-1].new_serial != current:
+            return None
+        start = next((i for i, v in enumerate(versions) if v.old_serial == serials[0]), None)
+        if start is None:
+            return None
+        rrs = [versions[-1].new_soa]
+        for v in versions[start:]:
+            rrs += [v.old_soa, *v.deleted, v.new_soa, *v.added]
+        return rrs + [versions[-1].new_soa]
 
     def reply(self, wire: bytes, peer: str) -> list[bytes] | None:
         """The messages answering a transfer request from peer; None for anything else."""
@@ -163,12 +234,30 @@ class TransfersOut:
         flags = dns.flags.QR | dns.flags.AA | (query.flags & dns.flags.RD)
         messages = []
         signer = _Signer(key, query) if key is not None else None
-        for count, records in native.transfer_chunks(MESSAGE_BYTES):
+        incremental = self._incremental(query, native.serial) if question.rdtype == IXFR else None
+        chunks = _chunks(incremental) if incremental is not None else native.transfer_chunks(MESSAGE_BYTES)
+        for count, records in chunks:
             message = HEADER.pack(query.id, flags, 1, count, 0, 0) + wire[12:end] + records
             messages.append(signer.sign(message) if signer is not None else message)
-        log.info("%s: %s to %s, %d messages", zone.name, "AXFR" if question.rdtype == AXFR else "IXFR (whole zone)",
-                 peer, len(messages))
+        kind = "AXFR" if question.rdtype == AXFR else "IXFR" if incremental is not None else "IXFR (whole zone)"
+        log.info("%s: %s to %s, %d messages", zone.name, kind, peer, len(messages))
         return messages
+
+
+def _chunks(rrs: list[bytes]) -> list[tuple[int, bytes]]:
+    """RRs as (count, bytes) chunks of at most MESSAGE_BYTES (NativeZone.transfer_chunks')."""
+    chunks: list[tuple[int, bytes]] = []
+    count, size = 0, 0
+    part: list[bytes] = []
+    for rr in rrs:
+        if size + len(rr) > MESSAGE_BYTES and part:
+            chunks.append((count, b"".join(part)))
+            count, size, part = 0, 0, []
+        part.append(rr)
+        count += 1
+        size += len(rr)
+    chunks.append((count, b"".join(part)))
+    return chunks
 
 
 def _question_end(wire: bytes) -> int:

@@ -850,6 +850,29 @@ cdef class NativeZone:
         buf_append(out, fixed, 10)
         return buf_append(out, self.data + rr.rdata, rr.rdlen)
 
+    def records_of(self, list names) -> list:
+        """The records of the names (indices, as patched_names gives them), each an RR in
+        wire form without compression, an RRset's records with its TTL, duplicates left out."""
+        cdef list found = []
+        cdef buf_t out
+        cdef uint32_t name, k
+        cdef int32_t run = -1
+        buf_init(&out, 1024)
+        try:
+            for index in names:
+                name = index
+                for k in range(self.names[name].rr_first, self.names[name].rr_first + self.names[name].rr_count):
+                    if self.rrs[k].first:
+                        run = <int32_t>k
+                    if self.rrs[k].dup:
+                        continue
+                    out.len = 0
+                    self._put_transfer_rr(&out, k, self.rrs[run].ttl)
+                    found.append(PyBytes_FromStringAndSize(<char*>out.data, out.len))
+        finally:
+            buf_free(&out)
+        return found
+
     def names_in_order(self) -> list:
         """The lower-cased wire names in image order, with their flags (for tests)."""
         return [(bytes(self.lname(self.sorted_names[i])[:self.names[self.sorted_names[i]].len]),

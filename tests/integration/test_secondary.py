@@ -299,6 +299,18 @@ def test_knot_dns_transfers_a_zone_from_fastdns_and_follows_its_notify(tmp_path)
             time.sleep(0.05)
         assert secondary.serial() == 2026112203, (tmp_path / "knot" / "knot.log").read_text()
         assert "NOTIFY serial 2026112203 to 127.0.0.1@" in server.output()
+        # a change to a record of a name the zone has: Knot DNS asks IXFR, and gets the difference
+        changed = with_serial(ZONE.read_text(), 2026112204, "new IN A 192.0.2.9\n").replace(
+            "new IN A 192.0.2.9", "new IN A 192.0.2.10")
+        (server.dir / "diff.test.zone").write_text(changed)
+        assert server.cli("reload", "diff.test").returncode == 0
+        deadline = time.monotonic() + 20
+        while secondary.serial() != 2026112204 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert secondary.serial() == 2026112204, (tmp_path / "knot" / "knot.log").read_text()
+        assert "diff.test: IXFR to 127.0.0.1, 1 messages" in server.output(), server.output()
+        knot_log = (tmp_path / "knot" / "knot.log").read_text()
+        assert "IXFR, incoming" in knot_log and "192.0.2.10" in secondary_answer(secondary, "new.diff.test")
     finally:
         if secondary is not None:
             secondary.stop()
@@ -516,3 +528,10 @@ def test_a_knot_secondary_with_the_key_transfers_from_fastdns_and_one_without_is
         if secondary is not None:
             secondary.stop()
         server.stop()
+
+
+def secondary_answer(secondary: KnotSecondary, name: str) -> str:
+    import dns.query
+
+    reply = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=secondary.port, timeout=2)
+    return " ".join(str(rrset) for rrset in reply.answer)
