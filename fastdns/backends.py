@@ -34,6 +34,11 @@ class Backend(ABC):
         self.config = config
         self.placement = placement
 
+    def notify_sockets(self) -> list[socket.socket]:
+        """Sockets on the listen addresses that NOTIFY requests come to, for the control
+        process (fastdns.transfer); none by default: the workers answer NOTIMP."""
+        return []
+
     @abstractmethod
     def open(self) -> None:
         """Bind and attach what the workers will serve.
@@ -73,10 +78,17 @@ class UdpBackend(Backend):
     def __init__(self, config: Config, placement: Placement) -> None:
         super().__init__(config, placement)
         self.groups: list[list[socket.socket]] = []
+        #: secondary zones are served: NOTIFY requests go to a socket of the control process
+        self.takes_notify = any(zone.secondary for zone in config.zones)
 
     def open(self) -> None:
         for address in self.config.listen:
-            self.groups.append(open_udp_group(address, self.placement.cpus))
+            self.groups.append(open_udp_group(address, self.placement.cpus, self.takes_notify))
+
+    def notify_sockets(self) -> list[socket.socket]:
+        """The sockets NOTIFY requests to the listen addresses come to (none without
+        secondary zones: the workers answer NOTIMP)."""
+        return [group[len(self.placement.cpus)] for group in self.groups] if self.takes_notify else []
 
     def endpoint(self, slot: int) -> UdpEndpoint:
         return UdpEndpoint(tuple(group[slot].fileno() for group in self.groups))

@@ -42,7 +42,14 @@ from fastdns.rundir import RunDir
 from fastdns.state import StateView
 from fastdns.supervisor import Supervisor, spawn_worker
 from fastdns.tcp import TcpServer, open_tcp_listener
-from fastdns.transfer import Transfers, fetch_missing, first_copy, listen_for_notify, open_notify_sockets
+from fastdns.transfer import (
+    Transfers,
+    fetch_missing,
+    first_copy,
+    listen_for_notify,
+    notify_keyring,
+    open_notify_sockets,
+)
 from fastdns.workerspec import WorkerSpec
 from fastdns.xfrout import TransfersOut, notify_secondaries
 
@@ -151,7 +158,10 @@ class Server:
         notify: list[asyncio.BaseTransport | asyncio.Server] = []
         if self.transfers is not None:
             self.transfers.start()
-            notify = await listen_for_notify(self.notify_sockets, self.transfers, self.config.tsig)
+            notify = await listen_for_notify(self.notify_sockets + self.backend.notify_sockets(), self.transfers,
+                                             self.config.tsig)
+            transfers, keyring = self.transfers, notify_keyring(self.config.tsig)
+            self.tcp.notify = lambda wire, peer: transfers.notify(wire, peer, keyring)
         systemd.notify("READY=1", f"STATUS=serving {len(self.zones.zones)} zones with "
                                   f"{len(self.supervisor.workers)} workers", f"MAINPID={os.getpid()}")
         described = self.backend.describe()

@@ -24,6 +24,8 @@ SOCKET_BUFFER = 4 << 20  # bytes; absorbs bursts while a worker is between batch
 
 # Classic BPF (<linux/filter.h>): load the receiving CPU, map it to a socket index.
 _BPF_LD_W_ABS = 0x20
+_BPF_LD_B_ABS = 0x30
+_BPF_ALU_AND_K = 0x54
 _BPF_JEQ_K = 0x15
 _BPF_RET_K = 0x06
 _BPF_ALU_MOD_K = 0x94
@@ -32,10 +34,20 @@ _SKF_AD_CPU = -0x1000 + 36
 _SOCK_FILTER = struct.Struct("HBBI")
 
 
-def steering_program(cpus: tuple[int, ...]) -> bytes:
+#: the DNS header's third byte (QR, OPCODE) of a NOTIFY request: QR=0, OPCODE=4 (RFC 1996)
+_NOTIFY_BITS, _NOTIFY_MASK = 0x20, 0xF8
+
+
+def steering_program(cpus: tuple[int, ...], notify: bool = False) -> bytes:
     """cBPF returning the index (in the reuseport group) of the socket owned by the worker
-    pinned to the CPU that received the datagram; other CPUs spread by CPU number."""
-    insns = [(_BPF_LD_W_ABS, 0, 0, _SKF_AD_CPU & 0xFFFFFFFF)]
+    pinned to the CPU that received the datagram; other CPUs spread by CPU number.  With
+    notify, a NOTIFY request goes to the socket after the workers' (the control process's
+    for the secondary zones); the program sees the datagram from its UDP payload on."""
+    insns = []
+    if notify:
+        insns += [(_BPF_LD_B_ABS, 0, 0, 2), (_BPF_ALU_AND_K, 0, 0, _NOTIFY_MASK),
+                  (_BPF_JEQ_K, 0, 1, _NOTIFY_BITS), (_BPF_RET_K, 0, 0, len(cpus))]
+    insns.append((_BPF_LD_W_ABS, 0, 0, _SKF_AD_CPU & 0xFFFFFFFF))
     for index, cpu in enumerate(cpus):
         insns.append((_BPF_JEQ_K, 0, 1, cpu))
         insns.append((_BPF_RET_K, 0, 0, index))
@@ -44,8 +56,8 @@ def steering_program(cpus: tuple[int, ...]) -> bytes:
     return b"".join(_SOCK_FILTER.pack(*insn) for insn in insns)
 
 
-def _attach_steering(sock: socket.socket, cpus: tuple[int, ...]) -> None:
-    program = steering_program(cpus)
+def _attach_steering(sock: socket.socket, cpus: tuple[int, ...], notify: bool) -> None:
+    program = steering_program(cpus, notify)
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = struct.pack("@HP", len(program) // _SOCK_FILTER.size, ctypes.addressof(buf))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
@@ -59,14 +71,15 @@ def _grow_buffers(sock: socket.socket) -> None:
             sock.setsockopt(socket.SOL_SOCKET, plain, SOCKET_BUFFER)  # capped by sysctl
 
 
-def open_udp_group(address: ListenAddress, cpus: tuple[int, ...]) -> list[socket.socket]:
-    """Bind one socket per worker to address, in worker order, steered by CPU.
+def open_udp_group(address: ListenAddress, cpus: tuple[int, ...], notify: bool = False) -> list[socket.socket]:
+    """Bind one socket per worker to address, in worker order, steered by CPU; with notify,
+    one more after them, which NOTIFY requests go to (steering_program).
 
     :raises ConfigError: when the address cannot be bound (in use, not local, ...).
     """
     sockets: list[socket.socket] = []
     try:
-        for index in range(len(cpus)):
+        for index in range(len(cpus) + (1 if notify else 0)):
             sock = socket.socket(address.family, socket.SOCK_DGRAM)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -75,7 +88,7 @@ def open_udp_group(address: ListenAddress, cpus: tuple[int, ...]) -> list[socket
             _grow_buffers(sock)
             sock.bind((address.host, address.port))
             if index == 0:
-                _attach_steering(sock, cpus)
+                _attach_steering(sock, cpus, notify)
     except OSError as e:
         for sock in sockets:
             sock.close()

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import socket
 import struct
+from collections.abc import Callable
 
 from fastdns import _dataplane
 from fastdns.config import ListenAddress
@@ -47,6 +48,8 @@ class TcpServer:
         """:param transfers: answers AXFR/IXFR requests (fastdns.xfrout) before the engine."""
         self.engine = engine
         self.transfers = transfers
+        #: answers NOTIFY requests (fastdns.transfer, for secondary zones), or None
+        self.notify: Callable[[bytes, str], bytes | None] | None = None
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.connections = 0
@@ -75,6 +78,13 @@ class TcpServer:
                 query = await self._read_message(reader)
                 if query is None:
                     break
+                if self.notify is not None and len(query) > 2 and query[2] & 0xF8 == 0x20:  # NOTIFY
+                    answer = self.notify(query, peer)
+                    if answer is None:
+                        break
+                    writer.write(LENGTH.pack(len(answer)) + answer)
+                    await writer.drain()
+                    continue
                 messages = self.transfers.reply(query, peer) if self.transfers is not None else None
                 if messages is not None:
                     for message in messages:

@@ -144,6 +144,11 @@ def _from_primary(source: str, zone: ZoneConfig) -> bool:
     return any(ipaddress.ip_address(p.host) == address for p in zone.primaries)
 
 
+def notify_keyring(keys: tuple[TsigKey, ...]) -> dict[dns.name.Name, dns.tsig.Key]:
+    """The keys NOTIFY may be signed with, as dnspython checks them."""
+    return {dns.name.from_text(k.name): _key(k) for k in keys}
+
+
 class NotifyListener(asyncio.DatagramProtocol):
     """UDP at a notify_listen address: NOTIFY for the secondary zones (Transfers.notify)."""
 

@@ -535,3 +535,30 @@ def secondary_answer(secondary: KnotSecondary, name: str) -> str:
 
     reply = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=secondary.port, timeout=2)
     return " ".join(str(rrset) for rrset in reply.answer)
+
+
+def test_notify_to_the_service_address_reaches_the_control_process_over_udp_and_tcp(tmp_path):
+    """NOTIFY sent where the zone is served (port 53 in production): over TCP (Knot DNS's
+    way) the control process takes it; over UDP the workers' socket group steers it to a
+    socket of the control process (fastdns.sockets), so no worker answers it NOTIMP."""
+    port = free_port()
+    primary = KnotPrimary.__new__(KnotPrimary)
+    primary.notify_port = port
+    primary.__init__(tmp_path / "knot", {"diff.test": ZONE}, free_port())
+    server = None
+    try:
+        server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"], None, None,
+                                 listen=[f"127.0.0.1@{port}"], workers=2)
+        primary.set_zone(with_serial(ZONE.read_text(), 2026112202, "added IN TXT \"via port 53\"\n"), 2026112202)
+        wait_serial(server, 2026112202)  # Knot DNS's NOTIFY over TCP to the service port
+        for _ in range(4):  # whichever worker's CPU receives it
+            assert notify(port, source="127.0.0.2").rcode() == dns.rcode.REFUSED
+            assert notify(port).rcode() == dns.rcode.NOERROR
+        (zone,) = json.loads(server.cli("status", "--json").stdout)["zones"]
+        assert zone["notifies"] >= 5 and zone["notifies_refused"] == 4
+        stats = json.loads(server.cli("stats", "--json").stdout)
+        assert sum(w.get("notimp", 0) for w in stats["workers"]) == 0
+    finally:
+        if server is not None:
+            server.stop()
+        primary.stop()
