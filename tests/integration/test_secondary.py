@@ -177,6 +177,15 @@ def test_transfers_signed_with_the_primarys_key_pass_and_others_are_refused_nami
         primary.stop()
 
 
+def notifying(kind: type, directory: Path, notify_port: int):  # noqa: ANN201 - a KnotPrimary or NsdPrimary
+    """A primary of that kind serving diff.test, sending NOTIFY to 127.0.0.1@notify_port
+    (set before it starts: its configuration is written as it starts)."""
+    primary = kind.__new__(kind)
+    primary.notify_port = notify_port
+    primary.__init__(directory, {"diff.test": ZONE}, free_port())
+    return primary
+
+
 def notify(port: int, source: str = "127.0.0.1", key: str | None = None) -> dns.message.Message:
     """A NOTIFY for diff.test to 127.0.0.1@port from source (a loopback address), its reply."""
     import dns.opcode
@@ -204,9 +213,7 @@ def wait_serial(server: RunningServer, serial: int, timeout: float = 10.0) -> fl
 @pytest.mark.parametrize("key", [None, KEY], ids=["plain", "tsig"])
 def test_notify_from_the_primary_brings_the_change_and_notify_from_others_is_refused(tmp_path, key):
     notify_port = free_port()
-    primary = KnotPrimary.__new__(SignedKnotPrimary if key else KnotPrimary)
-    primary.notify_port = notify_port
-    primary.__init__(tmp_path / "knot", {"diff.test": ZONE}, free_port())
+    primary = notifying(SignedKnotPrimary if key else KnotPrimary, tmp_path / "knot", notify_port)
     server = None
     try:
         metrics = free_port()
@@ -480,9 +487,7 @@ class NsdPrimary(Nsd):
 @pytest.mark.skipif(not available(NSD), reason="NSD is not installed")
 def test_nsd_as_primary_transfers_and_notifies(tmp_path):
     notify_port = free_port()
-    primary = NsdPrimary.__new__(NsdPrimary)
-    primary.notify_port = notify_port
-    primary.__init__(tmp_path / "nsd", {"diff.test": ZONE}, free_port())
+    primary = notifying(NsdPrimary, tmp_path / "nsd", notify_port)
     server = None
     try:
         server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"], None, notify_port)
@@ -542,9 +547,7 @@ def test_notify_to_the_service_address_reaches_the_control_process_over_udp_and_
     way) the control process takes it; over UDP the workers' socket group steers it to a
     socket of the control process (fastdns.sockets), so no worker answers it NOTIMP."""
     port = free_port()
-    primary = KnotPrimary.__new__(KnotPrimary)
-    primary.notify_port = port
-    primary.__init__(tmp_path / "knot", {"diff.test": ZONE}, free_port())
+    primary = notifying(KnotPrimary, tmp_path / "knot", port)
     server = None
     try:
         server = start_secondary(tmp_path / "fastdns", [f"127.0.0.1@{primary.port}"], None, None,
