@@ -338,20 +338,16 @@ def _zone(key: str, item: Any, base: Path, keys: dict[str, TsigKey]) -> ZoneConf
     if not isinstance(item, dict):
         raise Invalid("expected a mapping with name and file", key)
     values = _parse_section(item, ZONE_SETTINGS, f"{key}.", base)
-    if values["allow_transfer_key"] is not None:
-        found = keys.get(values["allow_transfer_key"].lower().rstrip("."))
-        if found is None:
-            raise Invalid(f"no key '{values['allow_transfer_key']}' under tsig:", f"{key}.allow_transfer_key")
-        if not values["allow_transfer"]:
-            raise Invalid("set allow_transfer too: the key is asked of those clients", f"{key}.allow_transfer_key")
-        values["allow_transfer_key"] = found
-    if values["tsig"] is not None:
-        found = keys.get(values["tsig"].lower().rstrip("."))
-        if found is None:
-            raise Invalid(f"no key '{values['tsig']}' under tsig:", f"{key}.tsig")
-        if not values["primaries"]:
-            raise Invalid("a key is for the transfers of a secondary zone: set primaries too", f"{key}.tsig")
-        values["tsig"] = found
+    for setting, needs, why in (
+            ("allow_transfer_key", "allow_transfer", "set allow_transfer too: the key is asked of those clients"),
+            ("tsig", "primaries", "a key is for the transfers of a secondary zone: set primaries too")):
+        if values[setting] is not None:  # a key's name: the key defined under tsig:
+            found = keys.get(values[setting].lower().rstrip("."))
+            if found is None:
+                raise Invalid(f"no key '{values[setting]}' under tsig:", f"{key}.{setting}")
+            if not values[needs]:
+                raise Invalid(why, f"{key}.{setting}")
+            values[setting] = found
     return ZoneConfig(**values)
 
 
@@ -386,11 +382,16 @@ def _check_tsig(value: Any, context: Context) -> tuple[TsigKey, ...]:
     return tuple(keys)
 
 
+def _optional_text(value: Any, expected: str) -> str | None:
+    """value, a non-empty string, or None when absent."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise Invalid(f"expected {expected}")
+    return value
+
+
 def _check_key_name(value: Any, context: Context) -> str | None:
-    if value is None:
+    if _optional_text(value, "the key's name, like transfer-key") is None:
         return None
-    if not isinstance(value, str) or not value:
-        raise Invalid("expected the key's name, like transfer-key")
     try:
         dns.name.from_text(value)
     except dns.exception.DNSException as e:
@@ -416,11 +417,8 @@ def _check_key_secret(value: Any, context: Context) -> str | None:
 
 
 def _check_key_file(value: Any, context: Context) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise Invalid("expected the path of a key file")
-    return str(context.base / value)
+    path = _optional_text(value, "the path of a key file")
+    return None if path is None else str(context.base / path)
 
 
 def _check_allow_transfer(value: Any, context: Context) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -462,11 +460,7 @@ def _check_timer(value: Any, context: Context) -> int | None:
 
 
 def _check_zone_tsig(value: Any, context: Context) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise Invalid("expected the name of a key defined under tsig:")
-    return value
+    return _optional_text(value, "the name of a key defined under tsig:")
 
 
 _BIND_KEY = re.compile(r'key\s+"?([^"\s{]+)"?\s*\{\s*algorithm\s+"?([\w-]+)"?\s*;\s*secret\s+"([^"]+)"\s*;\s*\}\s*;')
