@@ -615,8 +615,8 @@ ZONE_SETTINGS = (
             "a secondary zone: the key (under `tsig:`) its SOA queries and transfers are signed with",
             shown="—"),
     Setting("allow_transfer", "list of addresses or prefixes", None, _check_allow_transfer,
-            "clients that may transfer the zone from us (AXFR, and IXFR answered with the whole zone, over "
-            "TCP); anyone else is REFUSED", shown="— (nobody)"),
+            "clients that may transfer the zone from us (AXFR and IXFR, over TCP); anyone else is REFUSED",
+            shown="— (nobody)"),
     Setting("allow_transfer_key", "key name", None, _check_zone_tsig,
             "transfers out must be signed with this key (under `tsig:`), and are signed with it",
             shown="— (unsigned)"),
