@@ -58,7 +58,15 @@ def trim_heap() -> None: ...
 class AxfrError(Exception):
     """A transfer that cannot be taken: the reason (the message number when it is one's)."""
 
-class AxfrReader:
+class TransferMessages:
+    """An IXFR's messages in order, each read by ldns (TSIG checked per message), its answer
+    records handed back as (type, SOA serial or None, text line)."""
+
+    def __init__(self, key_name: str | None = None, key_secret: str | None = None,
+                 request_mac: bytes = b"") -> None: ...
+    def feed(self, message: bytes) -> list[tuple[int, int | None, str]]: ...
+
+class AxfrReader(TransferMessages):
     """Takes an AXFR's messages in order and writes its records to a zone file (ldns reads
     each message; with a key, each message's TSIG is checked against the one before)."""
 
@@ -67,13 +75,5 @@ class AxfrReader:
     done: bool
     def __init__(self, path: str, origin: bytes, key_name: str | None = None, key_secret: str | None = None,
                  request_mac: bytes = b"") -> None: ...
-    def feed(self, message: bytes) -> bool: ...
+    def feed(self, message: bytes) -> bool: ...  # type: ignore[override]
     def close(self) -> None: ...
-
-class TransferMessages:
-    """An IXFR's messages in order, each read by ldns (TSIG checked per message), its answer
-    records handed back as (type, SOA serial or None, text line)."""
-
-    def __init__(self, key_name: str | None = None, key_secret: str | None = None,
-                 request_mac: bytes = b"") -> None: ...
-    def feed(self, message: bytes) -> list[tuple[int, int | None, str]]: ...
