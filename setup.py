@@ -32,8 +32,10 @@ COMMON = {
 # native/ is the control plane's C side (zone files never reach ext/): its own include path.
 NATIVE = {**COMMON, "include_dirs": ["native", "native/includes"]}
 # The data plane: NSEC3's SHA-1 from OpenSSL's libcrypto (ext/denial.pxi), its one-shot
-# SHA1_* calls (no allocation per query), which OpenSSL 3 keeps but marks deprecated.
-DATAPLANE = {**COMMON, "libraries": ["crypto"],
+# SHA1_* calls (no allocation per query), which OpenSSL 3 keeps but marks deprecated; DNS
+# cookies' SipHash-2-4 from libsodium (ext/cookies.pxi: OpenSSL 3 offers it only through
+# EVP_MAC, a provider dispatch per call).
+DATAPLANE = {**COMMON, "libraries": ["crypto", "sodium"],
              "define_macros": [*COMMON["define_macros"], ("OPENSSL_SUPPRESS_DEPRECATED", None)]}
 
 
@@ -133,7 +135,7 @@ if zscanner_wanted():
                                 **NATIVE))
 if xdp_buildable():
     extensions.append(Extension("fastdns._xdp", sources=["ext/xdp.pyx"],
-                                **{**DATAPLANE, "libraries": ["xdp", "bpf", "crypto"]}))
+                                **{**DATAPLANE, "libraries": ["xdp", "bpf", "crypto", "sodium"]}))
 
 setup(
     cmdclass={"build_ext": BuildExt, "build_py": BuildPy},

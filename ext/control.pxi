@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: MIT
 # The worker's view of the control block (fastdns/controlblock.py writes it; the contract
 # test holds the two to the same layout): the published generation it reads once per
-# batch, and its own counter slot.
+# batch, the policy (guard.pxi) it takes with each new generation, and its own counter slot.
 
 cdef enum:
-    CONTROL_HEADER_SIZE = 64        # bytes before the first slot
-    CONTROL_SLOT_SIZE = 256         # bytes per worker slot: a multiple of the cache line
+    CONTROL_HEADER_SIZE = 128       # bytes before the first slot
+    CONTROL_SLOT_SIZE = 512         # bytes per worker slot: a multiple of the cache line
 
 cdef extern from *:
     """
@@ -18,6 +18,7 @@ cdef struct ctl_header:             # naturally aligned: no padding, word loads
     uint64_t generation             # written by the control process only
     uint32_t slot_count
     uint32_t slot_size
+    ctl_policy policy               # written before the generation that brings it
 
 
 ctypedef struct worker_state_t:
@@ -26,6 +27,7 @@ ctypedef struct worker_state_t:
     uint64_t* shm_counters            # this worker's slot in the control block
     image_t img                       # the image answers come from
     query_t q                         # the query being answered
+    guard_t guard                     # rate limiting and cookies (guard.pxi)
     uint64_t counters[N_COUNTERS]     # this batch's counts, added to shm_counters after it
 
 

@@ -4,8 +4,8 @@
 
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from libc.errno cimport errno, EINTR, EAGAIN, EBUSY, ENOBUFS
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, free
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memcmp, memset
 from posix.fcntl cimport open as c_open, O_RDONLY, O_RDWR
 from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
@@ -15,7 +15,10 @@ from posix.unistd cimport close as c_close
 from compat cimport (fastdns_install_stop_handler, fastdns_stop_requested,
                      fastdns_set_pdeathsig, fastdns_load_acquire, fastdns_get16,
                      fastdns_put16, fastdns_put64, fastdns_load64le, fastdns_store64le,
-                     fastdns_csum_add, fastdns_csum_fold, fastdns_put_csum)
+                     fastdns_csum_add, fastdns_csum_fold, fastdns_put_csum, fastdns_get32,
+                     fastdns_put32, fastdns_get64, fastdns_clock_ms, fastdns_clock_s,
+                     fastdns_client_address)
+from sodium cimport sodium_init
 from net cimport (iovec, mmsghdr, socklen_t, sockaddr_storage, recvmmsg, sendmmsg, sendto,
                   recvfrom, MSG_DONTWAIT, MSG_TRUNC, MSG_WAITFORONE, pollfd, poll, POLLIN)
 
@@ -24,8 +27,14 @@ include "counters.pxi"
 include "wire.pxi"
 include "image.pxi"
 include "denial.pxi"
+include "guard.pxi"
+include "cookies.pxi"
 include "respond.pxi"
+include "ratelimit.pxi"
 include "control.pxi"
+
+if sodium_init() < 0:
+    raise ImportError("libsodium failed to initialise")
 
 #: PyCapsule name under which fastdns._dataplane.Image hands its image_t to fastdns._xdp.
 cdef const char* IMAGE_CAPSULE = "fastdns.image_t"
@@ -108,6 +117,8 @@ cdef class WorkerBase:
     def set_image(self, image not None, unsigned long long generation):
         """Answer from image (a fastdns._dataplane.Image) from the next batch on."""
         cdef image_t* img = <image_t*>PyCapsule_GetPointer(image.capsule(), IMAGE_CAPSULE)
+        if guard_configure(&self.state.guard, &(<const ctl_header*>self.control).policy) < 0:
+            raise MemoryError("no memory for the rate-limiting table")
         self.image = image
         self.state.img = img[0]
         if self.state.generation != 0:
@@ -139,6 +150,7 @@ def contract() -> dict:
         "record_ext": {"signed": EXT_SIGNED, "cover": EXT_COVER, "proofs": EXT_PROOFS},
         "chain_kinds": {"nsec": CHAIN_NSEC, "nsec3": CHAIN_NSEC3},
         "counters": counter_indices(),
+        "cookie_secret_size": COOKIE_SECRET_SIZE,
         "n_counters": N_COUNTERS,
         "control_magic": CONTROL_MAGIC[:8],
         "control_header_size": CONTROL_HEADER_SIZE,
@@ -166,6 +178,7 @@ def layout() -> dict:
     cdef img_nsec3_entry n3
     cdef img_rrs rr
     cdef ctl_header c
+    cdef ctl_policy po
     return {
         "header": {"size": sizeof(h),
             "magic": _at(&h, &h.magic),
@@ -259,5 +272,16 @@ def layout() -> dict:
             "magic": _at(&c, &c.magic),
             "generation": _at(&c, &c.generation),
             "slot_count": _at(&c, &c.slot_count),
-            "slot_size": _at(&c, &c.slot_size)},
+            "slot_size": _at(&c, &c.slot_size),
+            "policy": _at(&c, &c.policy)},
+        "control_policy": {"size": sizeof(po),
+            "rrl_rate": _at(&po, &po.rrl_rate),
+            "rrl_slip": _at(&po, &po.rrl_slip),
+            "rrl_ipv4_prefix": _at(&po, &po.rrl_ipv4_prefix),
+            "rrl_ipv6_prefix": _at(&po, &po.rrl_ipv6_prefix),
+            "cookies": _at(&po, &po.cookies),
+            "cookie_previous": _at(&po, &po.cookie_previous),
+            "reserved": _at(&po, &po.reserved),
+            "cookie_secret": _at(&po, &po.cookie_secret),
+            "cookie_secret_previous": _at(&po, &po.cookie_secret_previous)},
     }

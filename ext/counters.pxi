@@ -38,6 +38,22 @@ cdef enum:
                             # checksum, or a fragment; IPv6 header with a version other than 6
     C_DROP_LENGTH           # IP Total/Payload Length or UDP Length disagreeing with the
                             # frame or with each other
+    # Response rate limiting (ratelimit.pxi), by response class: answers, NXDOMAIN,
+    # referrals, errors; those dropped are also in C_DROPPED, those slipped in C_TRUNCATED
+    # (or C_BADCOOKIE).
+    C_RRL_DROPPED
+    C_RRL_DROPPED_NXDOMAIN
+    C_RRL_DROPPED_REFERRAL
+    C_RRL_DROPPED_ERROR
+    C_RRL_SLIPPED
+    C_RRL_SLIPPED_NXDOMAIN
+    C_RRL_SLIPPED_REFERRAL
+    C_RRL_SLIPPED_ERROR
+    # DNS cookies (cookies.pxi): queries with a COOKIE option, those whose server cookie
+    # was valid, BADCOOKIE replies sent
+    C_COOKIES
+    C_COOKIE_VALID
+    C_BADCOOKIE
     N_COUNTERS
 
 
@@ -98,4 +114,15 @@ cdef dict counter_indices():
         "drop_not_ip": C_DROP_NOT_IP,
         "drop_ip_header": C_DROP_IP_HEADER,
         "drop_length": C_DROP_LENGTH,
+        "rrl_dropped_answer": C_RRL_DROPPED,
+        "rrl_dropped_nxdomain": C_RRL_DROPPED_NXDOMAIN,
+        "rrl_dropped_referral": C_RRL_DROPPED_REFERRAL,
+        "rrl_dropped_error": C_RRL_DROPPED_ERROR,
+        "rrl_slipped_answer": C_RRL_SLIPPED,
+        "rrl_slipped_nxdomain": C_RRL_SLIPPED_NXDOMAIN,
+        "rrl_slipped_referral": C_RRL_SLIPPED_REFERRAL,
+        "rrl_slipped_error": C_RRL_SLIPPED_ERROR,
+        "cookies": C_COOKIES,
+        "cookie_valid": C_COOKIE_VALID,
+        "badcookie": C_BADCOOKIE,
     }

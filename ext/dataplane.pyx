@@ -89,6 +89,7 @@ cdef class Engine:
 
     cdef readonly Image image
     cdef query_t q
+    cdef guard_t guard
     cdef uint64_t tallies[N_COUNTERS]
     cdef int payload_max
 
@@ -96,19 +97,47 @@ cdef class Engine:
         self.image = image
         self.payload_max = clamp_payload(udp_payload)
         memset(self.tallies, 0, sizeof(self.tallies))
+        memset(&self.guard, 0, sizeof(self.guard))
+
+    def __dealloc__(self):
+        guard_free(&self.guard)
 
     def set_image(self, Image image not None):
         self.image = image
 
-    def answer(self, const uint8_t[::1] query not None, bint tcp=False):
+    def set_policy(self, const uint8_t[::1] policy not None):
+        """Cookies and rate limiting as the control block's policy (fastdns.controlblock
+        .pack_policy) says; before it, neither."""
+        if policy.shape[0] != sizeof(ctl_policy):
+            raise ValueError(f"a policy is {sizeof(ctl_policy)} bytes, not {policy.shape[0]}")
+        if guard_configure(&self.guard, <const ctl_policy*>&policy[0]) < 0:
+            raise MemoryError("no memory for the rate-limiting table")
+
+    def answer(self, const uint8_t[::1] query not None, bint tcp=False, bytes client=None,
+               now=None):
         """The reply to one DNS message, or None when it must be dropped.
 
         :param tcp: answer as over TCP: up to 65535 bytes, no truncation to a UDP size.
+        :param client: the client's address, packed (4 or 16 bytes): what cookies and rate
+            limiting key on.
+        :param now: the time in seconds, for tests (default: the clocks).
         """
         cdef int cap = MAX_TCP_MESSAGE if tcp else PKT_BUF_SIZE
         cdef int length = <int>query.shape[0]
         cdef bytearray buf
         cdef int n
+        cdef const uint8_t* addr = NULL
+        cdef int addr_len = 0
+        if client is not None:
+            if len(client) not in (4, 16):
+                raise ValueError("client: a packed IPv4 or IPv6 address")
+            addr = <const uint8_t*>(<char*>client)
+            addr_len = len(client)
+        if now is None:
+            guard_tick(&self.guard)
+        else:
+            self.guard.now_s = <uint32_t>int(now)
+            self.guard.now_ms = <uint32_t>(int(now * 1000) & 0xFFFFFFFF)
         # A local reference keeps the mapping alive without the GIL: set_image (the reload
         # thread) may drop self.image's last reference, and unmap it, meanwhile.
         cdef Image image = self.image
@@ -121,7 +150,7 @@ cdef class Engine:
             memcpy(p, &query[0], length)
         with nogil:
             n = answer_query(p, length, cap, &image.img, self.payload_max, tcp,
-                             &self.q, self.tallies)
+                             &self.q, self.tallies, &self.guard, addr, addr_len)
         self.tallies[C_RX] += 1
         if n == 0:
             return None
@@ -156,6 +185,8 @@ cdef class UdpWorker(WorkerBase):
         self.attach(&self.ctx.w, control_path, <size_t>control_len, <size_t>counters_off)
 
     def __dealloc__(self):
+        if self.ctx != NULL:
+            guard_free(&self.ctx.w.guard)
         free(self.ctx)
 
     cdef run_status serve(self, int max_batches) noexcept nogil:

@@ -56,11 +56,13 @@ cdef inline int drop_frame(uint64_t* counters, int reason) noexcept nogil:
 
 
 cdef inline int answer_frame(uint8_t* frame, int length, int room, int mtu, const image_t* img,
-                             int payload_max, query_t* q, uint64_t* counters) noexcept nogil:
+                             int payload_max, query_t* q, uint64_t* counters,
+                             guard_t* g) noexcept nogil:
     """Turn the query frame into its reply frame in place.
 
     :param room: bytes from the frame's start to the end of its UMEM chunk.
     :param mtu: the interface MTU: replies that would exceed it are truncated (TC=1).
+    :param g: cookies and rate limiting (answer_query).
     :returns: the reply frame's length, or 0 to drop it (counted).
     """
     cdef int l3 = ETH_HLEN
@@ -109,7 +111,8 @@ cdef inline int answer_frame(uint8_t* frame, int length, int room, int mtu, cons
     cap = room - l4 - UDP_HLEN
     if mtu - (l4 - l3) - UDP_HLEN < cap:
         cap = mtu - (l4 - l3) - UDP_HLEN
-    reply = answer_query(udp + UDP_HLEN, udp_len - UDP_HLEN, cap, img, payload_max, 0, q, counters)
+    reply = answer_query(udp + UDP_HLEN, udp_len - UDP_HLEN, cap, img, payload_max, 0, q, counters,
+                         g, ip + 8 if v6 else ip + 12, 16 if v6 else 4)   # the source address
     if reply == 0:
         return 0
 

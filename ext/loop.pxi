@@ -18,6 +18,7 @@ cdef enum:
 
 
 cdef inline void handle_batch(transport_t* c, int n) noexcept nogil:
+    guard_tick(&c.w.guard)      # the clocks, once per batch
     c.w.counters[C_RX] += n
     c.w.counters[C_BATCHES] += 1
     tp_send(c, tp_answer(c, n))

@@ -6,16 +6,23 @@
 
 
 cdef inline int write_opt(uint8_t* p, uint16_t payload, uint8_t ext_rcode,
-                          bint dnssec_ok) noexcept nogil:
-    """An OPT RR with no options (RFC 6891 6.1.2); returns its size."""
+                          const query_t* q) noexcept nogil:
+    """An OPT RR (RFC 6891 6.1.2), with the DO bit the query had and the COOKIE option
+    the query's calls for; returns its size, q.opt_size."""
     p[0] = 0                                    # owner: the root
     fastdns_put16(p + 1, DNS_TYPE_OPT)
     fastdns_put16(p + 3, payload)               # our UDP payload size
     p[5] = ext_rcode
     p[6] = 0                                    # EDNS version 0
-    fastdns_put16(p + 7, DNS_EDNS_DO if dnssec_ok else 0)
-    fastdns_put16(p + 9, 0)                     # RDLEN
-    return OPT_RR_SIZE
+    fastdns_put16(p + 7, DNS_EDNS_DO if q.edns_do else 0)
+    if not q.cookie_len:
+        fastdns_put16(p + 9, 0)                 # RDLEN
+        return OPT_RR_SIZE
+    fastdns_put16(p + 9, 4 + COOKIE_REPLY_SIZE)
+    fastdns_put16(p + 11, EDNS_OPTION_COOKIE)
+    fastdns_put16(p + 13, COOKIE_REPLY_SIZE)
+    memcpy(p + 15, q.cookie, COOKIE_REPLY_SIZE)
+    return OPT_RR_SIZE + 4 + COOKIE_REPLY_SIZE
 
 
 cdef inline void write_header(uint8_t* pkt, const query_t* q, uint16_t flags, uint16_t qdcount,
@@ -33,7 +40,7 @@ cdef inline int reply_without_records(uint8_t* pkt, const query_t* q, uint16_t f
     cdef int end = q.question_end
     cdef int arcount = 0
     if q.edns:
-        end += write_opt(pkt + end, payload, ext_rcode, q.edns_do)
+        end += write_opt(pkt + end, payload, ext_rcode, q)
         arcount = 1
     write_header(pkt, q, flags, 1 if q.question_end > DNS_HEADER_SIZE else 0, 0, 0, arcount)
     return end
@@ -56,14 +63,27 @@ cdef inline int udp_limit(const query_t* q, int payload_max) noexcept nogil:
 
 
 cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* img,
-                             int payload_max, bint tcp, query_t* q,
-                             uint64_t* counters) noexcept nogil:
+                             int payload_max, bint tcp, query_t* q, uint64_t* counters,
+                             guard_t* g, const uint8_t* addr, int addr_len) noexcept nogil:
     """Turn the query in pkt[0:length] into its reply in place.
 
     :param cap: bytes available in pkt for the reply.
     :param payload_max: our UDP payload size (advertised in OPT, caps UDP replies).
+    :param g: the policy (cookies, rate limiting) and its state; NULL: neither.
+    :param addr: the client's address (addr_len: 4 or 16 bytes), for both.
     :returns: the reply's length, or 0 when the datagram must be dropped.
     """
+    cdef int n = compose_reply(pkt, length, cap, img, payload_max, tcp, q, counters, g,
+                               addr, addr_len)
+    if n == 0 or tcp or g == NULL or g.table == NULL or q.cookie_valid:
+        return n                    # never limited: TCP, or a client with our cookie
+    return rate_limit(pkt, n, q, g, addr, addr_len, payload_max, counters)
+
+
+cdef inline int compose_reply(uint8_t* pkt, int length, int cap, const image_t* img,
+                              int payload_max, bint tcp, query_t* q, uint64_t* counters,
+                              const guard_t* g, const uint8_t* addr, int addr_len) noexcept nogil:
+    """answer_query's reply, before rate limiting."""
     cdef parse_result parsed = parse_query(pkt, length, q)
     cdef const img_record* rec
     cdef const img_record* full
@@ -78,6 +98,11 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
         q.edns = 0                  # RFC 6891 7: no OPT in a reply to a malformed OPT
         counters[C_FORMERR] += 1
         return reply_without_records(pkt, q, DNS_RCODE_FORMERR, 0, <uint16_t>payload_max)
+    if q.cookie_len:
+        if g != NULL:
+            check_cookie(pkt, q, g, addr, addr_len, counters)
+        else:
+            q.cookie_len = 0
     counters[qtype_counter(q.qtype)] += 1
     if parsed == PARSE_NOTIMP:
         counters[C_NOTIMP] += 1
@@ -110,7 +135,7 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
     limit = MAX_TCP_MESSAGE if tcp else udp_limit(q, payload_max)
     if limit > cap:
         limit = cap
-    end = q.question_end + (OPT_RR_SIZE if q.edns else 0)
+    end = q.question_end + (q.opt_size if q.edns else 0)
     while rec != NULL:
         extra = cover_size(rec, q, cover) if cover != NULL and rec.ext & EXT_COVER else 0
         if end + rec.tail_len + extra <= limit:
@@ -129,7 +154,7 @@ cdef inline int answer_query(uint8_t* pkt, int length, int cap, const image_t* i
         end += copy_tail(pkt + end, rec, q)
     arcount = rec.arcount
     if q.edns:
-        end += write_opt(pkt + end, <uint16_t>payload_max, 0, q.edns_do)
+        end += write_opt(pkt + end, <uint16_t>payload_max, 0, q)
         arcount += 1
     write_header(pkt, q, rec.flags, 1, rec.ancount, rec.nscount + (cover.count if extra else 0),
                  <uint16_t>arcount)
@@ -166,7 +191,7 @@ cdef int answer_proved(uint8_t* pkt, int cap, const image_t* img, const img_reco
     size = base.tail_len
     for i in range(n):
         size += rrs_size(parts[i], end + size, q)
-    if end + size + (OPT_RR_SIZE if q.edns else 0) > limit:
+    if end + size + (q.opt_size if q.edns else 0) > limit:
         counters[C_TRUNCATED] += 1  # RFC 2181 9: no partial RRsets; the client retries on TCP
         counters[C_NOERROR + (rec.flags & DNS_RCODE_MASK)] += 1
         return reply_without_records(pkt, q, (rec.flags & (DNS_AA | DNS_RCODE_MASK)) | DNS_TC,
@@ -175,7 +200,7 @@ cdef int answer_proved(uint8_t* pkt, int cap, const image_t* img, const img_reco
     for i in range(n):
         end += put_cover(pkt + end, end, q, parts[i])
     if q.edns:
-        end += write_opt(pkt + end, <uint16_t>payload_max, 0, q.edns_do)
+        end += write_opt(pkt + end, <uint16_t>payload_max, 0, q)
     write_header(pkt, q, rec.flags, 1, 0, nscount, 1 if q.edns else 0)
     counters[C_NOERROR + (rec.flags & DNS_RCODE_MASK)] += 1
     return end

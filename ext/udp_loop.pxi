@@ -48,17 +48,19 @@ cdef inline int recv_batch(udp_ctx_t* c, int i, int flags) noexcept nogil:
 
 cdef inline int answer_batch(udp_ctx_t* c, int n) noexcept nogil:
     """Answer n received datagrams in place; returns how many replies tx holds."""
-    cdef int j, length
+    cdef int j, length, addr_len
     cdef int m = 0
     cdef socklen_t namelen
+    cdef const uint8_t* addr
     for j in range(n):
         namelen = c.rx[j].msg_hdr.msg_namelen
         c.rx[j].msg_hdr.msg_namelen = sizeof(sockaddr_storage)    # ready for the next batch
         if c.rx[j].msg_hdr.msg_flags & MSG_TRUNC:
             c.w.counters[C_DROPPED] += 1      # larger than any query we would answer
             continue
+        addr_len = fastdns_client_address(&c.addrs[j], namelen, &addr)
         length = answer_query(c.bufs[j], <int>c.rx[j].msg_len, PKT_BUF_SIZE, &c.w.img,
-                              c.payload_max, 0, &c.w.q, c.w.counters)
+                              c.payload_max, 0, &c.w.q, c.w.counters, &c.w.guard, addr, addr_len)
         if length == 0:
             continue
         c.tx_iov[m].iov_base = c.bufs[j]

@@ -29,6 +29,10 @@ cdef enum:
     DNS_CLASS_CH = 3
     DNS_CLASS_ANY = 255
     DNS_EDNS_DO = 0x8000            # in the OPT TTL's low 16 bits, RFC 3225
+    EDNS_OPTION_COOKIE = 10         # RFC 7873 4
+    CLIENT_COOKIE_SIZE = 8          # bytes; a server cookie has 8 to 32 (RFC 7873 4)
+    COOKIE_MAX_SIZE = 40
+    COOKIE_REPLY_SIZE = 24          # client cookie and an RFC 9018 server cookie
 
 cdef enum parse_result:
     PARSE_OK = 0
@@ -46,6 +50,11 @@ ctypedef struct query_t:
     bint edns_do                    # its DO bit
     uint8_t edns_version
     uint16_t edns_payload           # requestor's UDP payload size, RFC 6891 6.2.3
+    int opt_size                    # bytes of the OPT RR the reply carries
+    int cookie_len                  # the COOKIE option's length: 0 (none), 8, or 16 to 40
+    int cookie_at                   # and its data's offset in the query
+    bint cookie_valid               # its server cookie is ours and fresh (cookies.pxi)
+    uint8_t cookie[COOKIE_REPLY_SIZE]   # the reply's COOKIE data: client, server cookie
     int encloser                    # image_find: the closest encloser's offset in lname, -1 =
     int next_closer                 # an exact match; and the next closer name's
     # QNAME lower-cased, wire format, then at least 8 zero bytes: the name hash reads whole
@@ -127,6 +136,29 @@ cdef inline int skip_name(const uint8_t* pkt, int length, int pos) noexcept nogi
     return -1
 
 
+cdef inline int parse_options(const uint8_t* pkt, int pos, int end, query_t* q) noexcept nogil:
+    """The OPT RR's options (RFC 6891 6.1.2) must fill its RDATA exactly; a COOKIE option
+    is noted.  -1 when malformed, a COOKIE of a length RFC 7873 5.2.2 calls malformed, or
+    a second one, all FORMERR."""
+    cdef int code, size
+    while pos < end:
+        if pos + 4 > end:
+            return -1
+        code = fastdns_get16(pkt + pos)
+        size = fastdns_get16(pkt + pos + 2)
+        pos += 4
+        if pos + size > end:
+            return -1
+        if code == EDNS_OPTION_COOKIE:
+            if q.cookie_len or size < CLIENT_COOKIE_SIZE or size > COOKIE_MAX_SIZE or (
+                    CLIENT_COOKIE_SIZE < size < CLIENT_COOKIE_SIZE + 8):
+                return -1
+            q.cookie_len = size
+            q.cookie_at = pos
+        pos += size
+    return 0
+
+
 cdef inline int parse_additional(const uint8_t* pkt, int length, int pos, int count,
                                  query_t* q) noexcept nogil:
     """Walk the additional section for the OPT RR (RFC 6891 6.1.1) up to the end of the
@@ -149,6 +181,8 @@ cdef inline int parse_additional(const uint8_t* pkt, int length, int pos, int co
             q.edns_payload = fastdns_get16(pkt + pos + 2)
             q.edns_version = pkt[pos + 5]
             q.edns_do = (fastdns_get16(pkt + pos + 6) & DNS_EDNS_DO) != 0
+            if rdlen and parse_options(pkt, pos + 10, pos + 10 + rdlen, q) < 0:
+                return -1
         pos += 10 + rdlen
     return 0 if pos == length else -1   # trailing bytes: not a well-formed message
 
@@ -160,6 +194,9 @@ cdef inline parse_result parse_query(const uint8_t* pkt, int length, query_t* q)
     q.edns_do = 0
     q.encloser = -1
     q.edns_version = 0
+    q.opt_size = OPT_RR_SIZE
+    q.cookie_len = 0
+    q.cookie_valid = 0
     if length < DNS_HEADER_SIZE:
         return PARSE_DROP           # not even a header to answer with
     q.flags = fastdns_get16(pkt + 2)

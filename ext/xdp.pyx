@@ -181,6 +181,7 @@ cdef class XdpWorker(WorkerBase):
         if self.umem != NULL:
             xsk_umem__delete(self.umem)
         if self.ctx != NULL:
+            guard_free(&self.ctx.w.guard)
             free(self.ctx.area)
             free(self.ctx)
 

@@ -110,7 +110,7 @@ cdef inline uint32_t answer_rx_batch(xdp_ctx_t* c, uint32_t idx, uint32_t n) noe
         addr = desc.addr
         length = answer_frame(<uint8_t*>xsk_umem__get_data(c.area, addr), desc.len,
                               XSK_FRAME_SIZE - <int>(addr % XSK_FRAME_SIZE), c.mtu, &c.w.img,
-                              c.payload_max, &c.w.q, c.w.counters)
+                              c.payload_max, &c.w.q, c.w.counters, &c.w.guard)
         if length:
             c.tx_addr[m] = addr
             c.tx_len[m] = length

@@ -20,6 +20,7 @@ from fastdns.config import Config
 from fastdns.controlblock import COUNTERS
 from fastdns.errors import FastDNSError
 from fastdns.host import Placement
+from fastdns.policy import packed_address
 from fastdns.publisher import Publisher
 from fastdns.sockets import open_udp_group
 from fastdns.workerspec import Endpoint, UdpEndpoint, XdpEndpoint
@@ -202,7 +203,7 @@ class _FallbackProtocol(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        reply = self.engine.answer(data)
+        reply = self.engine.answer(data, client=packed_address(addr[0]))
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 

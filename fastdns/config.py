@@ -25,7 +25,7 @@ import dns.name
 import yaml
 
 from fastdns import yamlload
-from fastdns.errors import ConfigError
+from fastdns.errors import ConfigError, FastDNSError
 from fastdns.signed import DEFAULT_NSEC3_ITERATIONS_MAX
 
 
@@ -95,6 +95,19 @@ class XdpConfig:
 
 
 @dataclass(frozen=True)
+class RateLimitConfig:
+    rate: int  #: responses per second per client prefix and response class
+    slip: int = 2  #: every slip-th limited response is sent truncated; 0: all dropped
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 56
+
+
+@dataclass(frozen=True)
+class CookieConfig:
+    secret_file: str | None = None  #: one or two hex secrets; None: random, new on each reload
+
+
+@dataclass(frozen=True)
 class Config:
     """What the file says, validated; the same on every machine (see fastdns.host)."""
 
@@ -115,6 +128,8 @@ class Config:
     backend: str = "udp"  #: "udp" (kernel sockets) or "xdp" (AF_XDP)
     xdp: XdpConfig | None = None
     metrics: ListenAddress | None = None  #: Prometheus endpoint; None = off
+    rate_limit: RateLimitConfig | None = None  #: response rate limiting over UDP; None = off
+    cookies: CookieConfig | None = CookieConfig()  #: DNS cookies; None = off
     user: str | None = None  #: switch to this user once the sockets are bound
     workers: int | None = None  #: how many; None = one per CPU we may run on (or per cpus)
     cpus: tuple[int, ...] | None = None  #: as listed; None = not given
@@ -565,6 +580,52 @@ def _check_nsec3_iterations_max(value: Any, context: Context) -> int:
     return int(value)
 
 
+def _check_rate_limit(value: Any, context: Context) -> RateLimitConfig | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise Invalid("expected a mapping with at least rate:")
+    return RateLimitConfig(**_parse_section(value, RATE_LIMIT_SETTINGS, "rate_limit.", context.base))
+
+
+def _int_from(low: int, high: int, what: str = "a number") -> Check:
+    def check(value: Any, context: Context) -> int:
+        if not _is_int(value) or not low <= value <= high:
+            raise Invalid(f"expected {what} from {low} to {high}, not {value!r}")
+        return int(value)
+    return check
+
+
+def _check_rate(value: Any, context: Context) -> int:
+    if value is None:
+        raise Invalid("required: responses per second per client prefix")
+    return _int_from(1, 1_000_000, "responses per second")(value, context)
+
+
+def _check_cookies(value: Any, context: Context) -> CookieConfig | None:
+    if value is True:
+        return CookieConfig()
+    if value is False:
+        return None
+    if not isinstance(value, dict):
+        raise Invalid(f"expected true, false or a mapping with secret_file:, not {value!r}")
+    return CookieConfig(**_parse_section(value, COOKIE_SETTINGS, "cookies.", context.base))
+
+
+def _check_secret_file(value: Any, context: Context) -> str | None:
+    from fastdns.policy import read_secret_file
+
+    path = _optional_text(value, "the path of a file of secrets")
+    if path is None:
+        return None
+    path = str(context.base / path)
+    try:
+        read_secret_file(path)
+    except FastDNSError as e:
+        raise Invalid(str(e)) from None
+    return path
+
+
 def _check_metrics(value: Any, context: Context) -> ListenAddress | None:
     return None if value is None else _listen_address(value)
 
@@ -647,6 +708,24 @@ TSIG_SETTINGS = (
     Setting("secret", "base64", None, _check_key_secret, "the shared secret", shown="—"),
 )
 
+RATE_LIMIT_SETTINGS = (
+    Setting("rate", "responses per second, 1 to 1000000", None, _check_rate,
+            "responses per second to one client prefix, for each class of response (answers, NXDOMAIN, "
+            "referrals, errors); shared among the workers", shown="required"),
+    Setting("slip", "0 to 10", 2, _int_from(0, 10),
+            "every slip-th response over the rate goes out truncated (TC=1: a real client retries over "
+            "TCP) or, to a client that sent a cookie, as BADCOOKIE; the others are dropped; 0: all dropped"),
+    Setting("ipv4_prefix", "8 to 32", 24, _int_from(8, 32), "bits of an IPv4 source address that make its prefix"),
+    Setting("ipv6_prefix", "16 to 64", 56, _int_from(16, 64), "bits of an IPv6 source address that make its prefix"),
+)
+
+COOKIE_SETTINGS = (
+    Setting("secret_file", "path", None, _check_secret_file,
+            "one or two secrets of 32 hex digits: the first makes server cookies, the second is still accepted; "
+            "read again on every `fastdns reload` (give anycast nodes the same file)",
+            shown="— (a random secret, new on every reload)"),
+)
+
 #: Every setting, in the order they are checked (a check may look at those above it).
 SETTINGS = (
     Setting("listen", "list of `address@port`", ["127.0.0.1@5300"], _check_listen,
@@ -688,6 +767,12 @@ SETTINGS = (
     Setting("nsec3_iterations_max", "0 to 2500", DEFAULT_NSEC3_ITERATIONS_MAX, _check_nsec3_iterations_max,
             "a zone signed with NSEC3 of more iterations is refused at load (RFC 9276: "
             "validators treat it as insecure)"),
+    Setting("rate_limit", "mapping", None, _check_rate_limit,
+            "response rate limiting over UDP (never TCP, nor clients with a valid cookie)",
+            children=RATE_LIMIT_SETTINGS, shown="— (off)"),
+    Setting("cookies", "`true`, `false` or mapping", True, _check_cookies,
+            "DNS cookies (RFC 7873, server cookies as RFC 9018); a valid one exempts a client from `rate_limit`",
+            children=COOKIE_SETTINGS),
     Setting("metrics", "`address@port`", None, _check_metrics,
             "Prometheus `/metrics` endpoint", shown="— (off)"),
     Setting("user", "user name", None, _check_user,

@@ -86,6 +86,8 @@ class Publisher:
         self._subscribers: list[Subscriber] = []
         self._compiled: CompiledImage | None = None  # the native compiler's: what it may reuse
         self.progress = LoadProgress()  #: the load under way (or the last one)
+        self.policy: bytes | None = None  #: rate limiting and cookies (fastdns.policy), packed
+        self._engines: list[_dataplane.Engine] = []  # those engine() made: they get the policy too
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call subscriber with every image published from now on."""
@@ -94,7 +96,32 @@ class Publisher:
     def engine(self) -> _dataplane.Engine:
         """A new engine (own counters) answering from the published image."""
         assert self.image is not None, "nothing published yet"
-        return _dataplane.Engine(self.image, self.udp_payload)
+        engine = _dataplane.Engine(self.image, self.udp_payload)
+        if self.policy is not None:
+            engine.set_policy(self.policy)
+        self._engines.append(engine)
+        return engine
+
+    def set_policy(self, policy: bytes) -> None:
+        """The workers' policy from the next generation on (and at once the engines'): a
+        new one is published with the image served now when no reload follows."""
+        self.policy = policy
+        self.control.set_policy(policy)
+        for engine in self._engines:
+            engine.set_policy(policy)
+
+    def republish(self) -> None:
+        """Publish the image served now again, as the next generation: the workers take
+        the control block's policy when they switch.  The file is linked, not copied."""
+        if self.generation == 0:
+            return
+        generation = self.generation + 1
+        path = self.run_dir.image_path(generation)
+        unlink_quietly(path)
+        os.link(self.run_dir.image_path(self.generation), path)
+        self.control.publish(generation)
+        self.generation = generation
+        unlink_quietly(self.run_dir.image_path(generation - 2))
 
     def publish(self, zones: Iterable[NativeLoadedZone], expired: frozenset[dns.name.Name] = frozenset()
                 ) -> CompileReport:

@@ -35,6 +35,7 @@ from fastdns.config import Config, ZoneConfig, zone_origin
 from fastdns.control import ControlServer, ReloadReply, StatsReply, StatusReply, reload_report
 from fastdns.errors import FastDNSError
 from fastdns.host import Placement
+from fastdns.policy import Policy
 from fastdns.privileges import drop_privileges
 from fastdns.publisher import CompileOptions, Publisher
 from fastdns.reload import ServedZones
@@ -75,6 +76,7 @@ class Server:
         self.notify_sockets: list[socket.socket] = []
         self._notifying: set[asyncio.Task[dict[str, str]]] = set()
         self.started = time.time()
+        self.policy = Policy(config.rate_limit, config.cookies, len(placement.cpus))
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ class Server:
         options = CompileOptions(cfg.version, cfg.identity, cfg.minimal_responses)
         publisher = self.publisher = Publisher(self.run_dir, control, options, cfg.udp_payload,
                                                readers=self._worker_pids)
+        publisher.set_policy(self.policy.packed())  # before the first image: workers take it
         fetch_missing(cfg.zones, self.zones.preloaded)  # a secondary zone without a copy: transferred first
         self.zones.configured = cfg.zones + self._catalog_members(cfg.zones)
         self.zones.start(publisher)
@@ -205,6 +208,25 @@ class Server:
     # -- the control socket's commands (control.Handlers) ----------------------------------
 
     async def reload(self, zones: list[str] | None) -> ReloadReply:
+        """`fastdns reload`: the cookie secrets rotated, then the zones reloaded."""
+        assert self.publisher is not None
+        generation = self.publisher.generation
+        try:
+            self.policy.rotate()
+            rotated = None
+        except FastDNSError as e:
+            rotated = f"cookie secrets kept: {e}"
+        self.publisher.set_policy(self.policy.packed())
+        reply = await self._reload(zones)
+        if self.publisher.generation == generation:
+            self.publisher.republish()  # no zone changed: the workers still take the new secret
+        if rotated is not None:
+            log.error("reload: %s", rotated)
+            reply["ok"] = False
+            reply.setdefault("errors", []).append(rotated)
+        return reply
+
+    async def _reload(self, zones: list[str] | None) -> ReloadReply:
         """Re-read the zones (all, or those named), publish, and NOTIFY the secondaries of
         the zones that changed."""
         assert self.publisher is not None
@@ -233,7 +255,7 @@ class Server:
         return {"ok": True, **await self.transfers.check(secondary)}
 
     async def _reload_zones(self, names: list[str]) -> dict[str, Any]:
-        return dict(await self.reload(names))
+        return dict(await self._reload(names))  # a transfer's: the cookie secrets stay
 
     def _zone_to_transfer(self, origin: dns.name.Name) -> tuple[ZoneConfig, NativeZone] | None:
         """The zone served at origin, for a transfer out, with its configuration."""

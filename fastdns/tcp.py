@@ -18,6 +18,7 @@ from fastdns import _dataplane
 from fastdns.config import ListenAddress
 from fastdns.controlblock import COUNTERS
 from fastdns.errors import ConfigError
+from fastdns.policy import packed_address
 from fastdns.xfrout import TransfersOut
 
 log = logging.getLogger("fastdns")
@@ -73,6 +74,7 @@ class TcpServer:
         self.connections += 1
         self.accepted += 1
         peer = str((writer.get_extra_info("peername") or ("",))[0])
+        client = packed_address(peer)  # what its DNS cookies are made for
         try:
             while True:
                 query = await self._read_message(reader)
@@ -91,7 +93,7 @@ class TcpServer:
                         writer.write(LENGTH.pack(len(message)) + message)
                         await writer.drain()
                     continue
-                reply = self.engine.answer(query, tcp=True)
+                reply = self.engine.answer(query, tcp=True, client=client)
                 if reply is None:
                     break  # not a query we may answer: end the connection
                 writer.write(LENGTH.pack(len(reply)) + reply)

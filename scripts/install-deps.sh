@@ -10,7 +10,8 @@ set -euo pipefail
 profile=${1:-run}
 # libldns-dev: fastdns._zonefile reads zone files with ldns (BSD; docs/zone-parser.md).
 # libssl-dev: the data plane's SHA-1 for NSEC3 (libcrypto; libldns-dev pulls it in too).
-run_pkgs=(python3 python3-venv python3-dev gcc make libldns-dev libssl-dev)
+# libsodium-dev: SipHash-2-4 for DNS cookies in the data plane (ISC).
+run_pkgs=(python3 python3-venv python3-dev gcc make libldns-dev libssl-dev libsodium-dev)
 # libknot-dev: libzscanner's headers, for the opt-in reader the tests check (make build-zscanner).
 # bind9-utils: dnssec-keygen and dnssec-signzone, which sign the DNSSEC tests' zones with NSEC3.
 test_pkgs=(bind9-dnsutils knot nsd dnsperf iproute2 procps iputils-ping ethtool valgrind libknot-dev bind9-utils)

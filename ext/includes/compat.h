@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <time.h>
 
 #ifndef FASTDNS_DEBUG
 #define FASTDNS_DEBUG 0
@@ -45,6 +48,62 @@ static inline void fastdns_put64(uint8_t *p, uint64_t v)
     v = __builtin_bswap64(v);
 #endif
     memcpy(p, &v, 8);
+}
+
+static inline uint32_t fastdns_get32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void fastdns_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline uint64_t fastdns_get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* The clocks the worker reads once per batch (vDSO calls, no system call): milliseconds
+ * of a monotonic clock for rate limiting, Unix seconds for DNS cookies' timestamps. */
+static inline uint32_t fastdns_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+static inline uint32_t fastdns_clock_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint32_t)ts.tv_sec;
+}
+
+/* The client's address in a received datagram's sockaddr: 4 bytes for IPv4 (and for an
+ * IPv4-mapped IPv6 address, so both socket kinds key a client alike), 16 for IPv6, else 0. */
+static inline int fastdns_client_address(const void *name, unsigned int namelen, const uint8_t **addr)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)name;
+    if (namelen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
+        *addr = (const uint8_t *)&((const struct sockaddr_in *)name)->sin_addr;
+        return 4;
+    }
+    if (namelen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
+        const uint8_t *a6 = (const uint8_t *)&((const struct sockaddr_in6 *)name)->sin6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+        if (memcmp(a6, mapped, 12) == 0) {
+            *addr = a6 + 12;
+            return 4;
+        }
+        *addr = a6;
+        return 16;
+    }
+    *addr = NULL;
+    return 0;
 }
 
 /* Little-endian 64-bit words at any alignment: the name hash (docs/image-format.md) is

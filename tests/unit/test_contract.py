@@ -44,6 +44,7 @@ def python_contract() -> dict:
         "nsec3_entry": _layout(image.NSEC3_ENTRY, image.NSEC3_ENTRY_FIELDS),
         "rrs": _layout(image.RRS, image.RRS_FIELDS),
         "control_header": _layout(controlblock.HEADER, controlblock.HEADER_FIELDS),
+        "control_policy": _layout(controlblock.POLICY, controlblock.POLICY_FIELDS),
     }
     return {
         "image_magic": image.MAGIC,
@@ -57,6 +58,7 @@ def python_contract() -> dict:
         "record_ext": {"signed": image.EXT_SIGNED, "cover": image.EXT_COVER, "proofs": image.EXT_PROOFS},
         "chain_kinds": {"nsec": image.CHAIN_NSEC, "nsec3": image.CHAIN_NSEC3},
         "counters": {name: i for i, name in enumerate(controlblock.COUNTERS)},
+        "cookie_secret_size": controlblock.COOKIE_SECRET_SIZE,
         "n_counters": len(controlblock.COUNTERS),
         "control_magic": controlblock.MAGIC,
         "control_header_size": controlblock.HEADER_SIZE,
@@ -86,11 +88,13 @@ def test_the_capsule_is_named_as_the_contract_says(tmp_path):
 
 
 def test_python_side_is_self_consistent():
-    assert image.HEADER.size == controlblock.HEADER_SIZE == 64
+    assert image.HEADER.size == 64
     assert controlblock.HEADER.size <= controlblock.HEADER_SIZE
+    assert controlblock.POLICY.size == 48
     assert len(controlblock.COUNTERS) * 8 <= controlblock.SLOT_SIZE
     assert len(set(controlblock.COUNTERS)) == len(controlblock.COUNTERS)
-    assert [f"drop_{r}" for r in controlblock.DROP_REASONS] == list(controlblock.COUNTERS[-4:])
+    drops = controlblock.COUNTERS.index("drop_short")
+    assert [f"drop_{r}" for r in controlblock.DROP_REASONS] == list(controlblock.COUNTERS[drops:drops + 4])
 
 
 def _doc_table(heading: str) -> list[tuple[str, str]]:
