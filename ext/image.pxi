@@ -141,6 +141,44 @@ cdef inline const img_record* record_at(const image_t* img, uint32_t off) noexce
     return <const img_record*>(img.base + off)
 
 
+cdef enum image_check:          # image_init's verdicts
+    IMAGE_OK = 0
+    IMAGE_SHORT = 1             # shorter than its header
+    IMAGE_NOT_FASTDNS = 2       # another magic
+    IMAGE_UNSUPPORTED = 3       # another version or header size
+    IMAGE_WRONG_SIZE = 4        # the header's total_size is not the mapping's length
+    IMAGE_BAD_SECTIONS = 5      # a section outside the image
+
+
+cdef inline image_check image_init(image_t* img, const uint8_t* base, size_t length) noexcept nogil:
+    """img filled from the image mapped at base (length bytes), once its header and section
+    bounds are checked (the body was checked before publication); img is left as it was
+    unless IMAGE_OK is returned."""
+    cdef const img_header* h = <const img_header*>base
+    if length < sizeof(img_header):
+        return IMAGE_SHORT
+    if memcmp(h.magic, IMAGE_MAGIC, 8) != 0:
+        return IMAGE_NOT_FASTDNS
+    if h.version != IMAGE_VERSION or h.header_size != sizeof(img_header):
+        return IMAGE_UNSUPPORTED
+    if h.total_size != length:
+        return IMAGE_WRONG_SIZE
+    if (h.bucket_count == 0 or h.bucket_count & (h.bucket_count - 1)
+            or <uint64_t>h.buckets_off + <uint64_t>h.bucket_count * sizeof(img_bucket) > length
+            or <uint64_t>h.nodes_off + <uint64_t>h.node_count * sizeof(img_node) > length
+            or <uint64_t>h.refused_off + sizeof(img_record) > length):
+        return IMAGE_BAD_SECTIONS
+    img.base = base
+    img.size = length
+    img.buckets = <const img_bucket*>(base + h.buckets_off)
+    img.mask = h.bucket_count - 1
+    img.nodes = <const img_node*>(base + h.nodes_off)
+    img.refused = record_at(img, h.refused_off)
+    img.chaos_version = record_at(img, h.chaos_version_off) if h.chaos_version_off else NULL
+    img.chaos_identity = record_at(img, h.chaos_identity_off) if h.chaos_identity_off else NULL
+    return IMAGE_OK
+
+
 cdef inline const uint8_t* record_relocs(const img_record* rec) noexcept nogil:
     return <const uint8_t*>rec + sizeof(img_record)
 
