@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= zones/fastdns.yaml
 
-.PHONY: run test build build-zscanner deps-run deps-test clean debug bench bench-deps bench-load
+.PHONY: run test build build-zscanner deps-run deps-test clean debug bench bench-deps bench-load fuzz fuzz-build
 
 run: deps-run build
 	$(BIN)/fastdns serve -c $(CONFIG)
@@ -61,6 +61,19 @@ debug: $(VENV)/.editable
 
 clean:
 	rm -rf build dist $(VENV) fastdns/*.so fastdns/*.bpf.o ext/*.c ext/*.html *.egg-info
+
+# `make fuzz`: the data plane's answering core (answer_query, answer_frame) under libFuzzer,
+# ASan and UBSan (docs/fuzzing.md), until interrupted. FUZZ_ARGS passes libFuzzer options,
+# e.g. FUZZ_ARGS="-max_total_time=3600" or FUZZ_ARGS="-jobs=2 -workers=2". Inputs that add
+# coverage go to build/fuzz/corpus, crashes to build/fuzz/crashes/.
+FUZZ_ARGS ?=
+fuzz: fuzz-build
+	@mkdir -p build/fuzz/corpus build/fuzz/crashes
+	build/fuzz/fastdns-fuzz -artifact_prefix=build/fuzz/crashes/ $(FUZZ_ARGS) build/fuzz/corpus fuzz/corpus tests/fuzz/crashes
+
+# The fuzzer (fuzz/target.pyx and fuzz/harness.c, clang) and the images it answers from.
+fuzz-build: deps-test build $(VENV)/.dev-deps
+	$(BIN)/python fuzz/build.py build/fuzz
 
 # `make bench`: fastdns, Knot DNS and NSD side by side under dnsperf (deploy/bench/); needs root.
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS="--names 10000 --rounds 1".

@@ -3,7 +3,8 @@
 # Installs the Debian packages fastdns needs, only those that are missing.
 #   install-deps.sh run   - what building and serving needs
 #   install-deps.sh test  - that plus the reference servers and tools the tests start,
-#                           and what the AF_XDP backend builds with
+#                           what the AF_XDP backend builds with, and the fuzzer's
+#                           compiler runtimes
 #   install-deps.sh xdp   - what building the AF_XDP backend needs
 set -euo pipefail
 
@@ -17,10 +18,12 @@ run_pkgs=(python3 python3-venv python3-dev gcc make libldns-dev libssl-dev libso
 test_pkgs=(bind9-dnsutils knot nsd dnsperf iproute2 procps iputils-ping ethtool valgrind libknot-dev bind9-utils)
 # The AF_XDP backend (fastdns._xdp and the XDP program) builds where these are present.
 xdp_pkgs=(libxdp-dev libbpf-dev clang llvm)
+# The fuzz target (make fuzz, tests/fuzz/): clang's libFuzzer, ASan and UBSan runtimes.
+fuzz_pkgs=(clang libclang-rt-dev)
 
 case "$profile" in
   run) wanted=("${run_pkgs[@]}") ;;
-  test) wanted=("${run_pkgs[@]}" "${test_pkgs[@]}" "${xdp_pkgs[@]}") ;;
+  test) wanted=("${run_pkgs[@]}" "${test_pkgs[@]}" "${xdp_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
   xdp) wanted=("${run_pkgs[@]}" "${xdp_pkgs[@]}") ;;
   *) echo "install-deps.sh: unknown profile '$profile' (run|test|xdp)" >&2; exit 2 ;;
 esac
