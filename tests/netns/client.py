@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """A DNS client run inside the test namespace (ip netns exec): asks, prints JSON replies.
 
-usage: client.py SERVER PORT QNAME QTYPE [--count N] [--tcp] [--edns SIZE] [--raw HEX]
+usage: client.py SERVER PORT QNAME QTYPE [--count N] [--tcp] [--edns SIZE] [--raw HEX] [--source ADDR]
                  [--seconds S [--timeout T] [--interval I]]
                  [--frame HEX --ifname IF --sport PORT]
 """
@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--frame", help="send this Ethernet frame (hex) and report any reply")
     parser.add_argument("--ifname", help="the interface for --frame")
     parser.add_argument("--sport", type=int, help="the frame's UDP source port, for its reply")
+    parser.add_argument("--source", help="the address to ask from")
     args = parser.parse_args()
     if args.frame is not None:
         send_frame(bytes.fromhex(args.frame), args.ifname, args.sport)
@@ -92,7 +93,7 @@ def main() -> None:
         query = dns.message.make_query(args.qname, args.qtype, use_edns=0 if args.edns else False,
                                        payload=args.edns or None)
         ask = dns.query.tcp if args.tcp else dns.query.udp
-        reply = ask(query, args.server, port=args.port, timeout=2)
+        reply = ask(query, args.server, port=args.port, timeout=2, source=args.source)
         replies.append({
             "rcode": reply.rcode(), "flags": int(reply.flags),
             "answer": sorted(rd.to_text() for rrset in reply.answer for rd in rrset),
