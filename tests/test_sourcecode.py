@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LINTED = ["fastdns", "tests", "deploy", "setup.py"]
+LINTED = ["fastdns", "tests", "deploy", "fuzz", "setup.py"]
 
 
 def tool(name: str) -> str:
