@@ -237,10 +237,10 @@ def _stats(args: argparse.Namespace) -> int:
     workers, tcp = reply["workers"], reply.get("tcp", {})
     # backend xdp: UDP the XDP program passed to the kernel, answered by the control process
     extra = [("tcp", tcp)] + ([("fallback", reply["fallback"])] if "fallback" in reply else [])
-    print(f"{'counter':<16}{'udp total':>14}" + "".join(f"{'w' + str(i):>12}" for i in range(len(workers)))
+    print(f"{'counter':<22}{'udp total':>14}" + "".join(f"{'w' + str(i):>12}" for i in range(len(workers)))
           + "".join(f"{label:>12}" for label, _ in extra))
     for name in reply["total"]:
-        print(f"{name:<16}{reply['total'][name]:>14}" + "".join(f"{w[name]:>12}" for w in workers)
+        print(f"{name:<22}{reply['total'][name]:>14}" + "".join(f"{w[name]:>12}" for w in workers)
               + "".join(f"{counts.get(name, 0):>12}" for _, counts in extra))
     for name in ("connections_open", "connections_accepted", "connections_refused"):
         print(f"tcp {name:<28}{tcp.get(name, 0):>10}")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from fastdns.controlblock import DROP_REASONS
+from fastdns.controlblock import DROP_REASONS, RRL_CLASSES
 from fastdns.state import StateView
 from fastdns.xfrout import NOTIFIES_SENT
 
@@ -60,6 +60,7 @@ class ServerCollector:
             for reason in DROP_REASONS:
                 by_reason.add_metric([worker, reason], counts.get(f"drop_{reason}", 0))
         yield by_reason
+        yield from self._abuse(sources)
         restarts = CounterMetricFamily("fastdns_worker_restarts", "Worker restarts",
                                        labels=["worker", "cpu"])
         for w in self.state.supervisor.workers:
@@ -87,6 +88,25 @@ class ServerCollector:
         yield GaugeMetricFamily("fastdns_tcp_connections", "Open TCP connections",
                                 value=tcp.get("connections_open", 0))
 
+
+    def _abuse(self, sources: list[tuple[str, dict[str, int]]]) -> Iterator[Metric]:
+        """Response rate limiting, by class and action (dropped, slipped), and DNS cookies."""
+        limited = CounterMetricFamily("fastdns_rate_limited", "Responses over the rate limit, by response class "
+                                      "and action (dropped; slipped: sent truncated or as BADCOOKIE)",
+                                      labels=["worker", "class", "action"])
+        cookies = CounterMetricFamily("fastdns_cookies", "Queries with a DNS COOKIE option, by result (valid: "
+                                      "with our server cookie; other: a new one was sent) and BADCOOKIE sent",
+                                      labels=["worker", "result"])
+        for worker, counts in sources:
+            for cls in RRL_CLASSES:
+                for action in ("dropped", "slipped"):
+                    limited.add_metric([worker, cls, action], counts.get(f"rrl_{action}_{cls}", 0))
+            valid = counts.get("cookie_valid", 0)
+            cookies.add_metric([worker, "valid"], valid)
+            cookies.add_metric([worker, "other"], counts.get("cookies", 0) - valid)
+            cookies.add_metric([worker, "badcookie"], counts.get("badcookie", 0))
+        yield limited
+        yield cookies
 
     def _transfers(self) -> Iterator[Metric]:
         """Secondary zones (transfers in, NOTIFY received, expiry) and transfers out."""
