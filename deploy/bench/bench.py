@@ -29,7 +29,9 @@ from topology import NETNS, Cgroup, Link  # noqa: E402
 
 BASELINE = "knot"  #: ratios are to Knot DNS with kernel UDP workers
 #: and, for the AF_XDP entries, also to Knot DNS's XDP mode: the same path through the kernel
-SAME_PATH_PEER = {"fastdns": "knot", "fastdns-xdp": "knot-xdp", "nsd": "knot"}
+SAME_PATH_PEER = {"fastdns": "knot", "fastdns-xdp": "knot-xdp", "nsd": "knot",
+                  # the rows with rate limiting on: beside the same server without it
+                  "fastdns-rrl": "fastdns", "knot-rrl": "knot"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--perf-servers", default="fastdns,knot",
                    help="servers profiled with perf (kernel included) during an extra run; '' skips")
     p.add_argument("--perf-seconds", type=float, default=5.0)
-    p.add_argument("--callgrind-servers", default="fastdns,knot,nsd")
+    p.add_argument("--callgrind-servers", default="fastdns,fastdns-rrl,knot,nsd")
     p.add_argument("--callgrind-queries", type=int, default=10_000, help="0 skips callgrind")
     p.add_argument("--callgrind-names", type=int, default=10_000)
     p.add_argument("--callgrind-rate", type=int, default=0,
@@ -166,13 +168,16 @@ class Bench:
 
     # -- one measured run ----------------------------------------------------------------------
 
-    def dnsperf(self, name: str, query_file: Path, seconds: float, **options: Any) -> str:
+    def dnsperf(self, name: str, query_file: Path, seconds: float, kind: str | None = None,
+                **options: Any) -> str:
+        """dnsperf from the namespace to name's link, with the query options of kind (the
+        registry's name; default: name's)."""
         assert self.loadgen is not None
         a = self.args
         options.setdefault("dnssec_ok", self.dnssec_ok)
         cmd = measure.dnsperf_command(self.links[name].host_addr, a.port, query_file, seconds,
                                       clients=a.clients, outstanding=options.pop("outstanding", a.outstanding),
-                                      timeout_s=a.timeout, **options)
+                                      timeout_s=a.timeout, **options) + REGISTRY[kind or name].dnsperf_options()
         return measure.run_bounded(self.loadgen.wrap(["ip", "netns", "exec", NETNS, *cmd]),
                                    timeout=seconds + a.timeout + 30)
 
@@ -274,7 +279,7 @@ class Bench:
                 if mode == "loaded":
                     started = time.monotonic()
                     result = measure.parse_dnsperf(self.dnsperf(
-                        self.callgrind_link, query_file, 120, max_qps=a.callgrind_rate or None, runs=1))
+                        self.callgrind_link, query_file, 120, kind=name, max_qps=a.callgrind_rate or None, runs=1))
                     loaded_seconds = time.monotonic() - started
                     completed = result.completed
                 else:

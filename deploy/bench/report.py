@@ -66,7 +66,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {_num(row['total_us_per_query'], 2)} | {_ratio(row['qps_vs_knot'])} "
             f"| {_ratio(row['cpu_vs_knot'])} "
             f"| {_ratio(row['total_cpu_vs_knot'])} | {_num(row['instructions_per_query'], 0)} |")
-    lines += ["", "| server | CPU µs/query: user + kernel | CPU, total ÷ Knot on the same path "
+    lines += ["", "| server | CPU µs/query: user + kernel | CPU, total ÷ peer (Knot on the same path; "
+              "for RRL rows the same server without it) "
               "| load time s | zone in memory | memory (PSS) "
               "| packets/batch | CPUs busy server/dnsperf % | threads on server CPUs only |",
               "|---|--:|--:|--:|--:|--:|--:|--:|---|"]

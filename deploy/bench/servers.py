@@ -68,6 +68,15 @@ class ServerKind:
         """The server's own packet counters, where it has them."""
         return None
 
+    def dnsperf_options(self) -> list[str]:
+        """What dnsperf adds to each query for this server (an EDNS option)."""
+        return []
+
+
+#: dnsperf -E: a client cookie (RFC 7873) in every query, so the server makes a server
+#: cookie for each reply: the rows with cookies on pay for them.
+CLIENT_COOKIE_OPTION = ["-E", "10:0123456789abcdef"]
+
 
 class Fastdns(ServerKind):
     name, label, binary = "fastdns", "fastdns (kernel UDP)", sys.executable
@@ -121,14 +130,29 @@ class FastdnsXdp(Fastdns):
         return {"backend": "xdp", "xdp": {"interface": ctx.link.host_if, "mode": "native"}}
 
 
+class FastdnsGuarded(Fastdns):
+    """fastdns with response rate limiting at a rate far above the benchmark's (nothing is
+    limited: what the checks cost) and DNS cookies, every query carrying a client cookie."""
+
+    name, label = "fastdns-rrl", "fastdns (kernel UDP), RRL + cookies"
+
+    def settings(self, ctx: Context) -> dict:
+        return {"rate_limit": {"rate": 1_000_000}, "cookies": True}
+
+    def dnsperf_options(self) -> list[str]:
+        return CLIENT_COOKIE_OPTION
+
+
 class Knot(ServerKind):
     """Knot DNS with its defaults; one UDP worker per server CPU, as the others get."""
 
     name, label, binary = "knot", "Knot DNS (UDP)", "knotd"
     xdp = False
+    rrl = ""  #: the mod-rrl section, and the template's line that loads it
 
     def command(self, ctx: Context) -> list[str]:
         xdp = f"xdp:\n    listen: {ctx.link.host_if}@{ctx.port}\n" if self.xdp else ""
+        rrl, rrl_module = (self.rrl, "    global-module: mod-rrl/default\n") if self.rrl else ("", "")
         (ctx.work / "knot.conf").write_text(f"""\
 server:
     listen: {ctx.link.host_addr}@{ctx.port}
@@ -141,12 +165,12 @@ server:
 log:
   - target: stderr
     any: info
-template:
+{rrl}template:
   - id: default
     storage: {ctx.work}
     zonefile-sync: -1
     journal-content: none
-zone:
+{rrl_module}zone:
   - domain: {ctx.origin}
     file: {ctx.zone_file.name}
 """)
@@ -162,6 +186,17 @@ class KnotXdp(Knot):
 
     name, label = "knot-xdp", "Knot DNS (XDP)"
     xdp = True
+
+
+class KnotRrl(Knot):
+    """Knot DNS with its response rate limiting (mod-rrl) at a rate far above the
+    benchmark's, given the same queries (client cookie included) as fastdns-rrl."""
+
+    name, label = "knot-rrl", "Knot DNS (UDP), RRL"
+    rrl = "mod-rrl:\n  - id: default\n    rate-limit: 1000000\n    slip: 2\n"
+
+    def dnsperf_options(self) -> list[str]:
+        return CLIENT_COOKIE_OPTION
 
 
 class Nsd(ServerKind):
@@ -207,8 +242,11 @@ REGISTRY: dict[str, ServerKind] = {
     # fastdns-xdp: fastdns with `backend: xdp` on the host-side veth (issue 5); it is
     # listed when fastdns._xdp is built and the kernel lets it attach.
     "fastdns-xdp": FastdnsXdp(),
+    # fastdns-rrl and knot-rrl: rate limiting (and cookies) on, nothing limited (issue 14)
+    "fastdns-rrl": FastdnsGuarded(),
     "knot": Knot(),
     "knot-xdp": KnotXdp(),
+    "knot-rrl": KnotRrl(),
     "nsd": Nsd(),
 }
 
