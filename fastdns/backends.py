@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import resource
 import socket
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ from fastdns.controlblock import COUNTERS
 from fastdns.errors import FastDNSError
 from fastdns.host import Placement
 from fastdns.policy import packed_address
+from fastdns.privileges import CAP_BPF, CAP_IPC_LOCK, CAP_NET_RAW, map_use_needs_cap_bpf
 from fastdns.publisher import Publisher
 from fastdns.sockets import open_udp_group
 from fastdns.workerspec import Endpoint, UdpEndpoint, XdpEndpoint
@@ -34,6 +36,9 @@ class Backend(ABC):
     def __init__(self, config: Config, placement: Placement) -> None:
         self.config = config
         self.placement = placement
+        #: what a worker needs to open its endpoint, known once open() returns: kept by the
+        #: control process for the workers it starts (fastdns/privileges.py)
+        self.worker_capabilities: tuple[int, ...] = ()
 
     def notify_sockets(self) -> list[socket.socket]:
         """Sockets on the listen addresses that NOTIFY requests come to, for the control
@@ -120,6 +125,7 @@ class XdpBackend(Backend):
         # restarting).
         self.groups = [open_udp_group(address, (0,)) for address in self.config.listen]
         self.program = attach_xdp(self.config)
+        self.worker_capabilities = xdp_worker_capabilities(self.program.xsks_map_fd)
 
     def endpoint(self, slot: int) -> XdpEndpoint:
         return XdpEndpoint(self.xdp.interface, self.queues[slot], self.program.xsks_map_fd,
@@ -175,6 +181,19 @@ def attach_xdp(config: Config) -> Any:  # -> fastdns._xdp.XdpProgram
                                generic=xdp.mode == "generic")
     except (OSError, ValueError) as e:
         raise FastDNSError(str(e)) from None
+
+
+def xdp_worker_capabilities(xsks_map_fd: int) -> tuple[int, ...]:
+    """What an AF_XDP worker needs to open its socket, as measured (docs/privileges.md):
+    CAP_NET_RAW to create it; CAP_IPC_LOCK to register its UMEM (16 MiB pinned, charged to
+    the user's RLIMIT_MEMLOCK otherwise: not needed when that is unlimited); CAP_BPF to
+    register it in the XSKMAP only where the kernel wants it for any use of a map."""
+    caps = [CAP_NET_RAW]
+    if resource.getrlimit(resource.RLIMIT_MEMLOCK)[0] != resource.RLIM_INFINITY:
+        caps.append(CAP_IPC_LOCK)
+    if map_use_needs_cap_bpf(xsks_map_fd):
+        caps.append(CAP_BPF)
+    return tuple(caps)
 
 
 class UdpFallback:

@@ -36,7 +36,7 @@ from fastdns.control import ControlServer, ReloadReply, StatsReply, StatusReply,
 from fastdns.errors import FastDNSError
 from fastdns.host import Placement
 from fastdns.policy import Policy
-from fastdns.privileges import drop_privileges
+from fastdns.privileges import drop_privileges, keep_capabilities
 from fastdns.publisher import CompileOptions, Publisher
 from fastdns.reload import ServedZones
 from fastdns.rundir import RunDir
@@ -115,8 +115,10 @@ class Server:
         self.notify_sockets = open_notify_sockets(cfg.notify_listen)
         self.state = StateView(cfg.listen, self.zones, publisher, control, self.supervisor, self.backend,
                                tcp, self.started, self.transfers)
-        if cfg.user is not None:
-            drop_privileges(cfg.user, self.run_dir)
+        if cfg.user is not None:  # the workers' capabilities kept for them (docs/privileges.md)
+            drop_privileges(cfg.user, self.run_dir, self.backend.worker_capabilities)
+        else:
+            keep_capabilities(self.backend.worker_capabilities)
 
     def _worker_pids(self) -> list[int]:
         return [w.process.pid for w in self.supervisor.workers]

@@ -9,6 +9,7 @@ changes.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from types import ModuleType
 from typing import NamedTuple, Protocol
 
 from fastdns import _dataplane
+from fastdns.privileges import drop_capabilities
 from fastdns.rundir import image_path
 from fastdns.workerspec import UdpEndpoint, WorkerSpec, XdpEndpoint
 
@@ -78,9 +80,15 @@ def _xdp_module() -> ModuleType:
 
 def _open_xdp(spec: WorkerSpec, endpoint: XdpEndpoint) -> DataPlaneWorker:
     _xdp = _xdp_module()
-    worker = _xdp.XdpWorker(endpoint.interface, endpoint.queue, endpoint.xsks_map_fd, endpoint.mtu,
-                            spec.udp_payload, spec.control_block, spec.control_size,
-                            spec.counters_offset, endpoint.busy_poll)
+    try:
+        worker = _xdp.XdpWorker(endpoint.interface, endpoint.queue, endpoint.xsks_map_fd, endpoint.mtu,
+                                spec.udp_payload, spec.control_block, spec.control_size,
+                                spec.counters_offset, endpoint.busy_poll)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOBUFS):
+            raise
+        raise OSError(e.errno, f"{e.strerror}: {os.strerror(e.errno)} (an AF_XDP worker needs CAP_NET_RAW, "
+                               "and CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK: docs/privileges.md)") from None
     mode = "zero-copy" if worker.zero_copy else "copy"
     print(f"fastdns worker {spec.slot}: {endpoint.interface} queue {endpoint.queue} on CPU {spec.cpu}, "
           f"AF_XDP {mode} mode", file=sys.stderr, flush=True)
@@ -108,6 +116,7 @@ def serve(spec: WorkerSpec) -> int:
     if os.getppid() != spec.parent:
         return 0  # the control process died before the death signal was armed
     worker = transport.open(spec, spec.endpoint)
+    drop_capabilities()  # those it was started with served only to open the endpoint
     _map_published(worker, spec.run_dir)
     while True:
         status = worker.run()
