@@ -646,9 +646,6 @@ def _check_user(value: Any, context: Context) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise Invalid("expected a user name")
-    if context.values["backend"] == "xdp":
-        raise Invalid("the AF_XDP workers need CAP_NET_RAW and CAP_BPF: run as root, or "
-                      "under systemd with deploy/fastdns.service's capabilities")
     return value
 
 
@@ -776,7 +773,8 @@ SETTINGS = (
     Setting("metrics", "`address@port`", None, _check_metrics,
             "Prometheus `/metrics` endpoint", shown="— (off)"),
     Setting("user", "user name", None, _check_user,
-            "when started as root: switch to this user once sockets are bound (not with `xdp`)",
+            "when started as root: switch to this user once sockets are bound and the XDP program "
+            "attached (what each process keeps: docs/privileges.md)",
             shown="—"),
 )
 
