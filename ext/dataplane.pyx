@@ -51,25 +51,15 @@ cdef class Image:
     cdef _check(self, str path):
         """The header and section bounds; the body was checked before publication."""
         cdef const img_header* h = <const img_header*>self.addr
-        if memcmp(h.magic, IMAGE_MAGIC, 8) != 0:
+        cdef image_check verdict = image_init(&self.img, <const uint8_t*>self.addr, self.length)
+        if verdict == IMAGE_NOT_FASTDNS:
             raise ValueError(f"{path}: not a fastdns image")
-        if h.version != IMAGE_VERSION or h.header_size != sizeof(img_header):
+        if verdict == IMAGE_UNSUPPORTED:
             raise ValueError(f"{path}: unsupported image version {h.version}")
-        if h.total_size != self.length:
+        if verdict == IMAGE_WRONG_SIZE:
             raise ValueError(f"{path}: {self.length} bytes, header says {h.total_size}")
-        if (h.bucket_count == 0 or h.bucket_count & (h.bucket_count - 1)
-                or <uint64_t>h.buckets_off + <uint64_t>h.bucket_count * sizeof(img_bucket) > self.length
-                or <uint64_t>h.nodes_off + <uint64_t>h.node_count * sizeof(img_node) > self.length
-                or <uint64_t>h.refused_off + sizeof(img_record) > self.length):
+        if verdict != IMAGE_OK:
             raise ValueError(f"{path}: section outside the image")
-        self.img.base = <const uint8_t*>self.addr
-        self.img.size = self.length
-        self.img.buckets = <const img_bucket*>(self.img.base + h.buckets_off)
-        self.img.mask = h.bucket_count - 1
-        self.img.nodes = <const img_node*>(self.img.base + h.nodes_off)
-        self.img.refused = record_at(&self.img, h.refused_off)
-        self.img.chaos_version = record_at(&self.img, h.chaos_version_off) if h.chaos_version_off else NULL
-        self.img.chaos_identity = record_at(&self.img, h.chaos_identity_off) if h.chaos_identity_off else NULL
 
     def __dealloc__(self):
         if self.addr != NULL:
