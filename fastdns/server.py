@@ -100,25 +100,27 @@ class Server:
         publisher = self.publisher = Publisher(self.run_dir, control, options, cfg.udp_payload,
                                                readers=self._worker_pids)
         publisher.set_policy(self.policy.packed())  # before the first image: workers take it
+        # What needs privileges first: the service sockets and the XDP program.  Then they
+        # are dropped (docs/privileges.md), before any zone file is read or primary asked.
+        self.backend.open()
+        self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
+        self.notify_sockets = open_notify_sockets(cfg.notify_listen)
+        if cfg.user is not None:  # the workers' capabilities kept for them
+            drop_privileges(cfg.user, self.run_dir, self.backend.worker_capabilities)
+        else:
+            keep_capabilities(self.backend.worker_capabilities)
         fetch_missing(cfg.zones, self.zones.preloaded)  # a secondary zone without a copy: transferred first
         self.zones.configured = cfg.zones + self._catalog_members(cfg.zones)
         self.zones.start(publisher)
         self.transfers = Transfers(self.zones.configured, self._soa_of, self._reload_zones, self._set_expired,
                                    self._transferred, self.zones.preloaded)
-        self.backend.open()
         tcp = self.tcp = TcpServer(publisher.engine(), cfg.tcp_idle_timeout, cfg.tcp_max_connections,
                                    TransfersOut(self._zone_to_transfer, cfg.tsig))
         publisher.subscribe(tcp.engine.set_image)  # TCP switches with the workers
         self.zones.on_replaced = lambda _, old, new: tcp.transfers.record_change(old.origin, old.native, new.native) \
             if tcp.transfers is not None else None
-        self.tcp_sockets = [open_tcp_listener(address) for address in cfg.listen]
-        self.notify_sockets = open_notify_sockets(cfg.notify_listen)
         self.state = StateView(cfg.listen, self.zones, publisher, control, self.supervisor, self.backend,
                                tcp, self.started, self.transfers)
-        if cfg.user is not None:  # the workers' capabilities kept for them (docs/privileges.md)
-            drop_privileges(cfg.user, self.run_dir, self.backend.worker_capabilities)
-        else:
-            keep_capabilities(self.backend.worker_capabilities)
 
     def _worker_pids(self) -> list[int]:
         return [w.process.pid for w in self.supervisor.workers]
