@@ -58,15 +58,6 @@ static inline void fastdns_put32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
-static inline uint64_t fastdns_get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
 
 /* The clocks the worker reads once per batch (vDSO calls, no system call): milliseconds
  * of a monotonic clock for rate limiting, Unix seconds for DNS cookies' timestamps. */
@@ -117,6 +108,9 @@ static inline uint64_t fastdns_load64le(const uint8_t *p)
 #endif
     return w;
 }
+
+/* Network byte order, 64 bits: the little-endian word with its bytes turned around. */
+static inline uint64_t fastdns_get64(const uint8_t *p) { return __builtin_bswap64(fastdns_load64le(p)); }
 
 static inline void fastdns_store64le(uint8_t *p, uint64_t w)
 {
