@@ -121,14 +121,14 @@ def test_a_flood_is_held_to_the_limit_and_others_are_answered(server):
     normal_out, _ = normal.communicate(timeout=30)
     tcp_out, _ = tcp.communicate(timeout=30)
     after = stats(server)
-    print(f"\nflood: {result}; amplification {amplification(result):.2f}")
+    answered = json.loads(normal_out.splitlines()[-1])
+    print(f"\nflood: {result}; amplification {amplification(result):.2f}; the other client: {answered}")
     # A second of budget, then RATE a second, shared by the workers (each rounds its share up).
     assert 0 < result["full"] <= (RATE + 2) * (result["seconds"] + 1) + 2
     limited = result["sent"] - result["full"]
     assert abs(result["truncated"] - limited / SLIP) <= 0.05 * limited + 4  # every SLIP-th slips
     limited_counted = sum(after[k] - before[k] for k in after if k.startswith("rrl_") and k.endswith("_answer"))
     assert limited_counted >= 0.95 * limited
-    answered = json.loads(normal_out.splitlines()[-1])
     assert answered["timeouts"] == 0 and answered["wrong"] == 0 and answered["answered"] > 20
     replies = json.loads(tcp_out)
     assert len(replies) == 20 and all(r["answer"] == ["192.0.2.80"] for r in replies)
