@@ -95,7 +95,8 @@ cdef inline int compose_reply(uint8_t* pkt, int length, int cap, const image_t* 
     if q.edns:
         counters[C_EDNS] += 1
     if parsed == PARSE_FORMERR:
-        q.edns = 0                  # RFC 6891 7: no OPT in a reply to a malformed OPT
+        q.edns = 0                  # RFC 6891 7: no OPT in a reply to a malformed OPT,
+        q.cookie_len = 0            # so no COOKIE option either
         counters[C_FORMERR] += 1
         return reply_without_records(pkt, q, DNS_RCODE_FORMERR, 0, <uint16_t>payload_max)
     if q.cookie_len:

@@ -115,3 +115,14 @@ def test_ipv6_prefixes_are_56_bits(engine):
     flood(engine, 10, 1000.0, client=a)
     assert full(flood(engine, 3, 1000.0, client=same)) == 0
     assert full(flood(engine, 3, 1000.0, client=other)) == 3
+
+
+def test_a_malformed_query_with_a_cookie_slips_as_a_truncated_formerr(engine):
+    """A FORMERR reply has no OPT, so a slipped one cannot be BADCOOKIE: TC=1 FORMERR."""
+    bad = wire(cookie=bytes(8)) + b"\x00"  # a trailing byte: FORMERR
+    replies = [engine.answer(bad, client=CLIENT, now=1000.0) for _ in range(20)]
+    sent = [dns.message.from_wire(r) for r in replies if r is not None]
+    slipped = [r for r in sent if r.flags & dns.flags.TC]
+    assert len(sent) == 15 and len(slipped) == 5  # a budget of 10, then every second slips
+    assert all(r.rcode() == dns.rcode.FORMERR and r.edns < 0 for r in sent)
+    assert counters(engine)["rrl_slipped_error"] == 5 and counters(engine)["badcookie"] == 0
