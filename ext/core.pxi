@@ -16,7 +16,7 @@ from compat cimport (fastdns_install_stop_handler, fastdns_stop_requested,
                      fastdns_set_pdeathsig, fastdns_load_acquire, fastdns_get16,
                      fastdns_put16, fastdns_put64, fastdns_load64le, fastdns_store64le,
                      fastdns_csum_add, fastdns_csum_fold, fastdns_put_csum, fastdns_get32,
-                     fastdns_put32, fastdns_get64, fastdns_clock_ms, fastdns_clock_s,
+                     fastdns_put32, fastdns_get64, fastdns_random64, fastdns_clock_ms, fastdns_clock_s,
                      fastdns_client_address)
 from sodium cimport sodium_init
 from net cimport (iovec, mmsghdr, socklen_t, sockaddr_storage, recvmmsg, sendmmsg, sendto,

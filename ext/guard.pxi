@@ -52,6 +52,11 @@ cdef inline uint64_t prefix_mask(int bits, int width) noexcept nogil:
     return ((<uint64_t>-1) >> (64 - width)) & ~((<uint64_t>-1) >> (64 - width + bits))
 
 
+cdef inline void guard_free(guard_t* g) noexcept nogil:
+    free(g.table)
+    g.table = NULL
+
+
 cdef int guard_configure(guard_t* g, const ctl_policy* pol) noexcept nogil:
     """Take a new policy (not per packet: at start and when a reload publishes one); the
     table is allocated once, when rate limiting is first on.  -1 when out of memory."""
@@ -60,15 +65,13 @@ cdef int guard_configure(guard_t* g, const ctl_policy* pol) noexcept nogil:
     g.v6_mask = prefix_mask(pol.rrl_ipv6_prefix, 64)
     g.burst = <int32_t>(pol.rrl_rate * <uint64_t>RRL_UNIT) if pol.rrl_rate < 1000000 else 1000000 * RRL_UNIT
     g.slip_left = pol.rrl_slip
-    if g.seed == 0:
-        g.seed = fastdns_load64le(pol.cookie_secret) | 1
-    if pol.rrl_rate and g.table == NULL:
+    if g.seed == 0:                 # not derived from the secret: which prefixes share a
+        g.seed = fastdns_random64() | 1     # slot must not tell anything about it
+    if not pol.rrl_rate:
+        guard_free(g)               # answer_query limits only with a table
+    elif g.table == NULL:
         g.table = <rrl_entry*>calloc(RRL_TABLE_SIZE, sizeof(rrl_entry))
         if g.table == NULL:
             return -1
     return 0
 
-
-cdef inline void guard_free(guard_t* g) noexcept nogil:
-    free(g.table)
-    g.table = NULL

@@ -144,9 +144,26 @@ def drop_privileges(user: str, run_dir: RunDir, keep: Iterable[int] = ()) -> Non
         raise FastDNSError(f"user {user}: no such user") from None
     if os.geteuid() != 0:
         raise FastDNSError(f"user {user}: only root can switch users (or start fastdns as {user})")
-    kept = mask(keep)
+    wanted = mask(keep)
+    kept = wanted & current().permitted  # root in a container may lack some
+    if wanted & ~kept:
+        log.warning("started without %s: the workers may not open their endpoints (docs/privileges.md)",
+                    names(wanted & ~kept))
     run_dir.give_to(entry.pw_uid, entry.pw_gid)
     _other_threads()  # glibc aborts a set*id whose call fails in one thread and not another
+    try:
+        _become(entry, kept)
+    except OSError as e:
+        raise FastDNSError(f"user {user}: cannot drop privileges: {e.strerror or e}") from None
+    if not os.access(sys.executable, os.X_OK):
+        raise FastDNSError(f"user {user}: cannot run {sys.executable} for the workers "
+                           "(install fastdns where that user can read and execute it)")
+    held = f"; kept for the workers (ambient, not effective): {names(kept)}" if kept else ""
+    log.info("running as %s (uid %d) from now on%s", user, entry.pw_uid, held)
+
+
+def _become(entry: pwd.struct_passwd, kept: int) -> None:
+    """setuid to entry's user, keeping kept permitted and ambient (and in the bounding set)."""
     if kept:
         _prctl(PR_SET_KEEPCAPS, 1)  # this thread's permitted set survives the setuid below
         last = int(open("/proc/sys/kernel/cap_last_cap").read())
@@ -159,11 +176,6 @@ def drop_privileges(user: str, run_dir: RunDir, keep: Iterable[int] = ()) -> Non
     if kept:
         _prctl(PR_SET_KEEPCAPS, 0)
         _hold_for_workers(kept)
-    if not os.access(sys.executable, os.X_OK):
-        raise FastDNSError(f"user {user}: cannot run {sys.executable} for the workers "
-                           "(install fastdns where that user can read and execute it)")
-    held = f"; kept for the workers (ambient, not effective): {names(kept)}" if kept else ""
-    log.info("running as %s (uid %d) from now on%s", user, entry.pw_uid, held)
 
 
 def keep_capabilities(keep: Iterable[int]) -> None:
@@ -185,7 +197,10 @@ def keep_capabilities(keep: Iterable[int]) -> None:
     if missing:
         log.warning("started without %s: the workers may not open their endpoints (docs/privileges.md)",
                     names(missing))
-    _hold_for_workers(wanted & held.permitted)
+    try:
+        _hold_for_workers(wanted & held.permitted)
+    except OSError as e:
+        raise FastDNSError(f"capabilities: cannot keep them for the workers: {e.strerror or e}") from None
     log.info("capabilities from now on: none effective; kept for the workers (ambient): %s",
              names(wanted & held.permitted))
 

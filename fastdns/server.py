@@ -221,9 +221,11 @@ class Server:
         except FastDNSError as e:
             rotated = f"cookie secrets kept: {e}"
         self.publisher.set_policy(self.policy.packed())
-        reply = await self._reload(zones)
-        if self.publisher.generation == generation:
-            self.publisher.republish()  # no zone changed: the workers still take the new secret
+        try:
+            reply = await self._reload(zones)
+        finally:
+            if self.publisher.generation == generation:
+                self.publisher.republish()  # no zone changed: the workers still take the new secret
         if rotated is not None:
             log.error("reload: %s", rotated)
             reply["ok"] = False

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <time.h>
@@ -57,6 +58,15 @@ static inline uint32_t fastdns_get32(const uint8_t *p)
 static inline void fastdns_put32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+/* 64 random bits from the kernel (not per packet: a table's hash seed); never 0. */
+static inline uint64_t fastdns_random64(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v) || v == 0)
+        v = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)&v;
+    return v;
 }
 
 /* The clocks the worker reads once per batch (vDSO calls, no system call): milliseconds

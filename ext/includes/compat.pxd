@@ -14,6 +14,7 @@ cdef extern from "compat.h" nogil:
     uint32_t fastdns_get32(const uint8_t* p)
     void fastdns_put32(uint8_t* p, uint32_t v)
     uint64_t fastdns_get64(const uint8_t* p)
+    uint64_t fastdns_random64()
     uint32_t fastdns_clock_ms()
     uint32_t fastdns_clock_s()
     int fastdns_client_address(const void* name, unsigned int namelen, const uint8_t** addr)

@@ -126,3 +126,9 @@ def test_a_malformed_query_with_a_cookie_slips_as_a_truncated_formerr(engine):
     assert len(sent) == 15 and len(slipped) == 5  # a budget of 10, then every second slips
     assert all(r.rcode() == dns.rcode.FORMERR and r.edns < 0 for r in sent)
     assert counters(engine)["rrl_slipped_error"] == 5 and counters(engine)["badcookie"] == 0
+
+
+def test_rate_limiting_turned_off_again_limits_nothing(engine):
+    flood(engine, 20, 1000.0)
+    engine.set_policy(policy(SECRET_A, rate=0))
+    assert full(flood(engine, 50, 1000.0)) == 50
