@@ -20,7 +20,6 @@ wrapper for capset or PR_CAP_AMBIENT, so libc's are called through ctypes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -63,7 +62,9 @@ class _Data(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process's own symbols, libc's among them: ctypes.util.find_library would cost each
+# worker 2 MiB of imports (and may run ldconfig) for the same answer.
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,8 @@ def map_use_needs_cap_bpf(map_fd: int) -> bool:
     guarded every bpf() command; since, only map and program creation).  Tried, not
     guessed from versions: a thread without effective capabilities asks the map for its
     first key.  True when it cannot be tried (no libbpf to ask through)."""
+    import ctypes.util  # the control process's, once at start
+
     name = ctypes.util.find_library("bpf")
     if name is None:
         return True
